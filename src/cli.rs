@@ -1,0 +1,180 @@
+//! Command line: parse arguments, run, render, choose the exit code (DESIGN.md).
+//! Exit codes: 0 every image accepted, 1 at least one rejected, 2 the tool could not do
+//! its job (unreadable file, bad usage) with a one-line reason on stderr.
+
+use crate::check::{CheckOptions, check};
+use crate::io::FileReader;
+use crate::model::Model;
+use crate::report::{self, Checked, FailOn};
+use crate::rules::catalogue::catalogue;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+
+pub const EXIT_ACCEPT: i32 = 0;
+pub const EXIT_REJECT: i32 = 1;
+pub const EXIT_TOOL: i32 = 2;
+
+#[derive(Parser)]
+#[command(name = "vhdx-check", version, about = "Forensic validator for Microsoft VHDX (MS-VHDX) images")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOnArg {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Check images against every rule; exit 0 accepted, 1 rejected, 2 tool failure.
+    Check {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Reject an image with a finding at or above this severity.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: FailOnArg,
+        /// Findings shown per rule and image; further instances are counted.
+        #[arg(long, default_value_t = 100)]
+        max_per_rule: u64,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Print everything parsed from an image (headers, regions, metadata, BAT counts).
+    Info {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        image: PathBuf,
+    },
+    /// List the rule catalogue.
+    Rules {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Explain one rule by id (e.g. BAT-013).
+    Explain { id: String },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_TOOL } else { EXIT_ACCEPT };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match cli.cmd {
+        Cmd::Check { format, fail_on, max_per_rule, images } => {
+            let fail_on = match fail_on {
+                FailOnArg::Error => FailOn::Error,
+                FailOnArg::Warning => FailOn::Warning,
+                FailOnArg::Info => FailOn::Info,
+                FailOnArg::Never => FailOn::Never,
+            };
+            cmd_check(format, fail_on, CheckOptions { max_per_rule }, &images)
+        }
+        Cmd::Info { format, image } => cmd_info(format, &image),
+        Cmd::Rules { format } => cmd_rules(format),
+        Cmd::Explain { id } => cmd_explain(&id),
+    }
+}
+
+fn print(s: &str) -> i32 {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not a failure of the check.
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+    EXIT_ACCEPT
+}
+
+fn cmd_check(format: Format, fail_on: FailOn, opts: CheckOptions, images: &[PathBuf]) -> i32 {
+    let results: Vec<(String, Result<crate::ImageReport, String>)> = images
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            let r = FileReader::open(p).map(|f| check(&f, &opts)).map_err(|e| format!("cannot read {name}: {e}"));
+            (name, r)
+        })
+        .collect();
+    let checked: Vec<Checked> = results
+        .iter()
+        .map(|(path, r)| Checked {
+            path,
+            outcome: r.as_ref().map_err(String::as_str),
+            rejected: r.as_ref().is_ok_and(|r| fail_on.rejects(r)),
+        })
+        .collect();
+    print(&match format {
+        Format::Text => report::text::render(&checked),
+        Format::Json => report::json::render(&checked),
+    });
+    let mut code = EXIT_ACCEPT;
+    for c in &checked {
+        match c.outcome {
+            Err(e) => {
+                eprintln!("vhdx-check: {e}");
+                code = EXIT_TOOL;
+            }
+            Ok(_) if c.rejected && code == EXIT_ACCEPT => code = EXIT_REJECT,
+            Ok(_) => {}
+        }
+    }
+    code
+}
+
+fn cmd_info(format: Format, image: &PathBuf) -> i32 {
+    let f = match FileReader::open(image) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("vhdx-check: cannot read {}: {e}", image.display());
+            return EXIT_TOOL;
+        }
+    };
+    let model = Model::build(&f);
+    let v = report::info::collect(&model);
+    match format {
+        Format::Json => print(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")),
+        Format::Text => print(&report::info::to_text(&v)),
+    }
+}
+
+fn cmd_rules(format: Format) -> i32 {
+    let rules: Vec<_> = catalogue().rules().collect();
+    match format {
+        Format::Json => {
+            let doc = serde_json::json!({"schema": report::json::SCHEMA, "tool": report::json::tool(), "rules": rules});
+            print(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"))
+        }
+        Format::Text => {
+            let mut s = String::new();
+            for r in rules {
+                s.push_str(&format!("{:<11} {:<7} {:<18} {}\n", r.id, r.severity.as_str(), r.spec, r.title));
+            }
+            print(&s)
+        }
+    }
+}
+
+fn cmd_explain(id: &str) -> i32 {
+    let Some(r) = catalogue().get(&id.to_ascii_uppercase()) else {
+        eprintln!("vhdx-check: unknown rule id {id:?} (see `vhdx-check rules`)");
+        return EXIT_TOOL;
+    };
+    print(&format!(
+        "{}  [{}]  {}\napplies to: {}\nviolation:  {}\nwhy:        {}\n",
+        r.id, r.severity, r.spec, r.applies_to, r.title, r.rationale
+    ))
+}

@@ -1,0 +1,39 @@
+use super::ReadAt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A file opened read-only; reads are positioned (`pread`), so the handle has no cursor
+/// and can be shared between threads.
+pub struct FileReader {
+    file: File,
+    len: u64,
+}
+
+impl FileReader {
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        // OpenOptions with only `read` set: the evidence can never be written through us.
+        let file = std::fs::OpenOptions::new().read(true).open(path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "is a directory",
+            ));
+        }
+        Ok(Self { file, len: meta.len() })
+    }
+}
+
+impl ReadAt for FileReader {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        if offset >= self.len {
+            return Ok(0);
+        }
+        let n = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
+        self.file.read_at(&mut buf[..n], offset)
+    }
+}

@@ -1,0 +1,72 @@
+//! Read-only, bounded access to an image. Everything above this layer sees bytes through
+//! [`ReadAt`]; nothing here can write, and a short read is reported, never a panic.
+
+mod file;
+mod mem;
+mod sparse;
+
+pub use file::FileReader;
+pub use mem::MemReader;
+pub use sparse::{Extent, SparseReader};
+
+/// Positioned, read-only access to a byte source of known length.
+pub trait ReadAt: Sync {
+    /// Length of the source in bytes.
+    fn len(&self) -> u64;
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read
+    /// (fewer only at end of source).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize>;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Fills `buf` from `offset`, zero-filling whatever lies past the end of the source or
+/// cannot be read. Returns the number of bytes that really came from the source, so the
+/// caller can report a truncated structure.
+pub fn read_padded(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        let Some(pos) = offset.checked_add(done as u64) else { break };
+        match src.read_at(pos, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    buf[done..].fill(0);
+    done
+}
+
+/// Reads `len` bytes at `offset` into a new buffer (zero-padded past the end).
+/// Callers only pass lengths bounded by the specification (at most a few MiB).
+pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; len];
+    let got = read_padded(src, offset, &mut buf);
+    (buf, got)
+}
+
+/// Size of the buffer used when streaming large ranges (BAT, sweeps).
+pub const CHUNK: usize = 1 << 20;
+
+/// Returns the offset of the first non-zero byte in `[offset, offset + len)` clipped to
+/// the source, streaming in bounded chunks.
+pub fn first_nonzero(src: &dyn ReadAt, offset: u64, len: u64) -> Option<u64> {
+    let end = offset.saturating_add(len).min(src.len());
+    let mut pos = offset;
+    let mut buf = vec![0u8; CHUNK];
+    while pos < end {
+        let n = ((end - pos) as usize).min(CHUNK);
+        let got = read_padded(src, pos, &mut buf[..n]);
+        if let Some(i) = buf[..got].iter().position(|&b| b != 0) {
+            return Some(pos + i as u64);
+        }
+        if got < n {
+            return None;
+        }
+        pos += n as u64;
+    }
+    None
+}

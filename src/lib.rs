@@ -1,0 +1,17 @@
+//! vhdx-check: a forensic validator for Microsoft VHDX (MS-VHDX) images.
+//!
+//! Data flow, one direction: [`io`] (read-only bytes) → [`format`] (spec-named structures,
+//! no judgement) → [`model`] (the image as understood) → [`rules`] (one check per catalogue
+//! id) → [`report`] (text, JSON).
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod cli;
+pub mod format;
+pub mod io;
+pub mod model;
+pub mod report;
+pub mod rules;
+
+pub use check::{CheckOptions, ImageReport, check};
+pub use rules::finding::{Finding, Severity, View};

@@ -1,0 +1,372 @@
+//! The image as understood: the chosen header and region table, the metadata values, the
+//! disk type and geometry, and streaming access to the BAT. Built from `format`, with no
+//! judgement: rules decide what is wrong; the model only records what it chose and why.
+
+mod bits;
+mod layout;
+
+pub use bits::Bits;
+pub use layout::{Object, ObjectKind};
+
+use crate::format::bat::{self, BatEntry, Geometry};
+use crate::format::guid::{self, Guid};
+use crate::format::header::{self, Header};
+use crate::format::identifier::{self, FileIdentifier};
+use crate::format::metadata::{self, KnownItem, MetadataEntry, MetadataTable};
+use crate::format::region::{self, RegionEntry, RegionTable};
+use crate::format::{MIB, u32_at, u64_at};
+use crate::io::{self, ReadAt};
+use serde::Serialize;
+
+/// Bytes of a fixed-size slot read from the image, with how many really existed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotBytes {
+    pub offset: u64,
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    /// Bytes that came from the file; the rest (past EOF) read as zero.
+    pub present: usize,
+}
+
+impl SlotBytes {
+    fn read(src: &dyn ReadAt, offset: u64, len: usize) -> SlotBytes {
+        let (bytes, present) = io::read_vec(src, offset, len);
+        SlotBytes { offset, bytes, present }
+    }
+    pub fn truncated(&self) -> bool {
+        self.present < self.bytes.len()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HeaderCopy {
+    pub slot: SlotBytes,
+    pub header: Header,
+    pub computed_checksum: u32,
+    pub signature_ok: bool,
+    pub checksum_ok: bool,
+}
+
+impl HeaderCopy {
+    /// Valid per MS-VHDX 2.2.2: signature and checksum.
+    pub fn valid(&self) -> bool {
+        self.signature_ok && self.checksum_ok
+    }
+}
+
+/// How the current header was chosen (MS-VHDX 2.2.2, CATALOGUE A2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeaderChoice {
+    /// Neither copy is valid.
+    NoneValid,
+    /// Only this copy is valid.
+    OnlyValid(usize),
+    /// Both valid, this one has the greater sequence number.
+    Greater(usize),
+    /// Both valid, equal sequence numbers, identical contents: copy 1 is used.
+    TieIdentical,
+    /// Both valid, equal sequence numbers, different contents: no current header by the
+    /// specification; copy 1 is used best-effort.
+    TieDiffer,
+}
+
+impl HeaderChoice {
+    /// Index of the header later structures are located through.
+    pub fn index(self) -> Option<usize> {
+        match self {
+            HeaderChoice::NoneValid => None,
+            HeaderChoice::OnlyValid(i) | HeaderChoice::Greater(i) => Some(i),
+            HeaderChoice::TieIdentical | HeaderChoice::TieDiffer => Some(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionCopy {
+    pub slot: SlotBytes,
+    pub table: RegionTable,
+    pub computed_checksum: u32,
+    pub signature_ok: bool,
+    pub checksum_ok: bool,
+}
+
+impl RegionCopy {
+    pub fn valid(&self) -> bool {
+        self.signature_ok && self.checksum_ok
+    }
+}
+
+/// A metadata table entry together with where its item is in the file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub index: usize,
+    pub entry: MetadataEntry,
+    pub known: Option<KnownItem>,
+    /// File offset of the item (region offset + item offset), if it does not overflow.
+    pub file_offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Metadata {
+    pub region: RegionEntry,
+    pub table_slot: SlotBytes,
+    pub table: MetadataTable,
+    pub signature_ok: bool,
+    pub items: Vec<Item>,
+}
+
+impl Metadata {
+    /// The system (IsUser = 0) entry for a known item: the first one, if several.
+    pub fn known(&self, k: KnownItem) -> Option<&Item> {
+        self.items.iter().find(|i| i.known == Some(k) && !i.entry.is_user())
+    }
+}
+
+/// Values of the known metadata items, where they could be read.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Params {
+    pub block_size: Option<u32>,
+    pub file_parameter_flags: Option<u32>,
+    pub virtual_disk_size: Option<u64>,
+    pub virtual_disk_id: Option<Guid>,
+    pub logical_sector_size: Option<u32>,
+    pub physical_sector_size: Option<u32>,
+}
+
+impl Params {
+    pub fn has_parent(&self) -> Option<bool> {
+        self.file_parameter_flags.map(|f| f & metadata::FP_HAS_PARENT != 0)
+    }
+    pub fn leave_block_allocated(&self) -> Option<bool> {
+        self.file_parameter_flags.map(|f| f & metadata::FP_LEAVE_BLOCK_ALLOCATED != 0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskType {
+    Fixed,
+    Dynamic,
+    Differencing,
+}
+
+/// The BAT region as far as it lies inside the file.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BatView {
+    pub offset: u64,
+    /// Entries the region can hold (Length / 8).
+    pub region_entries: u64,
+    /// Entries that are inside the file (the rest read as missing).
+    pub readable_entries: u64,
+}
+
+pub struct Model<'a> {
+    pub src: &'a dyn ReadAt,
+    pub file_size: u64,
+    pub identifier_slot: SlotBytes,
+    pub identifier: FileIdentifier,
+    pub headers: [HeaderCopy; 2],
+    pub header_choice: HeaderChoice,
+    pub region_tables: [RegionCopy; 2],
+    /// Copy used for locating regions: 1 if valid, else 2 if valid (CATALOGUE A6).
+    pub region_choice: Option<usize>,
+    pub bat_region: Option<RegionEntry>,
+    pub metadata_region: Option<RegionEntry>,
+    pub metadata: Option<Metadata>,
+    pub params: Params,
+    pub disk_type: Option<DiskType>,
+    pub geometry: Option<Geometry>,
+    pub bat: Option<BatView>,
+}
+
+impl<'a> Model<'a> {
+    pub fn build(src: &'a dyn ReadAt) -> Model<'a> {
+        let file_size = src.len();
+        let identifier_slot = SlotBytes::read(src, identifier::OFFSET, identifier::SLOT);
+        let identifier = identifier::parse(&identifier_slot.bytes);
+        let headers = header::OFFSETS.map(|off| {
+            let slot = SlotBytes::read(src, off, header::SLOT);
+            let header = header::parse(&slot.bytes);
+            let computed_checksum = header::computed_checksum(&slot.bytes);
+            HeaderCopy {
+                signature_ok: &header.signature == header::SIGNATURE,
+                checksum_ok: computed_checksum == header.checksum,
+                computed_checksum,
+                header,
+                slot,
+            }
+        });
+        let header_choice = choose_header(&headers);
+        let region_tables = region::OFFSETS.map(|off| {
+            let slot = SlotBytes::read(src, off, region::SIZE);
+            let table = region::parse(&slot.bytes);
+            let computed_checksum = region::computed_checksum(&slot.bytes);
+            RegionCopy {
+                signature_ok: &table.signature == region::SIGNATURE,
+                checksum_ok: computed_checksum == table.checksum,
+                computed_checksum,
+                table,
+                slot,
+            }
+        });
+        let region_choice = (0..2).find(|&i| region_tables[i].valid());
+        let find_region = |g: Guid| {
+            region_choice.and_then(|i| region_tables[i].table.entries.iter().find(|e| e.guid == g).copied())
+        };
+        let bat_region = find_region(guid::REGION_BAT);
+        let metadata_region = find_region(guid::REGION_METADATA);
+        let metadata = metadata_region.map(|r| read_metadata(src, r));
+        let params = metadata.as_ref().map(|m| read_params(src, m)).unwrap_or_default();
+        let disk_type = params.file_parameter_flags.map(|f| {
+            if f & metadata::FP_HAS_PARENT != 0 {
+                DiskType::Differencing
+            } else if f & metadata::FP_LEAVE_BLOCK_ALLOCATED != 0 {
+                DiskType::Fixed
+            } else {
+                DiskType::Dynamic
+            }
+        });
+        let geometry = match (params.block_size, params.logical_sector_size, params.virtual_disk_size, disk_type) {
+            (Some(bs), Some(lss), Some(vds), Some(t)) => {
+                Geometry::new(bs as u64, lss as u64, vds, t == DiskType::Differencing)
+            }
+            _ => None,
+        };
+        let bat = bat_region.map(|r| {
+            let region_entries = r.length as u64 / bat::ENTRY_SIZE;
+            let in_file = file_size.saturating_sub(r.file_offset) / bat::ENTRY_SIZE;
+            BatView { offset: r.file_offset, region_entries, readable_entries: region_entries.min(in_file) }
+        });
+        Model {
+            src,
+            file_size,
+            identifier_slot,
+            identifier,
+            headers,
+            header_choice,
+            region_tables,
+            region_choice,
+            bat_region,
+            metadata_region,
+            metadata,
+            params,
+            disk_type,
+            geometry,
+            bat,
+        }
+    }
+
+    /// The header later structures are located through, if any.
+    pub fn current_header(&self) -> Option<&Header> {
+        self.header_choice.index().map(|i| &self.headers[i].header)
+    }
+
+    /// Entries of the working region table (empty if neither copy is valid).
+    pub fn regions(&self) -> &[RegionEntry] {
+        self.region_choice.map_or(&[], |i| &self.region_tables[i].table.entries)
+    }
+
+    /// Streams the readable BAT entries in bounded chunks: `f(first_index, entries)`.
+    /// Stops early if `f` returns false.
+    pub fn for_each_bat_chunk(&self, mut f: impl FnMut(u64, &[BatEntry]) -> bool) {
+        let Some(bv) = self.bat else { return };
+        const PER_CHUNK: u64 = (io::CHUNK as u64) / bat::ENTRY_SIZE;
+        let mut buf = vec![0u8; io::CHUNK];
+        let mut entries: Vec<BatEntry> = Vec::with_capacity(PER_CHUNK as usize);
+        let mut first = 0u64;
+        while first < bv.readable_entries {
+            let n = (bv.readable_entries - first).min(PER_CHUNK);
+            let bytes = &mut buf[..(n * bat::ENTRY_SIZE) as usize];
+            // offset + first*8 < file size, so no overflow.
+            io::read_padded(self.src, bv.offset + first * bat::ENTRY_SIZE, bytes);
+            entries.clear();
+            entries.extend(bytes.chunks_exact(8).map(|c| BatEntry(u64_at(c, 0))));
+            if !f(first, &entries) {
+                return;
+            }
+            first += n;
+        }
+    }
+
+    /// First non-zero byte in a file range (bounded, streamed).
+    pub fn first_nonzero(&self, offset: u64, len: u64) -> Option<u64> {
+        io::first_nonzero(self.src, offset, len)
+    }
+
+    /// A few bytes at `offset` for a finding's preview.
+    pub fn preview(&self, offset: u64) -> String {
+        let (b, got) = io::read_vec(self.src, offset, 16);
+        crate::report::preview(&b[..got])
+    }
+}
+
+fn choose_header(h: &[HeaderCopy; 2]) -> HeaderChoice {
+    match (h[0].valid(), h[1].valid()) {
+        (false, false) => HeaderChoice::NoneValid,
+        (true, false) => HeaderChoice::OnlyValid(0),
+        (false, true) => HeaderChoice::OnlyValid(1),
+        (true, true) => {
+            let (s0, s1) = (h[0].header.sequence_number, h[1].header.sequence_number);
+            if s0 > s1 {
+                HeaderChoice::Greater(0)
+            } else if s1 > s0 {
+                HeaderChoice::Greater(1)
+            } else if h[0].slot.bytes[..header::SIZE] == h[1].slot.bytes[..header::SIZE] {
+                HeaderChoice::TieIdentical
+            } else {
+                HeaderChoice::TieDiffer
+            }
+        }
+    }
+}
+
+fn read_metadata(src: &dyn ReadAt, region: RegionEntry) -> Metadata {
+    let table_slot = SlotBytes::read(src, region.file_offset, metadata::TABLE_SIZE);
+    let table = metadata::parse_table(&table_slot.bytes);
+    let signature_ok = &table.signature == metadata::SIGNATURE;
+    let items = if signature_ok {
+        table
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(index, e)| Item {
+                index,
+                entry: *e,
+                known: KnownItem::from_guid(&e.item_id),
+                file_offset: region.file_offset.checked_add(e.offset as u64),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Metadata { region, table_slot, table, signature_ok, items }
+}
+
+/// Reads a known item's value bytes when its entry is sound enough to locate it: at least
+/// the defined size, inside the region, inside the file. Anything else leaves it unknown.
+pub fn item_value(src: &dyn ReadAt, m: &Metadata, item: &Item, size: usize) -> Option<Vec<u8>> {
+    let e = &item.entry;
+    if (e.length as usize) < size || e.offset < metadata::MIN_ITEM_OFFSET || e.end() > m.region.length as u64 {
+        return None;
+    }
+    let off = item.file_offset?;
+    let (b, got) = io::read_vec(src, off, size);
+    (got == size).then_some(b)
+}
+
+fn read_params(src: &dyn ReadAt, m: &Metadata) -> Params {
+    let value = |k: KnownItem| m.known(k).and_then(|it| item_value(src, m, it, k.size() as usize));
+    let fp = value(KnownItem::FileParameters);
+    Params {
+        block_size: fp.as_ref().map(|b| u32_at(b, 0)),
+        file_parameter_flags: fp.as_ref().map(|b| u32_at(b, 4)),
+        virtual_disk_size: value(KnownItem::VirtualDiskSize).map(|b| u64_at(&b, 0)),
+        virtual_disk_id: value(KnownItem::VirtualDiskId).map(|b| Guid::from_slice(&b)),
+        logical_sector_size: value(KnownItem::LogicalSectorSize).map(|b| u32_at(&b, 0)),
+        physical_sector_size: value(KnownItem::PhysicalSectorSize).map(|b| u32_at(&b, 0)),
+    }
+}
+
+/// The file is at least this long to hold the header section.
+pub const HEADER_SECTION: u64 = MIB;

@@ -1,0 +1,240 @@
+//! `info`: everything parsed, as a forensic dump (JSON, or the same tree as text).
+
+use crate::format::bat::{self, Geometry};
+use crate::format::guid::Guid;
+use crate::model::{DiskType, HeaderChoice, Model, Params};
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Write;
+
+#[derive(Serialize)]
+struct Info<'a> {
+    file_size: u64,
+    signature: String,
+    creator: &'a str,
+    headers: Vec<HeaderInfo<'a>>,
+    current_header: Option<usize>,
+    header_choice: HeaderChoice,
+    region_tables: Vec<RegionTableInfo>,
+    region_table_used: Option<usize>,
+    metadata: Option<MetadataInfo>,
+    parameters: &'a Params,
+    disk_type: Option<DiskType>,
+    geometry: Option<Geometry>,
+    bat: Option<BatInfo>,
+}
+
+#[derive(Serialize)]
+struct HeaderInfo<'a> {
+    offset: u64,
+    valid: bool,
+    signature_ok: bool,
+    checksum_ok: bool,
+    computed_checksum: String,
+    #[serde(flatten)]
+    header: &'a crate::format::header::Header,
+}
+
+#[derive(Serialize)]
+struct RegionTableInfo {
+    offset: u64,
+    valid: bool,
+    entry_count: u32,
+    entries: Vec<RegionInfo>,
+}
+
+#[derive(Serialize)]
+struct RegionInfo {
+    kind: &'static str,
+    guid: Guid,
+    file_offset: u64,
+    length: u32,
+    required: u32,
+}
+
+#[derive(Serialize)]
+struct MetadataInfo {
+    offset: u64,
+    length: u32,
+    signature_ok: bool,
+    entry_count: u16,
+    items: Vec<ItemInfo>,
+}
+
+#[derive(Serialize)]
+struct ItemInfo {
+    name: String,
+    item_id: Guid,
+    offset: u32,
+    length: u32,
+    is_user: bool,
+    is_virtual_disk: bool,
+    is_required: bool,
+}
+
+#[derive(Serialize)]
+struct BatInfo {
+    offset: u64,
+    region_entries: u64,
+    entries_used: Option<u64>,
+    payload_states: serde_json::Map<String, Value>,
+    sector_bitmap_states: serde_json::Map<String, Value>,
+}
+
+fn bat_info(m: &Model) -> Option<BatInfo> {
+    let view = m.bat?;
+    let mut payload = [0u64; 8];
+    let mut sb = [0u64; 8];
+    let limit = m.geometry.map_or(view.readable_entries, |g| g.total_entries.min(view.readable_entries));
+    m.for_each_bat_chunk(|first, entries| {
+        for (k, e) in entries.iter().enumerate() {
+            let i = first + k as u64;
+            if i >= limit {
+                return false;
+            }
+            match m.geometry {
+                Some(g) if g.is_sector_bitmap_index(i) => sb[e.state() as usize] += 1,
+                _ => payload[e.state() as usize] += 1,
+            }
+        }
+        true
+    });
+    let named = |counts: [u64; 8], name: fn(u8) -> &'static str| {
+        (0u8..8)
+            .filter(|&s| counts[s as usize] > 0)
+            .map(|s| (format!("{} ({s})", name(s)), Value::from(counts[s as usize])))
+            .collect()
+    };
+    Some(BatInfo {
+        offset: view.offset,
+        region_entries: view.region_entries,
+        entries_used: m.geometry.map(|g| g.total_entries),
+        payload_states: named(payload, bat::payload_state_name),
+        sector_bitmap_states: named(sb, bat::sb_state_name),
+    })
+}
+
+pub fn collect(m: &Model) -> Value {
+    let info = Info {
+        file_size: m.file_size,
+        signature: super::preview(&m.identifier.signature),
+        creator: &m.identifier.creator,
+        headers: m
+            .headers
+            .iter()
+            .map(|c| HeaderInfo {
+                offset: c.slot.offset,
+                valid: c.valid(),
+                signature_ok: c.signature_ok,
+                checksum_ok: c.checksum_ok,
+                computed_checksum: format!("{:#010x}", c.computed_checksum),
+                header: &c.header,
+            })
+            .collect(),
+        current_header: m.header_choice.index().map(|i| i + 1),
+        header_choice: m.header_choice,
+        region_tables: m
+            .region_tables
+            .iter()
+            .map(|c| RegionTableInfo {
+                offset: c.slot.offset,
+                valid: c.valid(),
+                entry_count: c.table.entry_count,
+                entries: c
+                    .table
+                    .entries
+                    .iter()
+                    .map(|e| RegionInfo {
+                        kind: Model::region_name(&e.guid),
+                        guid: e.guid,
+                        file_offset: e.file_offset,
+                        length: e.length,
+                        required: e.required,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        region_table_used: m.region_choice.map(|i| i + 1),
+        metadata: m.metadata.as_ref().map(|md| MetadataInfo {
+            offset: md.region.file_offset,
+            length: md.region.length,
+            signature_ok: md.signature_ok,
+            entry_count: md.table.entry_count,
+            items: md
+                .items
+                .iter()
+                .map(|it| ItemInfo {
+                    name: it.known.map_or("unknown".into(), |k| k.name().into()),
+                    item_id: it.entry.item_id,
+                    offset: it.entry.offset,
+                    length: it.entry.length,
+                    is_user: it.entry.is_user(),
+                    is_virtual_disk: it.entry.is_virtual_disk(),
+                    is_required: it.entry.is_required(),
+                })
+                .collect(),
+        }),
+        parameters: &m.params,
+        disk_type: m.disk_type,
+        geometry: m.geometry,
+        bat: bat_info(m),
+    };
+    serde_json::to_value(info).unwrap_or(Value::Null)
+}
+
+/// Renders a JSON tree as indented `key: value` lines.
+pub fn to_text(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, v, 0);
+    out
+}
+
+fn write_value(out: &mut String, v: &Value, depth: usize) {
+    let pad = "  ".repeat(depth);
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::Object(_) | Value::Array(_) if !is_empty(v) => {
+                        let _ = writeln!(out, "{pad}{k}:");
+                        write_value(out, v, depth + 1);
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{pad}{k}: {}", scalar(v));
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                let _ = writeln!(out, "{pad}[{i}]");
+                write_value(out, v, depth + 1);
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "{pad}{}", scalar(v));
+        }
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match n.as_u64() {
+            Some(u) if u >= 4096 => format!("{u} ({u:#x})"),
+            _ => n.to_string(),
+        },
+        Value::Null => "-".into(),
+        Value::Object(_) => "{}".into(),
+        Value::Array(_) => "[]".into(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,66 @@
+//! Rendering: text for people, JSON (schema 1) for machines. Nothing here judges.
+
+pub mod info;
+pub mod json;
+pub mod text;
+
+use crate::check::ImageReport;
+use crate::rules::finding::Severity;
+use serde::Serializer;
+
+/// Serializes a byte array as a printable string (signatures).
+pub fn ser_bytes<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&preview(b))
+}
+
+/// A short printable preview of bytes: ASCII where printable, `\xNN` otherwise, at most
+/// 16 bytes, quoted.
+pub fn preview(b: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for &c in b.iter().take(16) {
+        if (0x20..0x7f).contains(&c) && c != b'"' && c != b'\\' {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("\\x{c:02x}"));
+        }
+    }
+    out.push('"');
+    if b.len() > 16 {
+        out.push('…');
+    }
+    out
+}
+
+/// A short preview of UTF-16LE bytes (lossy), at most 32 characters.
+pub fn preview_utf16(b: &[u8]) -> String {
+    let s = crate::format::utf16le_lossy(&b[..b.len().min(64)]);
+    format!("{:?}", s.trim_end_matches('\0'))
+}
+
+/// When an image is rejected (DESIGN: exit-code contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    pub fn rejects(self, r: &ImageReport) -> bool {
+        let threshold = match self {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Info => Severity::Info,
+            FailOn::Never => return false,
+        };
+        r.worst().is_some_and(|w| w >= threshold)
+    }
+}
+
+/// One checked image as the renderers see it.
+pub struct Checked<'a> {
+    pub path: &'a str,
+    pub outcome: Result<&'a ImageReport, &'a str>,
+    pub rejected: bool,
+}

@@ -1,0 +1,385 @@
+//! BAT: every entry of the block allocation table (CATALOGUE 2.5), streamed in chunks.
+
+use super::sink::{Loc, Sink};
+use super::{Pass, hex};
+use crate::format::MIB;
+use crate::format::bat::{self, BatEntry, Geometry, payload_state_name, sb_state_name};
+use crate::model::{Bits, DiskType, Model};
+use crate::rules::finding::Severity;
+use std::collections::HashSet;
+
+pub const PASSES: &[Pass] = &[Pass {
+    name: "block allocation table",
+    ids: &[
+        "BAT-001", "BAT-002", "BAT-003", "BAT-004", "BAT-005", "BAT-006", "BAT-007", "BAT-008", "BAT-009",
+        "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016", "BAT-017", "BAT-018",
+        "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
+    ],
+    run,
+}];
+
+/// Offsets beyond the end of the file tracked for BAT-013 (the in-file ones use a bitset).
+const MAX_TRACKED_OUTSIDE: usize = 65_536;
+
+/// Why the BAT cannot be evaluated, if it cannot.
+fn missing_prerequisite(m: &Model) -> Option<String> {
+    if m.bat_region.is_none() {
+        return Some("there is no usable BAT region entry".into());
+    }
+    let p = &m.params;
+    let what = if m.metadata.is_none() {
+        "there is no usable metadata region"
+    } else if p.file_parameter_flags.is_none() {
+        "File Parameters could not be read"
+    } else if p.block_size.is_none() {
+        "BlockSize could not be read"
+    } else if p.logical_sector_size.is_none() {
+        "Logical Sector Size could not be read"
+    } else if p.virtual_disk_size.is_none() {
+        "Virtual Disk Size could not be read"
+    } else if m.geometry.is_none() {
+        "BlockSize, LogicalSectorSize or VirtualDiskSize is invalid"
+    } else {
+        return None;
+    };
+    Some(what.into())
+}
+
+/// Per-state counters for BAT-019 and BAT-021.
+#[derive(Default)]
+struct Stats {
+    payload: [u64; 8],
+    sb: [u64; 8],
+    allocated_bytes: u64,
+}
+
+/// State of the chunk being walked (differencing rules BAT-007/018).
+#[derive(Default)]
+struct Chunk {
+    partial_blocks: u64,
+    first_partial: Option<u64>,
+}
+
+struct Walk<'m, 'a> {
+    m: &'m Model<'a>,
+    g: Geometry,
+    disk: DiskType,
+    base: u64,
+    stats: Stats,
+    chunk: Chunk,
+    starts: Bits,
+    outside: HashSet<u64>,
+}
+
+fn run(m: &Model, s: &mut Sink) {
+    if let Some(why) = missing_prerequisite(m) {
+        s.emit("BAT-023", m.bat_region.map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64)), || {
+            ("bat".into(), format!("BAT not evaluated: {why}"))
+        });
+        return;
+    }
+    let (Some(g), Some(disk), Some(region), Some(view)) = (m.geometry, m.disk_type, m.bat_region, m.bat) else {
+        return;
+    };
+    let needed = g.total_entries * bat::ENTRY_SIZE;
+    let region_len = region.length as u64;
+    if region_len < needed {
+        s.emit("BAT-001", Loc::at(region.file_offset, region_len), || {
+            (
+                "bat".into(),
+                format!(
+                    "BAT region Length {} holds {} entries but the disk needs {} ({} bytes)",
+                    hex(region_len),
+                    region_len / 8,
+                    g.total_entries,
+                    hex(needed)
+                ),
+            )
+        });
+    }
+    if region_len >= needed.div_ceil(MIB) * MIB + MIB {
+        s.emit("BAT-022", Loc::at(region.file_offset + needed, region_len - needed), || {
+            (
+                "bat".into(),
+                format!("BAT region Length {} exceeds the {} bytes the entries need by at least 1 MiB", hex(region_len), hex(needed)),
+            )
+        });
+    }
+    let mut w = Walk {
+        m,
+        g,
+        disk,
+        base: view.offset,
+        stats: Stats::default(),
+        chunk: Chunk::default(),
+        starts: Bits::new(m.file_size.div_ceil(MIB)),
+        outside: HashSet::new(),
+    };
+    m.for_each_bat_chunk(|first, entries| {
+        for (k, &e) in entries.iter().enumerate() {
+            w.entry(s, first + k as u64, e);
+        }
+        true
+    });
+    w.summary(s, view.readable_entries.min(g.total_entries));
+}
+
+impl Walk<'_, '_> {
+    fn loc(&self, i: u64) -> Loc {
+        Loc::at(self.base + i * bat::ENTRY_SIZE, bat::ENTRY_SIZE)
+    }
+
+    fn entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+        let g = self.g;
+        if i >= g.total_entries {
+            if e.0 != 0 && self.disk != DiskType::Differencing {
+                s.emit("BAT-016", self.loc(i), || {
+                    (format!("bat[{i}]"), format!("entry {:#018x} beyond the {} entries the disk uses (BAT slack)", e.0, g.total_entries))
+                });
+            }
+            return;
+        }
+        if e.reserved() != 0 {
+            s.emit("BAT-002", self.loc(i), || {
+                (format!("bat[{i}]"), format!("entry {:#018x} has reserved bits 3-19 set ({:#x})", e.0, e.reserved()))
+            });
+        }
+        self.duplicate(s, i, e);
+        if g.is_sector_bitmap_index(i) {
+            self.sector_bitmap_entry(s, i, e);
+        } else {
+            self.payload_entry(s, i, e);
+        }
+    }
+
+    /// BAT-013: every non-zero FileOffsetMB must be unique.
+    fn duplicate(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+        let mb = e.file_offset_mb();
+        if mb == 0 {
+            return;
+        }
+        let dup = if mb < self.starts.len() {
+            let d = self.starts.get(mb);
+            self.starts.set_range(mb, mb + 1);
+            d
+        } else if self.outside.len() < MAX_TRACKED_OUTSIDE || self.outside.contains(&mb) {
+            !self.outside.insert(mb)
+        } else {
+            false
+        };
+        if dup {
+            s.emit("BAT-013", self.loc(i), || {
+                (format!("bat[{i}]"), format!("FileOffsetMB {mb} (file offset {}) is already used by an earlier entry", hex(e.file_offset())))
+            });
+        }
+    }
+
+    fn sector_bitmap_entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+        let st = e.state();
+        self.stats.sb[st as usize] += 1;
+        let differencing = self.disk == DiskType::Differencing;
+        let name = || format!("bat[{i}]");
+        if st != bat::SB_BLOCK_NOT_PRESENT && st != bat::SB_BLOCK_PRESENT {
+            s.emit("BAT-005", self.loc(i), || (name(), format!("sector bitmap entry has reserved state {st}")));
+        }
+        if st == bat::SB_BLOCK_PRESENT && !differencing {
+            s.emit("BAT-006", self.loc(i), || {
+                (name(), format!("sector bitmap entry is SB_BLOCK_PRESENT in a {} disk", disk_name(self.disk)))
+            });
+        }
+        if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() == 0 {
+            s.emit("BAT-009", self.loc(i), || (name(), "SB_BLOCK_PRESENT with FileOffsetMB 0".into()));
+        }
+        if st == bat::SB_BLOCK_NOT_PRESENT && e.file_offset_mb() != 0 {
+            s.emit("BAT-011", self.loc(i), || {
+                (name(), format!("SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}", e.file_offset_mb()))
+            });
+        }
+        if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() != 0 {
+            self.stats.allocated_bytes += bat::SECTOR_BITMAP_BLOCK_SIZE;
+            if let Some(sev) = past_eof_severity(self.m, i, e, bat::SECTOR_BITMAP_BLOCK_SIZE) {
+                self.bounds(s, i, e, bat::SECTOR_BITMAP_BLOCK_SIZE, sev);
+            }
+        }
+        if differencing {
+            let chunk = self.g.chunk_of_index(i);
+            if self.chunk.partial_blocks > 0 && st != bat::SB_BLOCK_PRESENT {
+                let first = self.chunk.first_partial.unwrap_or(0);
+                s.emit("BAT-007", self.loc(i), || {
+                    (
+                        name(),
+                        format!(
+                            "chunk {chunk} has {} PARTIALLY_PRESENT blocks (first bat[{first}]) but its sector bitmap entry is {}",
+                            self.chunk.partial_blocks,
+                            sb_state_name(st)
+                        ),
+                    )
+                });
+            }
+            if st == bat::SB_BLOCK_PRESENT && self.chunk.partial_blocks == 0 {
+                s.emit("BAT-018", self.loc(i), || {
+                    (name(), format!("chunk {chunk} has a sector bitmap block but no PARTIALLY_PRESENT block"))
+                });
+            }
+        }
+        self.chunk = Chunk::default();
+    }
+
+    fn payload_entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+        let g = self.g;
+        let st = e.state();
+        self.stats.payload[st as usize] += 1;
+        let block = g.block_of_index(i);
+        let name = || format!("bat[{i}]");
+        let mb = e.file_offset_mb();
+        if block >= g.payload_blocks {
+            // Padding of the last chunk of a differencing disk.
+            if e.0 != 0 {
+                s.emit("BAT-017", self.loc(i), || {
+                    (name(), format!("entry {:#018x} describes block {block}, beyond the disk's {} blocks", e.0, g.payload_blocks))
+                });
+            }
+            return;
+        }
+        match st {
+            4 | 5 => s.emit("BAT-003", self.loc(i), || {
+                let note = if st == 5 { " (UNMAPPED in the pre-1.0 draft: an old writer?)" } else { "" };
+                (name(), format!("payload entry has reserved state {st}{note}"))
+            }),
+            bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if self.disk != DiskType::Differencing => {
+                s.emit("BAT-004", self.loc(i), || {
+                    (name(), format!("PAYLOAD_BLOCK_PARTIALLY_PRESENT in a {} disk", disk_name(self.disk)))
+                })
+            }
+            _ => {}
+        }
+        if st == bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT {
+            self.chunk.partial_blocks += 1;
+            self.chunk.first_partial.get_or_insert(i);
+        }
+        let present = st == bat::PAYLOAD_BLOCK_FULLY_PRESENT || st == bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT;
+        if present && mb == 0 {
+            s.emit("BAT-008", self.loc(i), || {
+                (name(), format!("{} block {block} has FileOffsetMB 0 (inside the header section)", payload_state_name(st)))
+            });
+        }
+        if (st == bat::PAYLOAD_BLOCK_NOT_PRESENT || st == bat::PAYLOAD_BLOCK_ZERO) && mb != 0 {
+            s.emit("BAT-010", self.loc(i), || {
+                (name(), format!("{} block {block} carries FileOffsetMB {mb} (reserved; may reveal a former allocation)", payload_state_name(st)))
+            });
+        }
+        let retained = (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
+        if retained {
+            s.emit("BAT-012", Loc::at(e.file_offset(), g.block_size), || {
+                (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable", payload_state_name(st), hex(e.file_offset())))
+            });
+        }
+        if self.disk == DiskType::Fixed && st != bat::PAYLOAD_BLOCK_FULLY_PRESENT {
+            s.emit("BAT-015", self.loc(i), || {
+                (name(), format!("block {block} of a fixed disk is {} (writers keep fixed blocks FULLY_PRESENT)", payload_state_name(st)))
+            });
+        }
+        if present && mb != 0 {
+            self.stats.allocated_bytes += g.block_size;
+            if let Some(sev) = past_eof_severity(self.m, i, e, g.block_size) {
+                self.bounds(s, i, e, g.block_size, sev);
+            }
+            if st == bat::PAYLOAD_BLOCK_FULLY_PRESENT
+                && e.file_offset().checked_add(g.block_size).is_some_and(|end| end <= self.m.file_size)
+                && self.m.first_nonzero(e.file_offset(), g.block_size).is_none()
+            {
+                s.emit("BAT-020", Loc::at(e.file_offset(), g.block_size), || {
+                    (name(), format!("FULLY_PRESENT block {block} at {} holds only zeros", hex(e.file_offset())))
+                });
+            }
+        } else if retained && let Some(sev) = past_eof_severity(self.m, i, e, g.block_size) {
+            self.bounds(s, i, e, g.block_size, sev);
+        }
+    }
+
+    /// BAT-014: the block must lie inside the file.
+    fn bounds(&self, s: &mut Sink, i: u64, e: BatEntry, size: u64, sev: Severity) {
+        let end = e.file_offset().checked_add(size);
+        s.emit_as("BAT-014", sev, Loc::at(e.file_offset(), size), || {
+            (
+                format!("bat[{i}]"),
+                format!(
+                    "{} block at [{}, {}) extends past the end of the file ({})",
+                    if self.g.is_sector_bitmap_index(i) { "sector bitmap" } else { payload_state_name(e.state()) },
+                    hex(e.file_offset()),
+                    end.map_or("overflow".into(), hex),
+                    hex(self.m.file_size)
+                ),
+            )
+        });
+    }
+
+    fn summary(&self, s: &mut Sink, evaluated: u64) {
+        let st = &self.stats;
+        let region = self.m.bat_region.map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64));
+        s.emit("BAT-019", region, || {
+            let p = |x: u8| st.payload[x as usize];
+            (
+                "bat".into(),
+                format!(
+                    "{} disk, {} blocks of {} MiB, {} entries evaluated: payload NOT_PRESENT {} UNDEFINED {} ZERO {} UNMAPPED {} FULLY_PRESENT {} PARTIALLY_PRESENT {} reserved {}; sector bitmap NOT_PRESENT {} PRESENT {}; {} bytes allocated",
+                    disk_name(self.disk),
+                    self.g.payload_blocks,
+                    self.g.block_size / MIB,
+                    evaluated,
+                    p(0),
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(6),
+                    p(7),
+                    p(4) + p(5),
+                    st.sb[0],
+                    st.sb[6],
+                    st.allocated_bytes
+                ),
+            )
+        });
+        if self.disk == DiskType::Dynamic
+            && self.g.payload_blocks > 0
+            && st.payload[bat::PAYLOAD_BLOCK_FULLY_PRESENT as usize] == self.g.payload_blocks
+        {
+            s.emit("BAT-021", region, || {
+                ("bat".into(), "every payload block of this dynamic disk is FULLY_PRESENT: effectively fixed but not flagged so".into())
+            });
+        }
+    }
+}
+
+/// Severity of an allocated block that extends past EOF (BAT-014, LAYOUT-002), or `None`
+/// if it lies inside the file. Downgraded to warning for retained contents (states 1/3)
+/// and for a final FULLY_PRESENT block missing only bytes beyond the virtual size (A14).
+pub(super) fn past_eof_severity(m: &Model, i: u64, e: BatEntry, size: u64) -> Option<Severity> {
+    let g = m.geometry?;
+    if e.file_offset().checked_add(size).is_some_and(|end| end <= m.file_size) {
+        return None;
+    }
+    if g.is_sector_bitmap_index(i) {
+        return Some(Severity::Error);
+    }
+    let st = e.state();
+    if st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED {
+        return Some(Severity::Warning);
+    }
+    let block = g.block_of_index(i);
+    if block + 1 == g.payload_blocks && st == bat::PAYLOAD_BLOCK_FULLY_PRESENT {
+        let within = g.virtual_disk_size - block * g.block_size;
+        if e.file_offset().checked_add(within).is_some_and(|end| end <= m.file_size) {
+            return Some(Severity::Warning);
+        }
+    }
+    Some(Severity::Error)
+}
+
+fn disk_name(d: DiskType) -> &'static str {
+    match d {
+        DiskType::Fixed => "fixed",
+        DiskType::Dynamic => "dynamic",
+        DiskType::Differencing => "differencing",
+    }
+}

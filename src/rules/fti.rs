@@ -1,0 +1,80 @@
+//! FTI: the file type identifier (CATALOGUE 2.1), RAW view.
+
+use super::sink::{Loc, Sink};
+use super::{Pass, hex};
+use crate::format::identifier::{self, CREATOR_LEN, CREATOR_OFFSET, RESERVED_OFFSET};
+use crate::model::{HEADER_SECTION, Model};
+
+pub const PASSES: &[Pass] = &[Pass {
+    name: "file type identifier",
+    ids: &["FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006"],
+    run,
+}];
+
+fn run(m: &Model, s: &mut Sink) {
+    if m.file_size < HEADER_SECTION {
+        s.emit("FTI-001", Loc::at(0, m.file_size), || {
+            (
+                "file".into(),
+                format!(
+                    "file is {} bytes, smaller than the 1 MiB header section; missing bytes read as zero",
+                    m.file_size
+                ),
+            )
+        });
+    }
+    let id = &m.identifier;
+    if &id.signature != identifier::SIGNATURE {
+        s.emit("FTI-002", Loc::at(0, 8), || {
+            (
+                "file_type_identifier.signature".into(),
+                format!("signature is {} instead of \"vhdxfile\"", crate::report::preview(&id.signature)),
+            )
+        });
+    }
+    let creator_loc = Loc::at(CREATOR_OFFSET as u64, CREATOR_LEN as u64);
+    if !id.creator_well_formed {
+        s.emit("FTI-003", creator_loc, || {
+            ("file_type_identifier.creator".into(), "Creator is not well-formed UTF-16LE (unpaired surrogate)".into())
+        });
+    }
+    s.emit("FTI-004", creator_loc, || {
+        let msg = if id.creator.is_empty() {
+            "Creator is empty".to_string()
+        } else {
+            format!("Creator: {:?}", id.creator)
+        };
+        ("file_type_identifier.creator".into(), msg)
+    });
+    if id.creator_residue {
+        let nul = id.creator_nul_at.unwrap_or(CREATOR_OFFSET) as u64;
+        let end = (CREATOR_OFFSET + CREATOR_LEN) as u64;
+        s.emit("FTI-005", Loc::at(nul, end - nul), || {
+            let tail = &m.identifier_slot.bytes[nul as usize..end as usize];
+            (
+                "file_type_identifier.creator".into(),
+                format!(
+                    "non-zero code units after the Creator's NUL terminator at {}: {}",
+                    hex(nul),
+                    crate::report::preview_utf16(tail)
+                ),
+            )
+        });
+    }
+    let slot = &m.identifier_slot.bytes;
+    if let Some(i) = slot[RESERVED_OFFSET..].iter().position(|&b| b != 0) {
+        let first = (RESERVED_OFFSET + i) as u64;
+        let last = slot.iter().rposition(|&b| b != 0).unwrap_or(RESERVED_OFFSET + i) as u64;
+        s.emit("FTI-006", Loc::at(first, last + 1 - first), || {
+            (
+                "file_type_identifier.reserved".into(),
+                format!(
+                    "reserved bytes {}..{} of the identifier slot hold data: {}",
+                    hex(first),
+                    hex(last + 1),
+                    crate::report::preview(&slot[first as usize..])
+                ),
+            )
+        });
+    }
+}

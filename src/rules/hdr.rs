@@ -1,0 +1,277 @@
+//! HDR: the two headers and the choice of the current one (CATALOGUE 2.2), RAW view.
+
+use super::sink::{Loc, Sink};
+use super::{Pass, hex};
+use crate::format::MIB;
+use crate::format::crc;
+use crate::format::header::{self, CHECKSUM_FIELD, DEFINED, SIZE, SLOT};
+use crate::model::{HeaderChoice, HeaderCopy, Model};
+
+pub const PASSES: &[Pass] = &[
+    Pass { name: "each header copy", ids: &["HDR-001", "HDR-002", "HDR-008", "HDR-017", "HDR-018"], run: each_copy },
+    Pass {
+        name: "header pair",
+        ids: &["HDR-003", "HDR-004", "HDR-005", "HDR-006", "HDR-021", "HDR-022", "HDR-023"],
+        run: pair,
+    },
+    Pass {
+        name: "current header",
+        ids: &[
+            "HDR-007", "HDR-009", "HDR-010", "HDR-011", "HDR-012", "HDR-013", "HDR-014", "HDR-015", "HDR-016",
+            "HDR-019", "HDR-020", "HDR-024", "HDR-025",
+        ],
+        run: current,
+    },
+];
+
+fn name(i: usize) -> String {
+    format!("header[{}]", i + 1)
+}
+
+fn each_copy(m: &Model, s: &mut Sink) {
+    let current = m.header_choice.index();
+    for (i, c) in m.headers.iter().enumerate() {
+        let off = c.slot.offset;
+        let h = &c.header;
+        if !c.signature_ok {
+            s.emit("HDR-001", Loc::at(off, 4), || {
+                (
+                    format!("{}.signature", name(i)),
+                    format!(
+                        "header {} signature is {} instead of \"head\"; this copy is invalid",
+                        i + 1,
+                        crate::report::preview(&h.signature)
+                    ),
+                )
+            });
+        }
+        if !c.checksum_ok {
+            s.emit("HDR-002", Loc::at(off, SIZE as u64), || {
+                (
+                    format!("{}.checksum", name(i)),
+                    format!(
+                        "header {} checksum {:#010x} does not match CRC-32C {:#010x} over its 4096 bytes{}; this copy is invalid",
+                        i + 1,
+                        h.checksum,
+                        c.computed_checksum,
+                        other_span_match(c)
+                    ),
+                )
+            });
+        }
+        if c.valid() && current != Some(i) && h.version != 1 {
+            s.emit("HDR-008", Loc::at(off + 66, 2), || {
+                (format!("{}.version", name(i)), format!("non-current header {} has Version {} (must be 1)", i + 1, h.version))
+            });
+        }
+        if c.valid()
+            && let Some(j) = c.slot.bytes[DEFINED..SIZE].iter().position(|&b| b != 0)
+        {
+            let first = off + (DEFINED + j) as u64;
+            s.emit("HDR-017", Loc::at(first, off + SIZE as u64 - first), || {
+                (
+                    format!("{}.reserved", name(i)),
+                    format!(
+                        "header {} reserved bytes 80..4095 are not zero (first at {}): {}",
+                        i + 1,
+                        hex(first),
+                        crate::report::preview(&c.slot.bytes[DEFINED + j..SIZE])
+                    ),
+                )
+            });
+        }
+        if let Some(j) = c.slot.bytes[SIZE..SLOT].iter().position(|&b| b != 0) {
+            let first = off + (SIZE + j) as u64;
+            s.emit("HDR-018", Loc::at(first, off + SLOT as u64 - first), || {
+                (
+                    format!("{}.slot_padding", name(i)),
+                    format!(
+                        "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}: {}",
+                        i + 1,
+                        hex(first),
+                        crate::report::preview(&c.slot.bytes[SIZE + j..])
+                    ),
+                )
+            });
+        }
+    }
+}
+
+/// For HDR-002: does the checksum match a non-conforming span (CATALOGUE A4)?
+fn other_span_match(c: &HeaderCopy) -> &'static str {
+    let b = &c.slot.bytes;
+    if crc::crc32c_with_zeroed_field(&b[..SLOT], CHECKSUM_FIELD) == c.header.checksum {
+        " (it matches the whole 64 KiB slot: a non-conforming writer)"
+    } else if crc::crc32c_with_zeroed_field(&b[..DEFINED], CHECKSUM_FIELD) == c.header.checksum {
+        " (it matches only the 80 defined bytes: a non-conforming writer)"
+    } else {
+        ""
+    }
+}
+
+fn pair(m: &Model, s: &mut Sink) {
+    let [a, b] = &m.headers;
+    let both = Loc::at(header::OFFSETS[0], header::OFFSETS[1] + SIZE as u64 - header::OFFSETS[0]);
+    match m.header_choice {
+        HeaderChoice::NoneValid => s.emit("HDR-003", both, || {
+            ("headers".into(), "neither header is valid (signature and checksum): the file has no current header".into())
+        }),
+        HeaderChoice::TieDiffer => s.emit("HDR-004", both, || {
+            (
+                "headers".into(),
+                format!(
+                    "both headers are valid with equal SequenceNumber {} but different contents: no current header exists; header 1 used best-effort",
+                    a.header.sequence_number
+                ),
+            )
+        }),
+        HeaderChoice::TieIdentical => s.emit("HDR-005", both, || {
+            (
+                "headers".into(),
+                format!(
+                    "both headers are identical with equal SequenceNumber {}: the specification defines no current header; header 1 used (as QEMU does)",
+                    a.header.sequence_number
+                ),
+            )
+        }),
+        HeaderChoice::OnlyValid(i) => {
+            let bad = 1 - i;
+            s.emit("HDR-006", Loc::at(header::OFFSETS[bad], SIZE as u64), || {
+                (
+                    name(bad),
+                    format!("only header {} is valid; header {} is not, so redundancy is lost", i + 1, bad + 1),
+                )
+            })
+        }
+        HeaderChoice::Greater(_) => {}
+    }
+    if !(a.valid() && b.valid()) {
+        return;
+    }
+    let (ha, hb) = (&a.header, &b.header);
+    if ha.sequence_number.abs_diff(hb.sequence_number) != 1 {
+        s.emit("HDR-021", both, || {
+            (
+                "headers".into(),
+                format!(
+                    "header SequenceNumbers {} and {} differ by {} (a writer's update always writes current+1)",
+                    ha.sequence_number,
+                    hb.sequence_number,
+                    ha.sequence_number.abs_diff(hb.sequence_number)
+                ),
+            )
+        });
+    }
+    if ha.log_offset != hb.log_offset || ha.log_length != hb.log_length {
+        s.emit("HDR-022", both, || {
+            (
+                "headers".into(),
+                format!(
+                    "headers locate the log differently: header 1 [{}, +{}), header 2 [{}, +{}); only the current copy counts, the other location may hold history",
+                    hex(ha.log_offset),
+                    hex(ha.log_length as u64),
+                    hex(hb.log_offset),
+                    hex(hb.log_length as u64)
+                ),
+            )
+        });
+    }
+    let mut differ = Vec::new();
+    if ha.file_write_guid != hb.file_write_guid {
+        differ.push("FileWriteGuid");
+    }
+    if ha.data_write_guid != hb.data_write_guid {
+        differ.push("DataWriteGuid");
+    }
+    if ha.log_guid != hb.log_guid {
+        differ.push("LogGuid");
+    }
+    if !differ.is_empty() {
+        s.emit("HDR-023", both, || {
+            ("headers".into(), format!("{} differ between the two headers", differ.join(", ")))
+        });
+    }
+}
+
+fn current(m: &Model, s: &mut Sink) {
+    let Some(i) = m.header_choice.index() else { return };
+    let h = &m.headers[i].header;
+    let off = header::OFFSETS[i];
+    let st = |f: &str| format!("{}.{f}", name(i));
+    if h.version != 1 {
+        s.emit("HDR-007", Loc::at(off + 66, 2), || {
+            (st("version"), format!("current header Version is {} (must be 1): the rest of this report is best-effort", h.version))
+        });
+    }
+    if h.log_version != 0 {
+        let lv = Loc::at(off + 64, 2);
+        if !h.log_guid.is_zero() {
+            s.emit("HDR-009", lv, || {
+                (st("log_version"), format!("LogVersion is {} with a non-zero LogGuid: the file must not be processed", h.log_version))
+            });
+        } else {
+            s.emit("HDR-010", lv, || (st("log_version"), format!("LogVersion is {} (must be 0)", h.log_version)));
+        }
+    }
+    let log_len = h.log_length as u64;
+    if log_len % MIB != 0 {
+        s.emit("HDR-011", Loc::at(off + 68, 4), || {
+            (st("log_length"), format!("LogLength {} is not a multiple of 1 MiB", hex(log_len)))
+        });
+    }
+    if h.log_offset % MIB != 0 {
+        s.emit("HDR-012", Loc::at(off + 72, 8), || {
+            (st("log_offset"), format!("LogOffset {} is not a multiple of 1 MiB", hex(h.log_offset)))
+        });
+    }
+    if log_len > 0 && h.log_offset < MIB {
+        s.emit("HDR-013", Loc::at(off + 72, 8), || {
+            (st("log_offset"), format!("log at {} lies inside the 1 MiB header section", hex(h.log_offset)))
+        });
+    }
+    if !h.log_guid.is_zero() && log_len == 0 {
+        s.emit("HDR-014", Loc::at(off + 48, 16), || {
+            (st("log_guid"), format!("LogGuid {} is set but LogLength is 0: an active log with no space", h.log_guid))
+        });
+    }
+    if h.log_guid.is_zero() && log_len == 0 {
+        s.emit("HDR-015", Loc::at(off + 68, 4), || {
+            (st("log_length"), "LogLength is 0: the file has no journal and cannot be updated safely".into())
+        });
+    }
+    if log_len > 0 {
+        match h.log_offset.checked_add(log_len) {
+            None => s.emit("HDR-016", Loc::at(off + 68, 12), || {
+                (st("log_offset"), format!("LogOffset {} + LogLength {} overflows", hex(h.log_offset), hex(log_len)))
+            }),
+            Some(end) if end > m.file_size => s.emit("HDR-016", Loc::at(h.log_offset, log_len), || {
+                (
+                    "log".into(),
+                    format!("log [{}, {}) extends past the end of the file ({})", hex(h.log_offset), hex(end), hex(m.file_size)),
+                )
+            }),
+            _ => {}
+        }
+    }
+    if h.file_write_guid.is_zero() {
+        s.emit("HDR-019", Loc::at(off + 16, 16), || (st("file_write_guid"), "FileWriteGuid is all zero".into()));
+    }
+    if h.data_write_guid.is_zero() {
+        s.emit("HDR-020", Loc::at(off + 32, 16), || {
+            (st("data_write_guid"), "DataWriteGuid is all zero (child disks cannot link to this one)".into())
+        });
+    }
+    if !h.log_guid.is_zero() {
+        s.emit("HDR-024", Loc::at(off + 48, 16), || {
+            (st("log_guid"), format!("LogGuid {} is set: the log may hold entries to replay", h.log_guid))
+        });
+    }
+    let lg = h.log_guid;
+    if (!h.file_write_guid.is_zero() && h.file_write_guid == h.data_write_guid)
+        || (!lg.is_zero() && (lg == h.file_write_guid || lg == h.data_write_guid))
+    {
+        s.emit("HDR-025", Loc::at(off + 16, 48), || {
+            (st("guids"), "FileWriteGuid, DataWriteGuid and LogGuid are not independent values (two are equal)".into())
+        });
+    }
+}

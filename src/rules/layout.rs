@@ -1,0 +1,304 @@
+//! LAYOUT: every allocated object against every other and against the file (CATALOGUE
+//! 2.10). Overlaps are found on a 1 MiB grid (all objects are 1 MiB aligned by rule), so
+//! the work is linear in the BAT and memory is one bit per MiB of the real file.
+
+use super::sink::{Loc, Sink};
+use super::{Pass, bat::past_eof_severity, hex};
+use crate::format::MIB;
+use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
+use crate::rules::finding::Severity;
+
+pub const PASSES: &[Pass] = &[Pass {
+    name: "layout",
+    ids: &["LAYOUT-001", "LAYOUT-002", "LAYOUT-003", "LAYOUT-004", "LAYOUT-005", "LAYOUT-006", "LAYOUT-007", "LAYOUT-009"],
+    run,
+}];
+
+/// Block↔block overlaps whose earlier owner is looked up in a second BAT pass.
+const MAX_CONFLICTS: usize = 100;
+
+fn unit_range(o: &Object) -> (u64, u64) {
+    (o.offset / MIB, o.end().div_ceil(MIB))
+}
+
+fn is_retained(o: &Object) -> bool {
+    matches!(o.kind, ObjectKind::RetainedBlock { .. })
+}
+
+fn overlap(s: &mut Sink, a: &Object, b: &Object) {
+    let sev = if is_retained(a) || is_retained(b) { Severity::Warning } else { Severity::Error };
+    let lo = a.offset.max(b.offset);
+    let hi = a.end().min(b.end());
+    s.emit_as("LAYOUT-001", sev, Loc::at(lo, hi.saturating_sub(lo)), || {
+        (format!("{}", ObjectLabel(b)), format!("{b} overlaps {a}"))
+    });
+}
+
+struct ObjectLabel<'a>(&'a Object);
+
+impl std::fmt::Display for ObjectLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.kind {
+            ObjectKind::HeaderSection => write!(f, "header_section"),
+            ObjectKind::Region { index } => write!(f, "region_table.entry[{index}]"),
+            ObjectKind::Log => write!(f, "log"),
+            ObjectKind::PayloadBlock { bat_index }
+            | ObjectKind::SectorBitmapBlock { bat_index }
+            | ObjectKind::RetainedBlock { bat_index } => write!(f, "bat[{bat_index}]"),
+        }
+    }
+}
+
+struct Grid {
+    fixed: Vec<Object>,
+    fixed_bits: Bits,
+    block_bits: Bits,
+    block_starts: Bits,
+    /// (unit, later object) for block↔block overlaps still to attribute.
+    conflicts: Vec<(u64, Object)>,
+    last_end: u64,
+    first_block: Option<u64>,
+}
+
+fn run(m: &Model, s: &mut Sink) {
+    let units = m.file_size.div_ceil(MIB);
+    let fixed = m.fixed_objects();
+    let mut grid = Grid {
+        fixed_bits: Bits::new(units),
+        block_bits: Bits::new(units),
+        block_starts: Bits::new(units),
+        conflicts: Vec::new(),
+        last_end: 0,
+        first_block: None,
+        fixed,
+    };
+    for (n, o) in grid.fixed.iter().enumerate() {
+        if o.offset.checked_add(o.length).is_none_or(|end| end > m.file_size) {
+            s.emit("LAYOUT-002", Loc::at(o.offset, o.length), || {
+                (format!("{}", ObjectLabel(o)), format!("{o} extends past the end of the file ({})", hex(m.file_size)))
+            });
+        }
+        for p in &grid.fixed[..n] {
+            if o.offset < p.end() && p.offset < o.end() && o.length > 0 && p.length > 0 {
+                overlap(s, p, o);
+            }
+        }
+        grid.last_end = grid.last_end.max(o.end());
+    }
+    for o in &grid.fixed {
+        let (a, b) = unit_range(o);
+        grid.fixed_bits.set_range(a, b);
+    }
+    m.for_each_bat_chunk(|first, entries| {
+        for (k, &e) in entries.iter().enumerate() {
+            let i = first + k as u64;
+            if m.geometry.is_some_and(|g| i >= g.total_entries) {
+                return false;
+            }
+            if let Some(o) = m.block_object(i, e) {
+                grid.block(m, s, i, e, o);
+            }
+        }
+        true
+    });
+    attribute_conflicts(m, s, &grid.conflicts);
+
+    if m.file_size % MIB != 0 {
+        s.emit("LAYOUT-003", Loc::at(m.file_size / MIB * MIB, m.file_size % MIB), || {
+            ("file".into(), format!("file size {} is not a multiple of 1 MiB", hex(m.file_size)))
+        });
+    }
+    header_reserved(m, s);
+    // Sweeps need the complete object list: a missing header, region table or BAT would
+    // make every structure look like free space.
+    let complete = m.current_header().is_some() && m.region_choice.is_some() && m.geometry.is_some() && m.bat.is_some();
+    if complete {
+        free_space(m, s, &grid);
+        fixed_size(m, s, &grid);
+        order(m, s, &grid);
+    }
+}
+
+impl Grid {
+    fn block(&mut self, m: &Model, s: &mut Sink, i: u64, e: crate::format::bat::BatEntry, o: Object) {
+        if let Some(sev) = past_eof_severity(m, i, e, o.length) {
+            s.emit_as("LAYOUT-002", sev, Loc::at(o.offset, o.length), || {
+                (format!("bat[{i}]"), format!("{o} extends past the end of the file ({})", hex(m.file_size)))
+            });
+        }
+        self.last_end = self.last_end.max(o.end().min(m.file_size.div_ceil(MIB) * MIB));
+        self.first_block = Some(self.first_block.map_or(o.offset, |f| f.min(o.offset)));
+        let (a, b) = unit_range(&o);
+        if self.fixed_bits.any(a, b) {
+            for f in &self.fixed {
+                if f.length > 0 && o.offset < f.end() && f.offset < o.end() {
+                    overlap(s, f, &o);
+                }
+            }
+        }
+        if a >= self.block_bits.len() {
+            return;
+        }
+        if self.block_starts.get(a) || self.block_bits.any(a, b) {
+            let unit = (a..b.min(self.block_bits.len())).find(|&u| self.block_bits.get(u)).unwrap_or(a);
+            if self.conflicts.len() < MAX_CONFLICTS {
+                self.conflicts.push((unit, o));
+            } else {
+                // Beyond the attributed ones: still counted.
+                s.emit("LAYOUT-001", Loc::at(o.offset, o.length), || {
+                    (format!("{}", ObjectLabel(&o)), format!("{o} overlaps another block"))
+                });
+            }
+            if self.block_starts.get(a) {
+                return; // same start as an earlier block (BAT-013): nothing new to mark
+            }
+        }
+        self.block_starts.set_range(a, a + 1);
+        self.block_bits.set_range(a, b);
+    }
+}
+
+/// Second BAT pass, only when blocks overlapped: names the earlier block of each pair.
+fn attribute_conflicts(m: &Model, s: &mut Sink, conflicts: &[(u64, Object)]) {
+    if conflicts.is_empty() {
+        return;
+    }
+    let mut sorted: Vec<(u64, usize)> = conflicts.iter().enumerate().map(|(n, (u, _))| (*u, n)).collect();
+    sorted.sort_unstable();
+    let mut owner: Vec<Option<Object>> = vec![None; conflicts.len()];
+    m.for_each_bat_chunk(|first, entries| {
+        for (k, &e) in entries.iter().enumerate() {
+            let i = first + k as u64;
+            let Some(o) = m.block_object(i, e) else { continue };
+            let (a, b) = unit_range(&o);
+            let from = sorted.partition_point(|(u, _)| *u < a);
+            for &(u, n) in sorted[from..].iter().take_while(|(u, _)| *u < b) {
+                let later = &conflicts[n].1;
+                if owner[n].is_none() && o != *later && u >= a {
+                    owner[n] = Some(o);
+                }
+            }
+        }
+        owner.iter().any(Option::is_none)
+    });
+    for ((_, later), earlier) in conflicts.iter().zip(owner) {
+        match earlier {
+            Some(e) => overlap(s, &e, later),
+            None => overlap(s, later, later),
+        }
+    }
+}
+
+fn header_reserved(m: &Model, s: &mut Sink) {
+    const START: u64 = 0x50000;
+    if let Some(at) = m.first_nonzero(START, MIB - START) {
+        s.emit("LAYOUT-006", Loc::at(at, MIB - at), || {
+            (
+                "header_section.reserved".into(),
+                format!("reserved header-section bytes 0x50000..0x100000 hold data at {}: {}", hex(at), m.preview(at)),
+            )
+        });
+    }
+}
+
+/// LAYOUT-004 (uncovered units with data) and LAYOUT-005 (data after the last object).
+fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
+    let units = g.fixed_bits.len();
+    let mut covered = Bits::new(units);
+    for u in 0..units {
+        // Cheap: the grids are a bit per MiB; merge by ranges of set bits.
+        if g.fixed_bits.get(u) || g.block_bits.get(u) {
+            covered.set_range(u, u + 1);
+        }
+    }
+    let last_unit = g.last_end.div_ceil(MIB);
+    for (a, b) in covered.clear_runs() {
+        let b = b.min(last_unit);
+        let mut u = a;
+        while u < b {
+            // Report maximal runs of consecutive units that hold data.
+            if m.first_nonzero(u * MIB, MIB).is_none() {
+                u += 1;
+                continue;
+            }
+            let start = u;
+            while u < b && m.first_nonzero(u * MIB, MIB).is_some() {
+                u += 1;
+            }
+            let at = m.first_nonzero(start * MIB, MIB).unwrap_or(start * MIB);
+            s.emit("LAYOUT-004", Loc::at(start * MIB, (u - start) * MIB), || {
+                (
+                    "free_space".into(),
+                    format!(
+                        "{} MiB of space no structure owns [{}, {}) holds data (first at {}): {}",
+                        u - start,
+                        hex(start * MIB),
+                        hex(u * MIB),
+                        hex(at),
+                        m.preview(at)
+                    ),
+                )
+            });
+        }
+    }
+    if m.file_size > g.last_end
+        && let Some(at) = m.first_nonzero(g.last_end, m.file_size - g.last_end)
+    {
+        s.emit("LAYOUT-005", Loc::at(at, m.file_size - at), || {
+            (
+                "file.tail".into(),
+                format!(
+                    "data after the last object (which ends at {}): first non-zero byte at {}: {}",
+                    hex(g.last_end),
+                    hex(at),
+                    m.preview(at)
+                ),
+            )
+        });
+    }
+}
+
+/// LAYOUT-007: a fixed disk's file size against the size its structures explain.
+fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
+    let (Some(geo), Some(DiskType::Fixed), Some(h)) = (m.geometry, m.disk_type, m.current_header()) else { return };
+    let regions: u64 = m.regions().iter().map(|r| r.length as u64).sum();
+    let expected = MIB + regions + h.log_length as u64 + geo.payload_blocks * geo.block_size;
+    let explained = g.last_end.div_ceil(MIB) * MIB;
+    if m.file_size < expected || m.file_size > explained.max(expected) {
+        s.emit("LAYOUT-007", Loc::at(0, m.file_size), || {
+            (
+                "file".into(),
+                format!(
+                    "fixed disk file is {} bytes; header section, regions, log and {} blocks need {} and its objects end at {}",
+                    m.file_size,
+                    geo.payload_blocks,
+                    expected,
+                    explained
+                ),
+            )
+        });
+    }
+}
+
+/// LAYOUT-009: the log and regions normally precede every block.
+fn order(m: &Model, s: &mut Sink, g: &Grid) {
+    let meta_end = g.fixed.iter().filter(|o| !matches!(o.kind, ObjectKind::HeaderSection)).map(|o| o.end()).max();
+    let log = g.fixed.iter().find(|o| o.kind == ObjectKind::Log);
+    let first_region = g.fixed.iter().filter(|o| matches!(o.kind, ObjectKind::Region { .. })).map(|o| o.offset).min();
+    let block_first = g.first_block.zip(meta_end).is_some_and(|(b, e)| b < e);
+    let log_late = log.zip(first_region).is_some_and(|(l, r)| l.offset > r);
+    if block_first || log_late {
+        let map: Vec<String> = g.fixed.iter().map(|o| o.to_string()).collect();
+        s.emit("LAYOUT-009", Loc::NONE, || {
+            (
+                "file".into(),
+                format!(
+                    "unusual order ({}): {}",
+                    if block_first { "payload blocks before metadata structures" } else { "log after the regions" },
+                    map.join(", ")
+                ),
+            )
+        });
+    }
+    let _ = m;
+}
