@@ -30,7 +30,11 @@ pub struct ImageReport {
 impl ImageReport {
     /// Every rule id that fired, shown or suppressed.
     pub fn ids(&self) -> BTreeSet<&'static str> {
-        self.findings.iter().map(|f| f.rule).chain(self.suppressed.keys().copied()).collect()
+        self.findings
+            .iter()
+            .map(|f| f.rule)
+            .chain(self.suppressed.keys().copied())
+            .collect()
     }
 
     pub fn has(&self, id: &str) -> bool {
@@ -40,8 +44,12 @@ impl ImageReport {
     /// Instances at exactly `sev`, suppressed ones included.
     pub fn count(&self, sev: Severity) -> u64 {
         let shown = self.findings.iter().filter(|f| f.severity == sev).count() as u64;
-        let hidden: u64 =
-            self.suppressed.values().filter(|s| s.severity == Some(sev)).map(|s| s.count).sum();
+        let hidden: u64 = self
+            .suppressed
+            .values()
+            .filter(|s| s.severity == Some(sev))
+            .map(|s| s.count)
+            .sum();
         shown + hidden
     }
 
@@ -60,7 +68,15 @@ pub fn check(src: &dyn ReadAt, opts: &CheckOptions) -> ImageReport {
     crate::rules::run_all(&model, &mut sink);
     let (mut findings, suppressed) = sink.finish();
     findings.sort_by(|a, b| {
-        (a.offset.unwrap_or(u64::MAX), a.rule, a.view).cmp(&(b.offset.unwrap_or(u64::MAX), b.rule, b.view))
+        (a.offset.unwrap_or(u64::MAX), a.rule, a.view).cmp(&(
+            b.offset.unwrap_or(u64::MAX),
+            b.rule,
+            b.view,
+        ))
     });
-    ImageReport { size: src.len(), findings, suppressed }
+    ImageReport {
+        size: src.len(),
+        findings,
+        suppressed,
+    }
 }

@@ -16,7 +16,11 @@ pub const EXIT_REJECT: i32 = 1;
 pub const EXIT_TOOL: i32 = 2;
 
 #[derive(Parser)]
-#[command(name = "vhdx-check", version, about = "Forensic validator for Microsoft VHDX (MS-VHDX) images")]
+#[command(
+    name = "vhdx-check",
+    version,
+    about = "Forensic validator for Microsoft VHDX (MS-VHDX) images"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -71,13 +75,22 @@ pub fn run() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_TOOL } else { EXIT_ACCEPT };
+            let code = if e.use_stderr() {
+                EXIT_TOOL
+            } else {
+                EXIT_ACCEPT
+            };
             let _ = e.print();
             return code;
         }
     };
     match cli.cmd {
-        Cmd::Check { format, fail_on, max_per_rule, images } => {
+        Cmd::Check {
+            format,
+            fail_on,
+            max_per_rule,
+            images,
+        } => {
             let fail_on = match fail_on {
                 FailOnArg::Error => FailOn::Error,
                 FailOnArg::Warning => FailOn::Warning,
@@ -105,7 +118,9 @@ fn cmd_check(format: Format, fail_on: FailOn, opts: CheckOptions, images: &[Path
         .iter()
         .map(|p| {
             let name = p.display().to_string();
-            let r = FileReader::open(p).map(|f| check(&f, &opts)).map_err(|e| format!("cannot read {name}: {e}"));
+            let r = FileReader::open(p)
+                .map(|f| check(&f, &opts))
+                .map_err(|e| format!("cannot read {name}: {e}"));
             (name, r)
         })
         .collect();
@@ -135,7 +150,7 @@ fn cmd_check(format: Format, fail_on: FailOn, opts: CheckOptions, images: &[Path
     code
 }
 
-fn cmd_info(format: Format, image: &PathBuf) -> i32 {
+fn cmd_info(format: Format, image: &std::path::Path) -> i32 {
     let f = match FileReader::open(image) {
         Ok(f) => f,
         Err(e) => {
@@ -161,7 +176,18 @@ fn cmd_rules(format: Format) -> i32 {
         Format::Text => {
             let mut s = String::new();
             for r in rules {
-                s.push_str(&format!("{:<11} {:<7} {:<18} {}\n", r.id, r.severity.as_str(), r.spec, r.title));
+                let status = if r.deferred.is_some() {
+                    " (not yet checked)"
+                } else {
+                    ""
+                };
+                s.push_str(&format!(
+                    "{:<11} {:<7} {:<18} {}{status}\n",
+                    r.id,
+                    r.severity.as_str(),
+                    r.spec,
+                    r.title
+                ));
             }
             print(&s)
         }
@@ -173,8 +199,12 @@ fn cmd_explain(id: &str) -> i32 {
         eprintln!("vhdx-check: unknown rule id {id:?} (see `vhdx-check rules`)");
         return EXIT_TOOL;
     };
-    print(&format!(
+    let mut text = format!(
         "{}  [{}]  {}\napplies to: {}\nviolation:  {}\nwhy:        {}\n",
         r.id, r.severity, r.spec, r.applies_to, r.title, r.rationale
-    ))
+    );
+    if let Some(d) = &r.deferred {
+        text.push_str(&format!("status:     not yet checked: {d}\n"));
+    }
+    print(&text)
 }

@@ -143,7 +143,10 @@ mod tests {
     fn entry_count_formulas() {
         // 512-byte sectors, 1 MiB blocks: C = 4096.
         let g = Geometry::new(MIB, 512, 4096 * MIB, false).unwrap();
-        assert_eq!((g.chunk_ratio, g.payload_blocks, g.total_entries), (4096, 4096, 4096));
+        assert_eq!(
+            (g.chunk_ratio, g.payload_blocks, g.total_entries),
+            (4096, 4096, 4096)
+        );
         let g = Geometry::new(MIB, 512, 4097 * MIB, false).unwrap();
         assert_eq!(g.total_entries, 4097 + 1);
         let g = Geometry::new(MIB, 512, 4097 * MIB, true).unwrap();

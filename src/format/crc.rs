@@ -19,7 +19,7 @@ mod tests {
     fn check_values_from_catalogue() {
         assert_eq!(crc32c::crc32c(b"123456789"), 0xE306_9283);
         assert_eq!(crc32c::crc32c(&[0u8; 4096]), 0x98F9_4189);
-        assert_eq!(crc32c_with_zeroed_field(&[0xFFu8; 65536][..], 4) , {
+        assert_eq!(crc32c_with_zeroed_field(&[0xFFu8; 65536][..], 4), {
             let mut v = vec![0xFFu8; 65536];
             v[4..8].fill(0);
             crc32c::crc32c(&v)

@@ -33,8 +33,7 @@ pub fn parse(slot: &[u8]) -> FileIdentifier {
     let used = &creator_bytes[..nul.map_or(CREATOR_LEN, |n| n * 2)];
     let creator_well_formed = super::utf16le(used).is_some();
     let creator = super::utf16le_lossy(used);
-    let creator_residue =
-        nul.is_some_and(|n| creator_bytes[n * 2..].iter().any(|&b| b != 0));
+    let creator_residue = nul.is_some_and(|n| creator_bytes[n * 2..].iter().any(|&b| b != 0));
     FileIdentifier {
         signature,
         creator,

@@ -46,7 +46,9 @@ pub fn entry_offset(i: usize) -> usize {
 pub fn parse(b: &[u8]) -> RegionTable {
     let entry_count = u32_at(b, 8);
     let n = (entry_count as usize).min(MAX_ENTRIES);
-    let entries = (0..n).map(|i| parse_entry(&b[entry_offset(i)..entry_offset(i) + ENTRY_SIZE])).collect();
+    let entries = (0..n)
+        .map(|i| parse_entry(&b[entry_offset(i)..entry_offset(i) + ENTRY_SIZE]))
+        .collect();
     RegionTable {
         signature: [b[0], b[1], b[2], b[3]],
         checksum: u32_at(b, 4),

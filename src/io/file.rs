@@ -21,7 +21,10 @@ impl FileReader {
                 "is a directory",
             ));
         }
-        Ok(Self { file, len: meta.len() })
+        Ok(Self {
+            file,
+            len: meta.len(),
+        })
     }
 }
 
@@ -33,7 +36,9 @@ impl ReadAt for FileReader {
         if offset >= self.len {
             return Ok(0);
         }
-        let n = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
+        let n = buf
+            .len()
+            .min((self.len - offset).min(usize::MAX as u64) as usize);
         self.file.read_at(&mut buf[..n], offset)
     }
 }

@@ -8,7 +8,9 @@ impl ReadAt for MemReader<'_> {
         self.0.len() as u64
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-        let Ok(start) = usize::try_from(offset) else { return Ok(0) };
+        let Ok(start) = usize::try_from(offset) else {
+            return Ok(0);
+        };
         if start >= self.0.len() {
             return Ok(0);
         }

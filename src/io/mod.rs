@@ -28,7 +28,9 @@ pub trait ReadAt: Sync {
 pub fn read_padded(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> usize {
     let mut done = 0;
     while done < buf.len() {
-        let Some(pos) = offset.checked_add(done as u64) else { break };
+        let Some(pos) = offset.checked_add(done as u64) else {
+            break;
+        };
         match src.read_at(pos, &mut buf[done..]) {
             Ok(0) => break,
             Ok(n) => done += n,

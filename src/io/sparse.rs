@@ -28,7 +28,9 @@ impl ReadAt for SparseReader {
         if offset >= self.len {
             return Ok(0);
         }
-        let n = buf.len().min((self.len - offset).min(usize::MAX as u64) as usize);
+        let n = buf
+            .len()
+            .min((self.len - offset).min(usize::MAX as u64) as usize);
         let out = &mut buf[..n];
         out.fill(0);
         let end = offset + n as u64;

@@ -10,7 +10,10 @@ impl Bits {
     /// `len` bits; callers size it by the real file length in MiB units, never by an
     /// untrusted field.
     pub fn new(len: u64) -> Bits {
-        Bits { words: vec![0; len.div_ceil(64) as usize], len }
+        Bits {
+            words: vec![0; len.div_ceil(64) as usize],
+            len,
+        }
     }
 
     pub fn len(&self) -> u64 {
@@ -33,7 +36,11 @@ impl Bits {
             let w = i / 64;
             let lo = i % 64;
             let hi = ((w + 1) * 64).min(end) - w * 64; // exclusive, 1..=64
-            let mask = if hi - lo == 64 { u64::MAX } else { ((1u64 << (hi - lo)) - 1) << lo };
+            let mask = if hi - lo == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << (hi - lo)) - 1) << lo
+            };
             if f(w as usize, mask) {
                 return true;
             }
@@ -87,6 +94,9 @@ mod tests {
         b.set_range(10, 140);
         assert!(b.get(10) && b.get(139) && !b.get(140) && !b.get(9));
         assert!(b.any(0, 11) && !b.any(0, 10) && !b.any(140, 500));
-        assert_eq!(b.clear_runs().collect::<Vec<_>>(), vec![(0, 10), (140, 200)]);
+        assert_eq!(
+            b.clear_runs().collect::<Vec<_>>(),
+            vec![(0, 10), (140, 200)]
+        );
     }
 }

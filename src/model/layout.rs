@@ -1,23 +1,31 @@
 //! The allocated objects of CATALOGUE 2.10: what occupies which bytes of the file.
 
 use super::{BatView, Model};
+use crate::format::MIB;
 use crate::format::bat::{self, BatEntry};
 use crate::format::guid;
-use crate::format::MIB;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObjectKind {
     HeaderSection,
     /// Entry `index` of the working region table.
-    Region { index: usize },
+    Region {
+        index: usize,
+    },
     Log,
     /// Payload block in state 6/7, by BAT index.
-    PayloadBlock { bat_index: u64 },
+    PayloadBlock {
+        bat_index: u64,
+    },
     /// Sector-bitmap block in state 6, by BAT index.
-    SectorBitmapBlock { bat_index: u64 },
+    SectorBitmapBlock {
+        bat_index: u64,
+    },
     /// Payload block in state 1/3 with an offset (retained old contents).
-    RetainedBlock { bat_index: u64 },
+    RetainedBlock {
+        bat_index: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +44,9 @@ impl Object {
     pub fn is_block(&self) -> bool {
         matches!(
             self.kind,
-            ObjectKind::PayloadBlock { .. } | ObjectKind::SectorBitmapBlock { .. } | ObjectKind::RetainedBlock { .. }
+            ObjectKind::PayloadBlock { .. }
+                | ObjectKind::SectorBitmapBlock { .. }
+                | ObjectKind::RetainedBlock { .. }
         )
     }
 }
@@ -48,7 +58,9 @@ impl fmt::Display for Object {
             ObjectKind::Region { index } => write!(f, "region_table.entry[{index}]"),
             ObjectKind::Log => write!(f, "log"),
             ObjectKind::PayloadBlock { bat_index } => write!(f, "payload block bat[{bat_index}]"),
-            ObjectKind::SectorBitmapBlock { bat_index } => write!(f, "sector bitmap block bat[{bat_index}]"),
+            ObjectKind::SectorBitmapBlock { bat_index } => {
+                write!(f, "sector bitmap block bat[{bat_index}]")
+            }
             ObjectKind::RetainedBlock { bat_index } => write!(f, "retained block bat[{bat_index}]"),
         }?;
         write!(f, " [{:#x}, {:#x})", self.offset, self.end())
@@ -58,14 +70,26 @@ impl fmt::Display for Object {
 impl Model<'_> {
     /// Header section, every region of the working table, and the log (if any).
     pub fn fixed_objects(&self) -> Vec<Object> {
-        let mut v = vec![Object { kind: ObjectKind::HeaderSection, offset: 0, length: MIB }];
+        let mut v = vec![Object {
+            kind: ObjectKind::HeaderSection,
+            offset: 0,
+            length: MIB,
+        }];
         for (index, r) in self.regions().iter().enumerate() {
-            v.push(Object { kind: ObjectKind::Region { index }, offset: r.file_offset, length: r.length as u64 });
+            v.push(Object {
+                kind: ObjectKind::Region { index },
+                offset: r.file_offset,
+                length: r.length as u64,
+            });
         }
         if let Some(h) = self.current_header()
             && h.log_length > 0
         {
-            v.push(Object { kind: ObjectKind::Log, offset: h.log_offset, length: h.log_length as u64 });
+            v.push(Object {
+                kind: ObjectKind::Log,
+                offset: h.log_offset,
+                length: h.log_length as u64,
+            });
         }
         v
     }
@@ -91,7 +115,11 @@ impl Model<'_> {
             }
             _ => return None,
         };
-        (offset != 0).then_some(Object { kind, offset, length: g.block_size })
+        (offset != 0).then_some(Object {
+            kind,
+            offset,
+            length: g.block_size,
+        })
     }
 
     pub fn bat_view(&self) -> Option<BatView> {

@@ -31,7 +31,11 @@ pub struct SlotBytes {
 impl SlotBytes {
     fn read(src: &dyn ReadAt, offset: u64, len: usize) -> SlotBytes {
         let (bytes, present) = io::read_vec(src, offset, len);
-        SlotBytes { offset, bytes, present }
+        SlotBytes {
+            offset,
+            bytes,
+            present,
+        }
     }
     pub fn truncated(&self) -> bool {
         self.present < self.bytes.len()
@@ -119,7 +123,9 @@ pub struct Metadata {
 impl Metadata {
     /// The system (IsUser = 0) entry for a known item: the first one, if several.
     pub fn known(&self, k: KnownItem) -> Option<&Item> {
-        self.items.iter().find(|i| i.known == Some(k) && !i.entry.is_user())
+        self.items
+            .iter()
+            .find(|i| i.known == Some(k) && !i.entry.is_user())
     }
 }
 
@@ -136,10 +142,12 @@ pub struct Params {
 
 impl Params {
     pub fn has_parent(&self) -> Option<bool> {
-        self.file_parameter_flags.map(|f| f & metadata::FP_HAS_PARENT != 0)
+        self.file_parameter_flags
+            .map(|f| f & metadata::FP_HAS_PARENT != 0)
     }
     pub fn leave_block_allocated(&self) -> Option<bool> {
-        self.file_parameter_flags.map(|f| f & metadata::FP_LEAVE_BLOCK_ALLOCATED != 0)
+        self.file_parameter_flags
+            .map(|f| f & metadata::FP_LEAVE_BLOCK_ALLOCATED != 0)
     }
 }
 
@@ -212,12 +220,22 @@ impl<'a> Model<'a> {
         });
         let region_choice = (0..2).find(|&i| region_tables[i].valid());
         let find_region = |g: Guid| {
-            region_choice.and_then(|i| region_tables[i].table.entries.iter().find(|e| e.guid == g).copied())
+            region_choice.and_then(|i| {
+                region_tables[i]
+                    .table
+                    .entries
+                    .iter()
+                    .find(|e| e.guid == g)
+                    .copied()
+            })
         };
         let bat_region = find_region(guid::REGION_BAT);
         let metadata_region = find_region(guid::REGION_METADATA);
         let metadata = metadata_region.map(|r| read_metadata(src, r));
-        let params = metadata.as_ref().map(|m| read_params(src, m)).unwrap_or_default();
+        let params = metadata
+            .as_ref()
+            .map(|m| read_params(src, m))
+            .unwrap_or_default();
         let disk_type = params.file_parameter_flags.map(|f| {
             if f & metadata::FP_HAS_PARENT != 0 {
                 DiskType::Differencing
@@ -227,7 +245,12 @@ impl<'a> Model<'a> {
                 DiskType::Dynamic
             }
         });
-        let geometry = match (params.block_size, params.logical_sector_size, params.virtual_disk_size, disk_type) {
+        let geometry = match (
+            params.block_size,
+            params.logical_sector_size,
+            params.virtual_disk_size,
+            disk_type,
+        ) {
             (Some(bs), Some(lss), Some(vds), Some(t)) => {
                 Geometry::new(bs as u64, lss as u64, vds, t == DiskType::Differencing)
             }
@@ -236,7 +259,11 @@ impl<'a> Model<'a> {
         let bat = bat_region.map(|r| {
             let region_entries = r.length as u64 / bat::ENTRY_SIZE;
             let in_file = file_size.saturating_sub(r.file_offset) / bat::ENTRY_SIZE;
-            BatView { offset: r.file_offset, region_entries, readable_entries: region_entries.min(in_file) }
+            BatView {
+                offset: r.file_offset,
+                region_entries,
+                readable_entries: region_entries.min(in_file),
+            }
         });
         Model {
             src,
@@ -264,7 +291,8 @@ impl<'a> Model<'a> {
 
     /// Entries of the working region table (empty if neither copy is valid).
     pub fn regions(&self) -> &[RegionEntry] {
-        self.region_choice.map_or(&[], |i| &self.region_tables[i].table.entries)
+        self.region_choice
+            .map_or(&[], |i| &self.region_tables[i].table.entries)
     }
 
     /// Streams the readable BAT entries in bounded chunks: `f(first_index, entries)`.
@@ -340,14 +368,23 @@ fn read_metadata(src: &dyn ReadAt, region: RegionEntry) -> Metadata {
     } else {
         Vec::new()
     };
-    Metadata { region, table_slot, table, signature_ok, items }
+    Metadata {
+        region,
+        table_slot,
+        table,
+        signature_ok,
+        items,
+    }
 }
 
 /// Reads a known item's value bytes when its entry is sound enough to locate it: at least
 /// the defined size, inside the region, inside the file. Anything else leaves it unknown.
 pub fn item_value(src: &dyn ReadAt, m: &Metadata, item: &Item, size: usize) -> Option<Vec<u8>> {
     let e = &item.entry;
-    if (e.length as usize) < size || e.offset < metadata::MIN_ITEM_OFFSET || e.end() > m.region.length as u64 {
+    if (e.length as usize) < size
+        || e.offset < metadata::MIN_ITEM_OFFSET
+        || e.end() > m.region.length as u64
+    {
         return None;
     }
     let off = item.file_offset?;
@@ -356,7 +393,10 @@ pub fn item_value(src: &dyn ReadAt, m: &Metadata, item: &Item, size: usize) -> O
 }
 
 fn read_params(src: &dyn ReadAt, m: &Metadata) -> Params {
-    let value = |k: KnownItem| m.known(k).and_then(|it| item_value(src, m, it, k.size() as usize));
+    let value = |k: KnownItem| {
+        m.known(k)
+            .and_then(|it| item_value(src, m, it, k.size() as usize))
+    };
     let fp = value(KnownItem::FileParameters);
     Params {
         block_size: fp.as_ref().map(|b| u32_at(b, 0)),

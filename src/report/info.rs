@@ -85,7 +85,9 @@ fn bat_info(m: &Model) -> Option<BatInfo> {
     let view = m.bat?;
     let mut payload = [0u64; 8];
     let mut sb = [0u64; 8];
-    let limit = m.geometry.map_or(view.readable_entries, |g| g.total_entries.min(view.readable_entries));
+    let limit = m.geometry.map_or(view.readable_entries, |g| {
+        g.total_entries.min(view.readable_entries)
+    });
     m.for_each_bat_chunk(|first, entries| {
         for (k, e) in entries.iter().enumerate() {
             let i = first + k as u64;
@@ -102,7 +104,12 @@ fn bat_info(m: &Model) -> Option<BatInfo> {
     let named = |counts: [u64; 8], name: fn(u8) -> &'static str| {
         (0u8..8)
             .filter(|&s| counts[s as usize] > 0)
-            .map(|s| (format!("{} ({s})", name(s)), Value::from(counts[s as usize])))
+            .map(|s| {
+                (
+                    format!("{} ({s})", name(s)),
+                    Value::from(counts[s as usize]),
+                )
+            })
             .collect()
     };
     Some(BatInfo {

@@ -9,7 +9,11 @@ use std::fmt::Write;
 fn group(f: &Finding) -> &str {
     let s = f.structure.as_str();
     let head = s.split('.').next().unwrap_or(s);
-    if head.starts_with("bat[") { "bat" } else { head }
+    if head.starts_with("bat[") {
+        "bat"
+    } else {
+        head
+    }
 }
 
 pub fn render(images: &[Checked]) -> String {
@@ -42,7 +46,11 @@ pub fn render(images: &[Checked]) -> String {
             let _ = writeln!(out, "  {g}");
             for f in r.findings.iter().filter(|f| group(f) == g) {
                 let off = f.offset.map_or("-".to_string(), |o| format!("{o:#010x}"));
-                let view = if f.view == View::Replayed { " (replayed)" } else { "" };
+                let view = if f.view == View::Replayed {
+                    " (replayed)"
+                } else {
+                    ""
+                };
                 let _ = writeln!(
                     out,
                     "    {off:>12}  {:<7}  {}  {}{view}  [{}]",

@@ -11,9 +11,9 @@ use std::collections::HashSet;
 pub const PASSES: &[Pass] = &[Pass {
     name: "block allocation table",
     ids: &[
-        "BAT-001", "BAT-002", "BAT-003", "BAT-004", "BAT-005", "BAT-006", "BAT-007", "BAT-008", "BAT-009",
-        "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016", "BAT-017", "BAT-018",
-        "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
+        "BAT-001", "BAT-002", "BAT-003", "BAT-004", "BAT-005", "BAT-006", "BAT-007", "BAT-008",
+        "BAT-009", "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016",
+        "BAT-017", "BAT-018", "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
     ],
     run,
 }];
@@ -73,12 +73,17 @@ struct Walk<'m, 'a> {
 
 fn run(m: &Model, s: &mut Sink) {
     if let Some(why) = missing_prerequisite(m) {
-        s.emit("BAT-023", m.bat_region.map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64)), || {
-            ("bat".into(), format!("BAT not evaluated: {why}"))
-        });
+        s.emit(
+            "BAT-023",
+            m.bat_region
+                .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64)),
+            || ("bat".into(), format!("BAT not evaluated: {why}")),
+        );
         return;
     }
-    let (Some(g), Some(disk), Some(region), Some(view)) = (m.geometry, m.disk_type, m.bat_region, m.bat) else {
+    let (Some(g), Some(disk), Some(region), Some(view)) =
+        (m.geometry, m.disk_type, m.bat_region, m.bat)
+    else {
         return;
     };
     let needed = g.total_entries * bat::ENTRY_SIZE;
@@ -134,14 +139,27 @@ impl Walk<'_, '_> {
         if i >= g.total_entries {
             if e.0 != 0 && self.disk != DiskType::Differencing {
                 s.emit("BAT-016", self.loc(i), || {
-                    (format!("bat[{i}]"), format!("entry {:#018x} beyond the {} entries the disk uses (BAT slack)", e.0, g.total_entries))
+                    (
+                        format!("bat[{i}]"),
+                        format!(
+                            "entry {:#018x} beyond the {} entries the disk uses (BAT slack)",
+                            e.0, g.total_entries
+                        ),
+                    )
                 });
             }
             return;
         }
         if e.reserved() != 0 {
             s.emit("BAT-002", self.loc(i), || {
-                (format!("bat[{i}]"), format!("entry {:#018x} has reserved bits 3-19 set ({:#x})", e.0, e.reserved()))
+                (
+                    format!("bat[{i}]"),
+                    format!(
+                        "entry {:#018x} has reserved bits 3-19 set ({:#x})",
+                        e.0,
+                        e.reserved()
+                    ),
+                )
             });
         }
         self.duplicate(s, i, e);
@@ -169,7 +187,13 @@ impl Walk<'_, '_> {
         };
         if dup {
             s.emit("BAT-013", self.loc(i), || {
-                (format!("bat[{i}]"), format!("FileOffsetMB {mb} (file offset {}) is already used by an earlier entry", hex(e.file_offset())))
+                (
+                    format!("bat[{i}]"),
+                    format!(
+                        "FileOffsetMB {mb} (file offset {}) is already used by an earlier entry",
+                        hex(e.file_offset())
+                    ),
+                )
             });
         }
     }
@@ -180,19 +204,38 @@ impl Walk<'_, '_> {
         let differencing = self.disk == DiskType::Differencing;
         let name = || format!("bat[{i}]");
         if st != bat::SB_BLOCK_NOT_PRESENT && st != bat::SB_BLOCK_PRESENT {
-            s.emit("BAT-005", self.loc(i), || (name(), format!("sector bitmap entry has reserved state {st}")));
+            s.emit("BAT-005", self.loc(i), || {
+                (
+                    name(),
+                    format!("sector bitmap entry has reserved state {st}"),
+                )
+            });
         }
         if st == bat::SB_BLOCK_PRESENT && !differencing {
             s.emit("BAT-006", self.loc(i), || {
-                (name(), format!("sector bitmap entry is SB_BLOCK_PRESENT in a {} disk", disk_name(self.disk)))
+                (
+                    name(),
+                    format!(
+                        "sector bitmap entry is SB_BLOCK_PRESENT in a {} disk",
+                        disk_name(self.disk)
+                    ),
+                )
             });
         }
         if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() == 0 {
-            s.emit("BAT-009", self.loc(i), || (name(), "SB_BLOCK_PRESENT with FileOffsetMB 0".into()));
+            s.emit("BAT-009", self.loc(i), || {
+                (name(), "SB_BLOCK_PRESENT with FileOffsetMB 0".into())
+            });
         }
         if st == bat::SB_BLOCK_NOT_PRESENT && e.file_offset_mb() != 0 {
             s.emit("BAT-011", self.loc(i), || {
-                (name(), format!("SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}", e.file_offset_mb()))
+                (
+                    name(),
+                    format!(
+                        "SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}",
+                        e.file_offset_mb()
+                    ),
+                )
             });
         }
         if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() != 0 {
@@ -218,7 +261,12 @@ impl Walk<'_, '_> {
             }
             if st == bat::SB_BLOCK_PRESENT && self.chunk.partial_blocks == 0 {
                 s.emit("BAT-018", self.loc(i), || {
-                    (name(), format!("chunk {chunk} has a sector bitmap block but no PARTIALLY_PRESENT block"))
+                    (
+                        name(),
+                        format!(
+                            "chunk {chunk} has a sector bitmap block but no PARTIALLY_PRESENT block"
+                        ),
+                    )
                 });
             }
         }
@@ -236,19 +284,38 @@ impl Walk<'_, '_> {
             // Padding of the last chunk of a differencing disk.
             if e.0 != 0 {
                 s.emit("BAT-017", self.loc(i), || {
-                    (name(), format!("entry {:#018x} describes block {block}, beyond the disk's {} blocks", e.0, g.payload_blocks))
+                    (
+                        name(),
+                        format!(
+                            "entry {:#018x} describes block {block}, beyond the disk's {} blocks",
+                            e.0, g.payload_blocks
+                        ),
+                    )
                 });
             }
             return;
         }
         match st {
             4 | 5 => s.emit("BAT-003", self.loc(i), || {
-                let note = if st == 5 { " (UNMAPPED in the pre-1.0 draft: an old writer?)" } else { "" };
-                (name(), format!("payload entry has reserved state {st}{note}"))
+                let note = if st == 5 {
+                    " (UNMAPPED in the pre-1.0 draft: an old writer?)"
+                } else {
+                    ""
+                };
+                (
+                    name(),
+                    format!("payload entry has reserved state {st}{note}"),
+                )
             }),
             bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if self.disk != DiskType::Differencing => {
                 s.emit("BAT-004", self.loc(i), || {
-                    (name(), format!("PAYLOAD_BLOCK_PARTIALLY_PRESENT in a {} disk", disk_name(self.disk)))
+                    (
+                        name(),
+                        format!(
+                            "PAYLOAD_BLOCK_PARTIALLY_PRESENT in a {} disk",
+                            disk_name(self.disk)
+                        ),
+                    )
                 })
             }
             _ => {}
@@ -257,10 +324,17 @@ impl Walk<'_, '_> {
             self.chunk.partial_blocks += 1;
             self.chunk.first_partial.get_or_insert(i);
         }
-        let present = st == bat::PAYLOAD_BLOCK_FULLY_PRESENT || st == bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT;
+        let present =
+            st == bat::PAYLOAD_BLOCK_FULLY_PRESENT || st == bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT;
         if present && mb == 0 {
             s.emit("BAT-008", self.loc(i), || {
-                (name(), format!("{} block {block} has FileOffsetMB 0 (inside the header section)", payload_state_name(st)))
+                (
+                    name(),
+                    format!(
+                        "{} block {block} has FileOffsetMB 0 (inside the header section)",
+                        payload_state_name(st)
+                    ),
+                )
             });
         }
         if (st == bat::PAYLOAD_BLOCK_NOT_PRESENT || st == bat::PAYLOAD_BLOCK_ZERO) && mb != 0 {
@@ -268,7 +342,8 @@ impl Walk<'_, '_> {
                 (name(), format!("{} block {block} carries FileOffsetMB {mb} (reserved; may reveal a former allocation)", payload_state_name(st)))
             });
         }
-        let retained = (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
+        let retained =
+            (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
         if retained {
             s.emit("BAT-012", Loc::at(e.file_offset(), g.block_size), || {
                 (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable", payload_state_name(st), hex(e.file_offset())))
@@ -285,11 +360,22 @@ impl Walk<'_, '_> {
                 self.bounds(s, i, e, g.block_size, sev);
             }
             if st == bat::PAYLOAD_BLOCK_FULLY_PRESENT
-                && e.file_offset().checked_add(g.block_size).is_some_and(|end| end <= self.m.file_size)
-                && self.m.first_nonzero(e.file_offset(), g.block_size).is_none()
+                && e.file_offset()
+                    .checked_add(g.block_size)
+                    .is_some_and(|end| end <= self.m.file_size)
+                && self
+                    .m
+                    .first_nonzero(e.file_offset(), g.block_size)
+                    .is_none()
             {
                 s.emit("BAT-020", Loc::at(e.file_offset(), g.block_size), || {
-                    (name(), format!("FULLY_PRESENT block {block} at {} holds only zeros", hex(e.file_offset())))
+                    (
+                        name(),
+                        format!(
+                            "FULLY_PRESENT block {block} at {} holds only zeros",
+                            hex(e.file_offset())
+                        ),
+                    )
                 });
             }
         } else if retained && let Some(sev) = past_eof_severity(self.m, i, e, g.block_size) {
@@ -305,7 +391,11 @@ impl Walk<'_, '_> {
                 format!("bat[{i}]"),
                 format!(
                     "{} block at [{}, {}) extends past the end of the file ({})",
-                    if self.g.is_sector_bitmap_index(i) { "sector bitmap" } else { payload_state_name(e.state()) },
+                    if self.g.is_sector_bitmap_index(i) {
+                        "sector bitmap"
+                    } else {
+                        payload_state_name(e.state())
+                    },
                     hex(e.file_offset()),
                     end.map_or("overflow".into(), hex),
                     hex(self.m.file_size)
@@ -316,7 +406,10 @@ impl Walk<'_, '_> {
 
     fn summary(&self, s: &mut Sink, evaluated: u64) {
         let st = &self.stats;
-        let region = self.m.bat_region.map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64));
+        let region = self
+            .m
+            .bat_region
+            .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64));
         s.emit("BAT-019", region, || {
             let p = |x: u8| st.payload[x as usize];
             (
@@ -356,7 +449,10 @@ impl Walk<'_, '_> {
 /// and for a final FULLY_PRESENT block missing only bytes beyond the virtual size (A14).
 pub(super) fn past_eof_severity(m: &Model, i: u64, e: BatEntry, size: u64) -> Option<Severity> {
     let g = m.geometry?;
-    if e.file_offset().checked_add(size).is_some_and(|end| end <= m.file_size) {
+    if e.file_offset()
+        .checked_add(size)
+        .is_some_and(|end| end <= m.file_size)
+    {
         return None;
     }
     if g.is_sector_bitmap_index(i) {
@@ -369,7 +465,10 @@ pub(super) fn past_eof_severity(m: &Model, i: u64, e: BatEntry, size: u64) -> Op
     let block = g.block_of_index(i);
     if block + 1 == g.payload_blocks && st == bat::PAYLOAD_BLOCK_FULLY_PRESENT {
         let within = g.virtual_disk_size - block * g.block_size;
-        if e.file_offset().checked_add(within).is_some_and(|end| end <= m.file_size) {
+        if e.file_offset()
+            .checked_add(within)
+            .is_some_and(|end| end <= m.file_size)
+        {
             return Some(Severity::Warning);
         }
     }

@@ -7,7 +7,10 @@ use std::sync::OnceLock;
 
 /// One family file of rules/ (name, TOML text).
 const FILES: &[(&str, &str)] = &[
-    ("identifier.toml", include_str!("../../rules/identifier.toml")),
+    (
+        "identifier.toml",
+        include_str!("../../rules/identifier.toml"),
+    ),
     ("header.toml", include_str!("../../rules/header.toml")),
     ("region.toml", include_str!("../../rules/region.toml")),
     ("metadata.toml", include_str!("../../rules/metadata.toml")),
@@ -24,6 +27,9 @@ pub struct RuleInfo {
     pub severity: Severity,
     pub spec: String,
     pub rationale: String,
+    /// Set while a rule has no check yet: why it waits (e.g. it needs the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
 }
 
 #[derive(Deserialize)]

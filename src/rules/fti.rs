@@ -7,7 +7,9 @@ use crate::model::{HEADER_SECTION, Model};
 
 pub const PASSES: &[Pass] = &[Pass {
     name: "file type identifier",
-    ids: &["FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006"],
+    ids: &[
+        "FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006",
+    ],
     run,
 }];
 
@@ -28,14 +30,20 @@ fn run(m: &Model, s: &mut Sink) {
         s.emit("FTI-002", Loc::at(0, 8), || {
             (
                 "file_type_identifier.signature".into(),
-                format!("signature is {} instead of \"vhdxfile\"", crate::report::preview(&id.signature)),
+                format!(
+                    "signature is {} instead of \"vhdxfile\"",
+                    crate::report::preview(&id.signature)
+                ),
             )
         });
     }
     let creator_loc = Loc::at(CREATOR_OFFSET as u64, CREATOR_LEN as u64);
     if !id.creator_well_formed {
         s.emit("FTI-003", creator_loc, || {
-            ("file_type_identifier.creator".into(), "Creator is not well-formed UTF-16LE (unpaired surrogate)".into())
+            (
+                "file_type_identifier.creator".into(),
+                "Creator is not well-formed UTF-16LE (unpaired surrogate)".into(),
+            )
         });
     }
     s.emit("FTI-004", creator_loc, || {
@@ -64,7 +72,10 @@ fn run(m: &Model, s: &mut Sink) {
     let slot = &m.identifier_slot.bytes;
     if let Some(i) = slot[RESERVED_OFFSET..].iter().position(|&b| b != 0) {
         let first = (RESERVED_OFFSET + i) as u64;
-        let last = slot.iter().rposition(|&b| b != 0).unwrap_or(RESERVED_OFFSET + i) as u64;
+        let last = slot
+            .iter()
+            .rposition(|&b| b != 0)
+            .unwrap_or(RESERVED_OFFSET + i) as u64;
         s.emit("FTI-006", Loc::at(first, last + 1 - first), || {
             (
                 "file_type_identifier.reserved".into(),

@@ -8,17 +8,23 @@ use crate::format::header::{self, CHECKSUM_FIELD, DEFINED, SIZE, SLOT};
 use crate::model::{HeaderChoice, HeaderCopy, Model};
 
 pub const PASSES: &[Pass] = &[
-    Pass { name: "each header copy", ids: &["HDR-001", "HDR-002", "HDR-008", "HDR-017", "HDR-018"], run: each_copy },
+    Pass {
+        name: "each header copy",
+        ids: &["HDR-001", "HDR-002", "HDR-008", "HDR-017", "HDR-018"],
+        run: each_copy,
+    },
     Pass {
         name: "header pair",
-        ids: &["HDR-003", "HDR-004", "HDR-005", "HDR-006", "HDR-021", "HDR-022", "HDR-023"],
+        ids: &[
+            "HDR-003", "HDR-004", "HDR-005", "HDR-006", "HDR-021", "HDR-022", "HDR-023",
+        ],
         run: pair,
     },
     Pass {
         name: "current header",
         ids: &[
-            "HDR-007", "HDR-009", "HDR-010", "HDR-011", "HDR-012", "HDR-013", "HDR-014", "HDR-015", "HDR-016",
-            "HDR-019", "HDR-020", "HDR-024", "HDR-025",
+            "HDR-007", "HDR-009", "HDR-010", "HDR-011", "HDR-012", "HDR-013", "HDR-014", "HDR-015",
+            "HDR-016", "HDR-019", "HDR-020", "HDR-024", "HDR-025",
         ],
         run: current,
     },
@@ -61,7 +67,14 @@ fn each_copy(m: &Model, s: &mut Sink) {
         }
         if c.valid() && current != Some(i) && h.version != 1 {
             s.emit("HDR-008", Loc::at(off + 66, 2), || {
-                (format!("{}.version", name(i)), format!("non-current header {} has Version {} (must be 1)", i + 1, h.version))
+                (
+                    format!("{}.version", name(i)),
+                    format!(
+                        "non-current header {} has Version {} (must be 1)",
+                        i + 1,
+                        h.version
+                    ),
+                )
             });
         }
         if c.valid()
@@ -111,7 +124,10 @@ fn other_span_match(c: &HeaderCopy) -> &'static str {
 
 fn pair(m: &Model, s: &mut Sink) {
     let [a, b] = &m.headers;
-    let both = Loc::at(header::OFFSETS[0], header::OFFSETS[1] + SIZE as u64 - header::OFFSETS[0]);
+    let both = Loc::at(
+        header::OFFSETS[0],
+        header::OFFSETS[1] + SIZE as u64 - header::OFFSETS[0],
+    );
     match m.header_choice {
         HeaderChoice::NoneValid => s.emit("HDR-003", both, || {
             ("headers".into(), "neither header is valid (signature and checksum): the file has no current header".into())
@@ -188,13 +204,18 @@ fn pair(m: &Model, s: &mut Sink) {
     }
     if !differ.is_empty() {
         s.emit("HDR-023", both, || {
-            ("headers".into(), format!("{} differ between the two headers", differ.join(", ")))
+            (
+                "headers".into(),
+                format!("{} differ between the two headers", differ.join(", ")),
+            )
         });
     }
 }
 
 fn current(m: &Model, s: &mut Sink) {
-    let Some(i) = m.header_choice.index() else { return };
+    let Some(i) = m.header_choice.index() else {
+        return;
+    };
     let h = &m.headers[i].header;
     let off = header::OFFSETS[i];
     let st = |f: &str| format!("{}.{f}", name(i));
@@ -207,63 +228,120 @@ fn current(m: &Model, s: &mut Sink) {
         let lv = Loc::at(off + 64, 2);
         if !h.log_guid.is_zero() {
             s.emit("HDR-009", lv, || {
-                (st("log_version"), format!("LogVersion is {} with a non-zero LogGuid: the file must not be processed", h.log_version))
+                (
+                    st("log_version"),
+                    format!(
+                        "LogVersion is {} with a non-zero LogGuid: the file must not be processed",
+                        h.log_version
+                    ),
+                )
             });
         } else {
-            s.emit("HDR-010", lv, || (st("log_version"), format!("LogVersion is {} (must be 0)", h.log_version)));
+            s.emit("HDR-010", lv, || {
+                (
+                    st("log_version"),
+                    format!("LogVersion is {} (must be 0)", h.log_version),
+                )
+            });
         }
     }
     let log_len = h.log_length as u64;
     if log_len % MIB != 0 {
         s.emit("HDR-011", Loc::at(off + 68, 4), || {
-            (st("log_length"), format!("LogLength {} is not a multiple of 1 MiB", hex(log_len)))
+            (
+                st("log_length"),
+                format!("LogLength {} is not a multiple of 1 MiB", hex(log_len)),
+            )
         });
     }
     if h.log_offset % MIB != 0 {
         s.emit("HDR-012", Loc::at(off + 72, 8), || {
-            (st("log_offset"), format!("LogOffset {} is not a multiple of 1 MiB", hex(h.log_offset)))
+            (
+                st("log_offset"),
+                format!("LogOffset {} is not a multiple of 1 MiB", hex(h.log_offset)),
+            )
         });
     }
     if log_len > 0 && h.log_offset < MIB {
         s.emit("HDR-013", Loc::at(off + 72, 8), || {
-            (st("log_offset"), format!("log at {} lies inside the 1 MiB header section", hex(h.log_offset)))
+            (
+                st("log_offset"),
+                format!(
+                    "log at {} lies inside the 1 MiB header section",
+                    hex(h.log_offset)
+                ),
+            )
         });
     }
     if !h.log_guid.is_zero() && log_len == 0 {
         s.emit("HDR-014", Loc::at(off + 48, 16), || {
-            (st("log_guid"), format!("LogGuid {} is set but LogLength is 0: an active log with no space", h.log_guid))
+            (
+                st("log_guid"),
+                format!(
+                    "LogGuid {} is set but LogLength is 0: an active log with no space",
+                    h.log_guid
+                ),
+            )
         });
     }
     if h.log_guid.is_zero() && log_len == 0 {
         s.emit("HDR-015", Loc::at(off + 68, 4), || {
-            (st("log_length"), "LogLength is 0: the file has no journal and cannot be updated safely".into())
+            (
+                st("log_length"),
+                "LogLength is 0: the file has no journal and cannot be updated safely".into(),
+            )
         });
     }
     if log_len > 0 {
         match h.log_offset.checked_add(log_len) {
             None => s.emit("HDR-016", Loc::at(off + 68, 12), || {
-                (st("log_offset"), format!("LogOffset {} + LogLength {} overflows", hex(h.log_offset), hex(log_len)))
-            }),
-            Some(end) if end > m.file_size => s.emit("HDR-016", Loc::at(h.log_offset, log_len), || {
                 (
-                    "log".into(),
-                    format!("log [{}, {}) extends past the end of the file ({})", hex(h.log_offset), hex(end), hex(m.file_size)),
+                    st("log_offset"),
+                    format!(
+                        "LogOffset {} + LogLength {} overflows",
+                        hex(h.log_offset),
+                        hex(log_len)
+                    ),
                 )
             }),
+            Some(end) if end > m.file_size => {
+                s.emit("HDR-016", Loc::at(h.log_offset, log_len), || {
+                    (
+                        "log".into(),
+                        format!(
+                            "log [{}, {}) extends past the end of the file ({})",
+                            hex(h.log_offset),
+                            hex(end),
+                            hex(m.file_size)
+                        ),
+                    )
+                })
+            }
             _ => {}
         }
     }
     if h.file_write_guid.is_zero() {
-        s.emit("HDR-019", Loc::at(off + 16, 16), || (st("file_write_guid"), "FileWriteGuid is all zero".into()));
+        s.emit("HDR-019", Loc::at(off + 16, 16), || {
+            (st("file_write_guid"), "FileWriteGuid is all zero".into())
+        });
     }
     if h.data_write_guid.is_zero() {
         s.emit("HDR-020", Loc::at(off + 32, 16), || {
-            (st("data_write_guid"), "DataWriteGuid is all zero (child disks cannot link to this one)".into())
+            (
+                st("data_write_guid"),
+                "DataWriteGuid is all zero (child disks cannot link to this one)".into(),
+            )
         });
     }
     if !h.log_guid.is_zero() {
         s.emit("HDR-024", Loc::at(off + 48, 16), || {
-            (st("log_guid"), format!("LogGuid {} is set: the log may hold entries to replay", h.log_guid))
+            (
+                st("log_guid"),
+                format!(
+                    "LogGuid {} is set: the log may hold entries to replay",
+                    h.log_guid
+                ),
+            )
         });
     }
     let lg = h.log_guid;

@@ -10,7 +10,16 @@ use crate::rules::finding::Severity;
 
 pub const PASSES: &[Pass] = &[Pass {
     name: "layout",
-    ids: &["LAYOUT-001", "LAYOUT-002", "LAYOUT-003", "LAYOUT-004", "LAYOUT-005", "LAYOUT-006", "LAYOUT-007", "LAYOUT-009"],
+    ids: &[
+        "LAYOUT-001",
+        "LAYOUT-002",
+        "LAYOUT-003",
+        "LAYOUT-004",
+        "LAYOUT-005",
+        "LAYOUT-006",
+        "LAYOUT-007",
+        "LAYOUT-009",
+    ],
     run,
 }];
 
@@ -26,12 +35,19 @@ fn is_retained(o: &Object) -> bool {
 }
 
 fn overlap(s: &mut Sink, a: &Object, b: &Object) {
-    let sev = if is_retained(a) || is_retained(b) { Severity::Warning } else { Severity::Error };
+    let sev = if is_retained(a) || is_retained(b) {
+        Severity::Warning
+    } else {
+        Severity::Error
+    };
     let lo = a.offset.max(b.offset);
     let hi = a.end().min(b.end());
-    s.emit_as("LAYOUT-001", sev, Loc::at(lo, hi.saturating_sub(lo)), || {
-        (format!("{}", ObjectLabel(b)), format!("{b} overlaps {a}"))
-    });
+    s.emit_as(
+        "LAYOUT-001",
+        sev,
+        Loc::at(lo, hi.saturating_sub(lo)),
+        || (format!("{}", ObjectLabel(b)), format!("{b} overlaps {a}")),
+    );
 }
 
 struct ObjectLabel<'a>(&'a Object);
@@ -73,9 +89,18 @@ fn run(m: &Model, s: &mut Sink) {
         fixed,
     };
     for (n, o) in grid.fixed.iter().enumerate() {
-        if o.offset.checked_add(o.length).is_none_or(|end| end > m.file_size) {
+        if o.offset
+            .checked_add(o.length)
+            .is_none_or(|end| end > m.file_size)
+        {
             s.emit("LAYOUT-002", Loc::at(o.offset, o.length), || {
-                (format!("{}", ObjectLabel(o)), format!("{o} extends past the end of the file ({})", hex(m.file_size)))
+                (
+                    format!("{}", ObjectLabel(o)),
+                    format!(
+                        "{o} extends past the end of the file ({})",
+                        hex(m.file_size)
+                    ),
+                )
             });
         }
         for p in &grid.fixed[..n] {
@@ -104,14 +129,24 @@ fn run(m: &Model, s: &mut Sink) {
     attribute_conflicts(m, s, &grid.conflicts);
 
     if m.file_size % MIB != 0 {
-        s.emit("LAYOUT-003", Loc::at(m.file_size / MIB * MIB, m.file_size % MIB), || {
-            ("file".into(), format!("file size {} is not a multiple of 1 MiB", hex(m.file_size)))
-        });
+        s.emit(
+            "LAYOUT-003",
+            Loc::at(m.file_size / MIB * MIB, m.file_size % MIB),
+            || {
+                (
+                    "file".into(),
+                    format!("file size {} is not a multiple of 1 MiB", hex(m.file_size)),
+                )
+            },
+        );
     }
     header_reserved(m, s);
     // Sweeps need the complete object list: a missing header, region table or BAT would
     // make every structure look like free space.
-    let complete = m.current_header().is_some() && m.region_choice.is_some() && m.geometry.is_some() && m.bat.is_some();
+    let complete = m.current_header().is_some()
+        && m.region_choice.is_some()
+        && m.geometry.is_some()
+        && m.bat.is_some();
     if complete {
         free_space(m, s, &grid);
         fixed_size(m, s, &grid);
@@ -120,13 +155,28 @@ fn run(m: &Model, s: &mut Sink) {
 }
 
 impl Grid {
-    fn block(&mut self, m: &Model, s: &mut Sink, i: u64, e: crate::format::bat::BatEntry, o: Object) {
+    fn block(
+        &mut self,
+        m: &Model,
+        s: &mut Sink,
+        i: u64,
+        e: crate::format::bat::BatEntry,
+        o: Object,
+    ) {
         if let Some(sev) = past_eof_severity(m, i, e, o.length) {
             s.emit_as("LAYOUT-002", sev, Loc::at(o.offset, o.length), || {
-                (format!("bat[{i}]"), format!("{o} extends past the end of the file ({})", hex(m.file_size)))
+                (
+                    format!("bat[{i}]"),
+                    format!(
+                        "{o} extends past the end of the file ({})",
+                        hex(m.file_size)
+                    ),
+                )
             });
         }
-        self.last_end = self.last_end.max(o.end().min(m.file_size.div_ceil(MIB) * MIB));
+        self.last_end = self
+            .last_end
+            .max(o.end().min(m.file_size.div_ceil(MIB) * MIB));
         self.first_block = Some(self.first_block.map_or(o.offset, |f| f.min(o.offset)));
         let (a, b) = unit_range(&o);
         if self.fixed_bits.any(a, b) {
@@ -140,13 +190,18 @@ impl Grid {
             return;
         }
         if self.block_starts.get(a) || self.block_bits.any(a, b) {
-            let unit = (a..b.min(self.block_bits.len())).find(|&u| self.block_bits.get(u)).unwrap_or(a);
+            let unit = (a..b.min(self.block_bits.len()))
+                .find(|&u| self.block_bits.get(u))
+                .unwrap_or(a);
             if self.conflicts.len() < MAX_CONFLICTS {
                 self.conflicts.push((unit, o));
             } else {
                 // Beyond the attributed ones: still counted.
                 s.emit("LAYOUT-001", Loc::at(o.offset, o.length), || {
-                    (format!("{}", ObjectLabel(&o)), format!("{o} overlaps another block"))
+                    (
+                        format!("{}", ObjectLabel(&o)),
+                        format!("{o} overlaps another block"),
+                    )
                 });
             }
             if self.block_starts.get(a) {
@@ -163,13 +218,19 @@ fn attribute_conflicts(m: &Model, s: &mut Sink, conflicts: &[(u64, Object)]) {
     if conflicts.is_empty() {
         return;
     }
-    let mut sorted: Vec<(u64, usize)> = conflicts.iter().enumerate().map(|(n, (u, _))| (*u, n)).collect();
+    let mut sorted: Vec<(u64, usize)> = conflicts
+        .iter()
+        .enumerate()
+        .map(|(n, (u, _))| (*u, n))
+        .collect();
     sorted.sort_unstable();
     let mut owner: Vec<Option<Object>> = vec![None; conflicts.len()];
     m.for_each_bat_chunk(|first, entries| {
         for (k, &e) in entries.iter().enumerate() {
             let i = first + k as u64;
-            let Some(o) = m.block_object(i, e) else { continue };
+            let Some(o) = m.block_object(i, e) else {
+                continue;
+            };
             let (a, b) = unit_range(&o);
             let from = sorted.partition_point(|(u, _)| *u < a);
             for &(u, n) in sorted[from..].iter().take_while(|(u, _)| *u < b) {
@@ -195,7 +256,11 @@ fn header_reserved(m: &Model, s: &mut Sink) {
         s.emit("LAYOUT-006", Loc::at(at, MIB - at), || {
             (
                 "header_section.reserved".into(),
-                format!("reserved header-section bytes 0x50000..0x100000 hold data at {}: {}", hex(at), m.preview(at)),
+                format!(
+                    "reserved header-section bytes 0x50000..0x100000 hold data at {}: {}",
+                    hex(at),
+                    m.preview(at)
+                ),
             )
         });
     }
@@ -260,7 +325,10 @@ fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
 
 /// LAYOUT-007: a fixed disk's file size against the size its structures explain.
 fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
-    let (Some(geo), Some(DiskType::Fixed), Some(h)) = (m.geometry, m.disk_type, m.current_header()) else { return };
+    let (Some(geo), Some(DiskType::Fixed), Some(h)) = (m.geometry, m.disk_type, m.current_header())
+    else {
+        return;
+    };
     let regions: u64 = m.regions().iter().map(|r| r.length as u64).sum();
     let expected = MIB + regions + h.log_length as u64 + geo.payload_blocks * geo.block_size;
     let explained = g.last_end.div_ceil(MIB) * MIB;
@@ -282,9 +350,19 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
 
 /// LAYOUT-009: the log and regions normally precede every block.
 fn order(m: &Model, s: &mut Sink, g: &Grid) {
-    let meta_end = g.fixed.iter().filter(|o| !matches!(o.kind, ObjectKind::HeaderSection)).map(|o| o.end()).max();
+    let meta_end = g
+        .fixed
+        .iter()
+        .filter(|o| !matches!(o.kind, ObjectKind::HeaderSection))
+        .map(|o| o.end())
+        .max();
     let log = g.fixed.iter().find(|o| o.kind == ObjectKind::Log);
-    let first_region = g.fixed.iter().filter(|o| matches!(o.kind, ObjectKind::Region { .. })).map(|o| o.offset).min();
+    let first_region = g
+        .fixed
+        .iter()
+        .filter(|o| matches!(o.kind, ObjectKind::Region { .. }))
+        .map(|o| o.offset)
+        .min();
     let block_first = g.first_block.zip(meta_end).is_some_and(|(b, e)| b < e);
     let log_late = log.zip(first_region).is_some_and(|(l, r)| l.offset > r);
     if block_first || log_late {
@@ -294,7 +372,11 @@ fn order(m: &Model, s: &mut Sink, g: &Grid) {
                 "file".into(),
                 format!(
                     "unusual order ({}): {}",
-                    if block_first { "payload blocks before metadata structures" } else { "log after the regions" },
+                    if block_first {
+                        "payload blocks before metadata structures"
+                    } else {
+                        "log after the regions"
+                    },
                     map.join(", ")
                 ),
             )

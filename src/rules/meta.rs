@@ -10,31 +10,40 @@ use std::collections::HashMap;
 pub const PASSES: &[Pass] = &[
     Pass {
         name: "metadata table",
-        ids: &["META-001", "META-002", "META-003", "META-004", "META-005", "META-036"],
+        ids: &[
+            "META-001", "META-002", "META-003", "META-004", "META-005", "META-036",
+        ],
         run: table,
     },
     Pass {
         name: "metadata entries",
         ids: &[
-            "META-006", "META-007", "META-008", "META-009", "META-010", "META-011", "META-012", "META-013",
-            "META-014", "META-015", "META-016", "META-017", "META-018", "META-019", "META-020", "META-021",
-            "META-022", "META-026", "META-027", "META-038",
+            "META-006", "META-007", "META-008", "META-009", "META-010", "META-011", "META-012",
+            "META-013", "META-014", "META-015", "META-016", "META-017", "META-018", "META-019",
+            "META-020", "META-021", "META-022", "META-026", "META-027", "META-038",
         ],
         run: entries,
     },
     Pass {
         name: "metadata values",
         ids: &[
-            "META-023", "META-024", "META-025", "META-028", "META-029", "META-030", "META-031", "META-032",
-            "META-033", "META-034", "META-035",
+            "META-023", "META-024", "META-025", "META-028", "META-029", "META-030", "META-031",
+            "META-032", "META-033", "META-034", "META-035",
         ],
         run: values,
     },
-    Pass { name: "metadata free space", ids: &["META-037"], run: free_space },
+    Pass {
+        name: "metadata free space",
+        ids: &["META-037"],
+        run: free_space,
+    },
 ];
 
 fn entry_loc(md: &Metadata, i: usize) -> Loc {
-    Loc::at(md.region.file_offset + metadata::entry_offset(i) as u64, metadata::ENTRY_SIZE as u64)
+    Loc::at(
+        md.region.file_offset + metadata::entry_offset(i) as u64,
+        metadata::ENTRY_SIZE as u64,
+    )
 }
 
 fn entry_name(i: usize) -> String {
@@ -53,7 +62,13 @@ fn table(m: &Model, s: &mut Sink) {
     let base = md.region.file_offset;
     if (md.region.length as u64) < 64 * KIB {
         s.emit("META-001", Loc::at(base, md.region.length as u64), || {
-            ("metadata".into(), format!("metadata region Length {} cannot hold the 64 KiB table", hex(md.region.length as u64)))
+            (
+                "metadata".into(),
+                format!(
+                    "metadata region Length {} cannot hold the 64 KiB table",
+                    hex(md.region.length as u64)
+                ),
+            )
         });
     }
     let t = &md.table;
@@ -71,32 +86,50 @@ fn table(m: &Model, s: &mut Sink) {
     }
     if t.reserved != 0 {
         s.emit("META-003", Loc::at(base + 8, 2), || {
-            ("metadata.reserved".into(), format!("Reserved field is {:#x} (must be 0)", t.reserved))
+            (
+                "metadata.reserved".into(),
+                format!("Reserved field is {:#x} (must be 0)", t.reserved),
+            )
         });
     }
     if t.entry_count as usize > MAX_ENTRIES {
         s.emit("META-004", Loc::at(base + 10, 2), || {
-            ("metadata.entry_count".into(), format!("EntryCount {} exceeds 2047; only 2047 entries were read", t.entry_count))
+            (
+                "metadata.entry_count".into(),
+                format!(
+                    "EntryCount {} exceeds 2047; only 2047 entries were read",
+                    t.entry_count
+                ),
+            )
         });
     }
     if t.reserved2_nonzero {
-        s.emit("META-005", Loc::at(base + 12, 20), || ("metadata.reserved2".into(), "Reserved2 bytes 12..31 are not zero".into()));
+        s.emit("META-005", Loc::at(base + 12, 20), || {
+            (
+                "metadata.reserved2".into(),
+                "Reserved2 bytes 12..31 are not zero".into(),
+            )
+        });
     }
     let used = metadata::entry_offset(t.entries.len());
     let bytes = &md.table_slot.bytes;
     if let Some(j) = bytes[used..].iter().position(|&b| b != 0) {
         let first = used + j;
-        s.emit("META-036", Loc::at(base + first as u64, (TABLE_SIZE - first) as u64), || {
-            (
-                "metadata.unused".into(),
-                format!(
-                    "table space after entry {} holds data at {}: {}",
-                    t.entries.len(),
-                    hex(base + first as u64),
-                    crate::report::preview(&bytes[first..])
-                ),
-            )
-        });
+        s.emit(
+            "META-036",
+            Loc::at(base + first as u64, (TABLE_SIZE - first) as u64),
+            || {
+                (
+                    "metadata.unused".into(),
+                    format!(
+                        "table space after entry {} holds data at {}: {}",
+                        t.entries.len(),
+                        hex(base + first as u64),
+                        crate::report::preview(&bytes[first..])
+                    ),
+                )
+            },
+        );
     }
 }
 
@@ -115,17 +148,32 @@ fn entries(m: &Model, s: &mut Sink) {
         let label = item_label(it);
         if e.length > 0 && e.offset < metadata::MIN_ITEM_OFFSET {
             s.emit("META-006", loc, || {
-                (entry_name(i), format!("{label} at region offset {} overlaps the 64 KiB table", hex(e.offset as u64)))
+                (
+                    entry_name(i),
+                    format!(
+                        "{label} at region offset {} overlaps the 64 KiB table",
+                        hex(e.offset as u64)
+                    ),
+                )
             });
         }
         if e.length == 0 && e.offset != 0 {
             s.emit("META-007", loc, || {
-                (entry_name(i), format!("{label} has Length 0 but Offset {} (must be 0)", hex(e.offset as u64)))
+                (
+                    entry_name(i),
+                    format!(
+                        "{label} has Length 0 but Offset {} (must be 0)",
+                        hex(e.offset as u64)
+                    ),
+                )
             });
         }
         if e.length > metadata::MAX_ITEM_LENGTH {
             s.emit("META-008", loc, || {
-                (entry_name(i), format!("{label} Length {} exceeds 1 MiB", hex(e.length as u64)))
+                (
+                    entry_name(i),
+                    format!("{label} Length {} exceeds 1 MiB", hex(e.length as u64)),
+                )
             });
         }
         if e.end() > region_len {
@@ -143,7 +191,13 @@ fn entries(m: &Model, s: &mut Sink) {
         }
         if let Some(&first) = pairs.get(&(e.item_id, e.is_user())) {
             s.emit("META-011", loc, || {
-                (entry_name(i), format!("{label} (IsUser={}) duplicates entry[{first}]", e.is_user() as u8))
+                (
+                    entry_name(i),
+                    format!(
+                        "{label} (IsUser={}) duplicates entry[{first}]",
+                        e.is_user() as u8
+                    ),
+                )
             });
         } else {
             pairs.insert((e.item_id, e.is_user()), i);
@@ -152,33 +206,65 @@ fn entries(m: &Model, s: &mut Sink) {
             user_count += 1;
         }
         if e.flags & metadata::FLAGS_RESERVED != 0 {
-            s.emit("META-013", loc, || (entry_name(i), format!("{label} flags {:#x} have reserved bits set", e.flags)));
+            s.emit("META-013", loc, || {
+                (
+                    entry_name(i),
+                    format!("{label} flags {:#x} have reserved bits set", e.flags),
+                )
+            });
         }
         if e.reserved2 != 0 {
-            s.emit("META-014", loc, || (entry_name(i), format!("{label} Reserved2 is {:#x} (must be 0)", e.reserved2)));
+            s.emit("META-014", loc, || {
+                (
+                    entry_name(i),
+                    format!("{label} Reserved2 is {:#x} (must be 0)", e.reserved2),
+                )
+            });
         }
         match it.known {
             None if e.is_required() && !e.is_user() => s.emit("META-015", loc, || {
-                (entry_name(i), format!("unknown required system item {}: a conforming reader must refuse the file", e.item_id))
-            }),
-            None if e.is_required() => s.emit("META-016", loc, || {
-                (entry_name(i), format!("unknown required user item {}: a conforming reader must refuse the file", e.item_id))
-            }),
-            None => s.emit("META-017", Loc::at(md.region.file_offset + e.offset as u64, e.length as u64), || {
                 (
                     entry_name(i),
                     format!(
-                        "unknown optional {} item {} at region offset {} length {}: {}",
-                        if e.is_user() { "user" } else { "system" },
-                        e.item_id,
-                        hex(e.offset as u64),
-                        e.length,
-                        m.preview(md.region.file_offset.saturating_add(e.offset as u64))
+                        "unknown required system item {}: a conforming reader must refuse the file",
+                        e.item_id
                     ),
                 )
             }),
+            None if e.is_required() => s.emit("META-016", loc, || {
+                (
+                    entry_name(i),
+                    format!(
+                        "unknown required user item {}: a conforming reader must refuse the file",
+                        e.item_id
+                    ),
+                )
+            }),
+            None => s.emit(
+                "META-017",
+                Loc::at(md.region.file_offset + e.offset as u64, e.length as u64),
+                || {
+                    (
+                        entry_name(i),
+                        format!(
+                            "unknown optional {} item {} at region offset {} length {}: {}",
+                            if e.is_user() { "user" } else { "system" },
+                            e.item_id,
+                            hex(e.offset as u64),
+                            e.length,
+                            m.preview(md.region.file_offset.saturating_add(e.offset as u64))
+                        ),
+                    )
+                },
+            ),
             Some(k) if e.is_user() => s.emit("META-018", loc, || {
-                (entry_name(i), format!("{} item id is marked IsUser: it is not the system item", k.name()))
+                (
+                    entry_name(i),
+                    format!(
+                        "{} item id is marked IsUser: it is not the system item",
+                        k.name()
+                    ),
+                )
             }),
             Some(k) => {
                 let (vd, req) = k.expected_flags();
@@ -201,9 +287,16 @@ fn entries(m: &Model, s: &mut Sink) {
         }
     }
     if user_count > MAX_USER_ENTRIES {
-        s.emit("META-012", Loc::at(md.region.file_offset, TABLE_SIZE as u64), || {
-            ("metadata".into(), format!("{user_count} entries have IsUser set (at most 1024 allowed)"))
-        });
+        s.emit(
+            "META-012",
+            Loc::at(md.region.file_offset, TABLE_SIZE as u64),
+            || {
+                (
+                    "metadata".into(),
+                    format!("{user_count} entries have IsUser set (at most 1024 allowed)"),
+                )
+            },
+        );
     }
     overlaps(md, s);
     known_items(m, md, s);
@@ -239,10 +332,18 @@ fn overlaps(md: &Metadata, s: &mut Sink) {
 
 fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
     let table_loc = Loc::at(md.region.file_offset, TABLE_SIZE as u64);
-    let missing: Vec<&str> =
-        KnownItem::ALL.iter().filter(|k| k.always_required() && md.known(**k).is_none()).map(|k| k.name()).collect();
+    let missing: Vec<&str> = KnownItem::ALL
+        .iter()
+        .filter(|k| k.always_required() && md.known(**k).is_none())
+        .map(|k| k.name())
+        .collect();
     if !missing.is_empty() {
-        s.emit("META-020", table_loc, || ("metadata".into(), format!("required items missing: {}", missing.join(", "))));
+        s.emit("META-020", table_loc, || {
+            (
+                "metadata".into(),
+                format!("required items missing: {}", missing.join(", ")),
+            )
+        });
     }
     for k in KnownItem::ALL {
         let Some(it) = md.known(k) else { continue };
@@ -250,24 +351,52 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
         let loc = entry_loc(md, it.index);
         if e.length < k.size() {
             s.emit("META-021", loc, || {
-                (entry_name(it.index), format!("{} Length {} is less than its size {}", k.name(), e.length, k.size()))
+                (
+                    entry_name(it.index),
+                    format!(
+                        "{} Length {} is less than its size {}",
+                        k.name(),
+                        e.length,
+                        k.size()
+                    ),
+                )
             });
         } else if k.fixed_size() && e.length > k.size() {
             s.emit("META-022", loc, || {
-                (entry_name(it.index), format!("{} Length {} is more than its size {}", k.name(), e.length, k.size()))
+                (
+                    entry_name(it.index),
+                    format!(
+                        "{} Length {} is more than its size {}",
+                        k.name(),
+                        e.length,
+                        k.size()
+                    ),
+                )
             });
             // META-038: bytes beyond the defined size, read only when the item lies in the region.
-            let Some(start) = it.file_offset.and_then(|o| o.checked_add(k.size() as u64)) else { continue };
+            let Some(start) = it.file_offset.and_then(|o| o.checked_add(k.size() as u64)) else {
+                continue;
+            };
             if e.end() <= md.region.length as u64
                 && e.length <= metadata::MAX_ITEM_LENGTH
                 && let Some(at) = m.first_nonzero(start, (e.length - k.size()) as u64)
             {
-                s.emit("META-038", Loc::at(start, (e.length - k.size()) as u64), || {
-                    (
-                        format!("metadata.item[{}]", k.name()),
-                        format!("{} holds data beyond its {} defined bytes at {}: {}", k.name(), k.size(), hex(at), m.preview(at)),
-                    )
-                });
+                s.emit(
+                    "META-038",
+                    Loc::at(start, (e.length - k.size()) as u64),
+                    || {
+                        (
+                            format!("metadata.item[{}]", k.name()),
+                            format!(
+                                "{} holds data beyond its {} defined bytes at {}: {}",
+                                k.name(),
+                                k.size(),
+                                hex(at),
+                                m.preview(at)
+                            ),
+                        )
+                    },
+                );
             }
         }
     }
@@ -275,14 +404,20 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
     let locator = md.known(KnownItem::ParentLocator);
     if has_parent == Some(true) && locator.is_none() {
         s.emit("META-026", table_loc, || {
-            ("metadata".into(), "HasParent is set (differencing disk) but there is no Parent Locator item".into())
+            (
+                "metadata".into(),
+                "HasParent is set (differencing disk) but there is no Parent Locator item".into(),
+            )
         });
     }
     if has_parent == Some(false)
         && let Some(it) = locator
     {
         s.emit("META-027", entry_loc(md, it.index), || {
-            (entry_name(it.index), "a Parent Locator item exists but HasParent is clear: it is ignored".into())
+            (
+                entry_name(it.index),
+                "a Parent Locator item exists but HasParent is clear: it is ignored".into(),
+            )
         });
     }
 }
@@ -303,13 +438,22 @@ fn values(m: &Model, s: &mut Sink) {
         && (!bs.is_power_of_two() || (bs as u64) < MIB || bs as u64 > 256 * MIB)
     {
         s.emit("META-023", value_loc(m, KnownItem::FileParameters), || {
-            (st(KnownItem::FileParameters), format!("BlockSize {} is not a power of two between 1 MiB and 256 MiB", hex(bs as u64)))
+            (
+                st(KnownItem::FileParameters),
+                format!(
+                    "BlockSize {} is not a power of two between 1 MiB and 256 MiB",
+                    hex(bs as u64)
+                ),
+            )
         });
     }
     if let Some(f) = p.file_parameter_flags {
         if f & metadata::FP_RESERVED != 0 {
             s.emit("META-024", value_loc(m, KnownItem::FileParameters), || {
-                (st(KnownItem::FileParameters), format!("File Parameters flags {f:#x} have reserved bits set"))
+                (
+                    st(KnownItem::FileParameters),
+                    format!("File Parameters flags {f:#x} have reserved bits set"),
+                )
             });
         }
         if f & 3 == 3 {
@@ -325,13 +469,27 @@ fn values(m: &Model, s: &mut Sink) {
         if let Some(lss) = lss_ok
             && vds % lss as u64 != 0
         {
-            s.emit("META-028", loc, || (item.clone(), format!("VirtualDiskSize {vds} is not a multiple of the logical sector size {lss}")));
+            s.emit("META-028", loc, || {
+                (
+                    item.clone(),
+                    format!(
+                        "VirtualDiskSize {vds} is not a multiple of the logical sector size {lss}"
+                    ),
+                )
+            });
         }
         if vds > 64 << 40 {
-            s.emit("META-029", loc, || (item.clone(), format!("VirtualDiskSize {vds} exceeds 64 TiB")));
+            s.emit("META-029", loc, || {
+                (
+                    item.clone(),
+                    format!("VirtualDiskSize {vds} exceeds 64 TiB"),
+                )
+            });
         }
         if vds == 0 {
-            s.emit("META-030", loc, || (item.clone(), "VirtualDiskSize is 0".into()));
+            s.emit("META-030", loc, || {
+                (item.clone(), "VirtualDiskSize is 0".into())
+            });
         }
         if let Some(bs) = p.block_size
             && bs != 0
@@ -344,24 +502,41 @@ fn values(m: &Model, s: &mut Sink) {
     }
     if p.virtual_disk_id.is_some_and(|g| g.is_zero()) {
         s.emit("META-032", value_loc(m, KnownItem::VirtualDiskId), || {
-            (st(KnownItem::VirtualDiskId), "VirtualDiskId is the all-zero GUID".into())
+            (
+                st(KnownItem::VirtualDiskId),
+                "VirtualDiskId is the all-zero GUID".into(),
+            )
         });
     }
     if let Some(l) = p.logical_sector_size
         && l != 512
         && l != 4096
     {
-        s.emit("META-033", value_loc(m, KnownItem::LogicalSectorSize), || {
-            (st(KnownItem::LogicalSectorSize), format!("LogicalSectorSize {l} is neither 512 nor 4096"))
-        });
+        s.emit(
+            "META-033",
+            value_loc(m, KnownItem::LogicalSectorSize),
+            || {
+                (
+                    st(KnownItem::LogicalSectorSize),
+                    format!("LogicalSectorSize {l} is neither 512 nor 4096"),
+                )
+            },
+        );
     }
     if let Some(ps) = p.physical_sector_size
         && ps != 512
         && ps != 4096
     {
-        s.emit("META-034", value_loc(m, KnownItem::PhysicalSectorSize), || {
-            (st(KnownItem::PhysicalSectorSize), format!("PhysicalSectorSize {ps} is neither 512 nor 4096"))
-        });
+        s.emit(
+            "META-034",
+            value_loc(m, KnownItem::PhysicalSectorSize),
+            || {
+                (
+                    st(KnownItem::PhysicalSectorSize),
+                    format!("PhysicalSectorSize {ps} is neither 512 nor 4096"),
+                )
+            },
+        );
     }
     if p.logical_sector_size == Some(4096) && p.physical_sector_size == Some(512) {
         s.emit("META-035", value_loc(m, KnownItem::PhysicalSectorSize), || {
@@ -376,9 +551,15 @@ fn free_space(m: &Model, s: &mut Sink) {
     if !md.signature_ok {
         return;
     }
-    let region_len = (md.region.length as u64).min(m.file_size.saturating_sub(md.region.file_offset));
+    let region_len =
+        (md.region.length as u64).min(m.file_size.saturating_sub(md.region.file_offset));
     let mut used: Vec<(u64, u64)> = vec![(0, TABLE_SIZE as u64)];
-    used.extend(md.items.iter().filter(|it| it.entry.length > 0).map(|it| (it.entry.offset as u64, it.entry.end())));
+    used.extend(
+        md.items
+            .iter()
+            .filter(|it| it.entry.length > 0)
+            .map(|it| (it.entry.offset as u64, it.entry.end())),
+    );
     used.sort_unstable();
     let mut pos = 0u64;
     let mut gaps = Vec::new();

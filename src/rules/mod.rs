@@ -24,9 +24,16 @@ pub struct Pass {
 
 /// Every pass, in evaluation order (CATALOGUE 5).
 pub fn passes() -> impl Iterator<Item = &'static Pass> {
-    [fti::PASSES, hdr::PASSES, rgn::PASSES, meta::PASSES, bat::PASSES, layout::PASSES]
-        .into_iter()
-        .flatten()
+    [
+        fti::PASSES,
+        hdr::PASSES,
+        rgn::PASSES,
+        meta::PASSES,
+        bat::PASSES,
+        layout::PASSES,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// Every rule id some pass implements.
@@ -44,4 +51,59 @@ pub fn run_all(model: &Model, sink: &mut Sink) {
 /// `0x10000` style offsets in messages.
 pub(crate) fn hex(v: u64) -> String {
     format!("{v:#x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catalogue::catalogue;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_catalogue_rule_has_a_check_and_every_check_a_rule() {
+        let implemented: BTreeSet<&str> = super::implemented_ids().collect();
+        let catalogued: BTreeSet<&str> = catalogue()
+            .rules()
+            .filter(|r| r.deferred.is_none())
+            .map(|r| r.id.as_str())
+            .collect();
+        let unchecked: Vec<_> = catalogued.difference(&implemented).collect();
+        let undocumented: Vec<_> = implemented.difference(&catalogued).collect();
+        assert!(
+            unchecked.is_empty(),
+            "rules in rules/*.toml without a check: {unchecked:?}"
+        );
+        assert!(
+            undocumented.is_empty(),
+            "checks without a rule entry: {undocumented:?}"
+        );
+        assert!(
+            catalogue().rules().count() >= 121,
+            "the six families hold 121 catalogue rules"
+        );
+    }
+
+    #[test]
+    fn no_id_is_claimed_by_two_passes() {
+        let mut seen = BTreeSet::new();
+        for id in super::implemented_ids() {
+            assert!(seen.insert(id), "{id} declared by two passes");
+        }
+    }
+
+    #[test]
+    fn catalogue_entries_are_complete() {
+        for r in catalogue().rules() {
+            assert!(
+                !r.title.is_empty() && !r.spec.is_empty() && !r.rationale.is_empty(),
+                "{} incomplete",
+                r.id
+            );
+            let (fam, num) = r.id.split_once('-').expect("id is FAMILY-NNN");
+            assert!(
+                fam.chars().all(|c| c.is_ascii_uppercase()) && num.len() == 3,
+                "{}",
+                r.id
+            );
+        }
+    }
 }

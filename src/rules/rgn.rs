@@ -13,12 +13,16 @@ pub const PASSES: &[Pass] = &[
         ids: &["RGN-001", "RGN-002", "RGN-007", "RGN-008", "RGN-021"],
         run: each_copy,
     },
-    Pass { name: "region table pair", ids: &["RGN-003", "RGN-004", "RGN-005", "RGN-006"], run: pair },
+    Pass {
+        name: "region table pair",
+        ids: &["RGN-003", "RGN-004", "RGN-005", "RGN-006"],
+        run: pair,
+    },
     Pass {
         name: "region entries",
         ids: &[
-            "RGN-009", "RGN-010", "RGN-011", "RGN-012", "RGN-013", "RGN-014", "RGN-015", "RGN-016", "RGN-017",
-            "RGN-018", "RGN-019", "RGN-020",
+            "RGN-009", "RGN-010", "RGN-011", "RGN-012", "RGN-013", "RGN-014", "RGN-015", "RGN-016",
+            "RGN-017", "RGN-018", "RGN-019", "RGN-020",
         ],
         run: entries,
     },
@@ -67,31 +71,41 @@ fn each_copy(m: &Model, s: &mut Sink) {
             s.emit("RGN-007", Loc::at(off + 8, 4), || {
                 (
                     format!("{}.entry_count", table_name(i)),
-                    format!("EntryCount {} exceeds 2047; only 2047 entries were read", t.entry_count),
+                    format!(
+                        "EntryCount {} exceeds 2047; only 2047 entries were read",
+                        t.entry_count
+                    ),
                 )
             });
         }
         if t.reserved != 0 {
             s.emit("RGN-008", Loc::at(off + 12, 4), || {
-                (format!("{}.reserved", table_name(i)), format!("Reserved field is {:#x} (must be 0)", t.reserved))
+                (
+                    format!("{}.reserved", table_name(i)),
+                    format!("Reserved field is {:#x} (must be 0)", t.reserved),
+                )
             });
         }
         let used = region::entry_offset(t.entries.len());
         if let Some(j) = c.slot.bytes[used..].iter().position(|&b| b != 0) {
             let first = used + j;
             let stale = stale_entries(&c.slot.bytes[used..]);
-            s.emit("RGN-021", Loc::at(off + first as u64, (SIZE - first) as u64), || {
-                (
-                    format!("{}.unused", table_name(i)),
-                    format!(
-                        "unused table space after entry {} holds data at {}{}: {}",
-                        t.entries.len(),
-                        hex(off + first as u64),
-                        stale,
-                        crate::report::preview(&c.slot.bytes[first..])
-                    ),
-                )
-            });
+            s.emit(
+                "RGN-021",
+                Loc::at(off + first as u64, (SIZE - first) as u64),
+                || {
+                    (
+                        format!("{}.unused", table_name(i)),
+                        format!(
+                            "unused table space after entry {} holds data at {}{}: {}",
+                            t.entries.len(),
+                            hex(off + first as u64),
+                            stale,
+                            crate::report::preview(&c.slot.bytes[first..])
+                        ),
+                    )
+                },
+            );
         }
     }
 }
@@ -102,10 +116,21 @@ fn stale_entries(rest: &[u8]) -> String {
         .chunks_exact(ENTRY_SIZE)
         .map(region::parse_entry)
         .filter(|e| e.guid == guid::REGION_BAT || e.guid == guid::REGION_METADATA)
-        .map(|e| format!("{} region at {} length {}", Model::region_name(&e.guid), hex(e.file_offset), hex(e.length as u64)))
+        .map(|e| {
+            format!(
+                "{} region at {} length {}",
+                Model::region_name(&e.guid),
+                hex(e.file_offset),
+                hex(e.length as u64)
+            )
+        })
         .take(4)
         .collect();
-    if found.is_empty() { String::new() } else { format!(" (stale entries: {})", found.join("; ")) }
+    if found.is_empty() {
+        String::new()
+    } else {
+        format!(" (stale entries: {})", found.join("; "))
+    }
 }
 
 fn pair(m: &Model, s: &mut Sink) {
@@ -113,19 +138,35 @@ fn pair(m: &Model, s: &mut Sink) {
     let both = Loc::at(region::OFFSETS[0], 2 * SIZE as u64);
     match (a.valid(), b.valid()) {
         (false, false) => s.emit("RGN-003", both, || {
-            ("region_tables".into(), "neither region table copy is valid: BAT and metadata cannot be located".into())
+            (
+                "region_tables".into(),
+                "neither region table copy is valid: BAT and metadata cannot be located".into(),
+            )
         }),
         (false, true) => s.emit("RGN-004", Loc::at(region::OFFSETS[0], SIZE as u64), || {
-            ("region_table[1]".into(), "region table 1 is invalid; copy 2 is used (QEMU reads only copy 1 and would fail)".into())
+            (
+                "region_table[1]".into(),
+                "region table 1 is invalid; copy 2 is used (QEMU reads only copy 1 and would fail)"
+                    .into(),
+            )
         }),
         (true, false) => s.emit("RGN-005", Loc::at(region::OFFSETS[1], SIZE as u64), || {
-            ("region_table[2]".into(), "region table 2 is invalid while copy 1 is valid (libvhdi refuses such files)".into())
+            (
+                "region_table[2]".into(),
+                "region table 2 is invalid while copy 1 is valid (libvhdi refuses such files)"
+                    .into(),
+            )
         }),
         (true, true) => {
             if a.slot.bytes != b.slot.bytes {
                 let diff = describe_difference(&a.table, &b.table);
                 s.emit("RGN-006", both, || {
-                    ("region_tables".into(), format!("both region table copies are valid but differ: {diff}; copy 1 is used"))
+                    (
+                        "region_tables".into(),
+                        format!(
+                            "both region table copies are valid but differ: {diff}; copy 1 is used"
+                        ),
+                    )
                 });
             }
         }
@@ -141,7 +182,14 @@ fn describe_difference(a: &region::RegionTable, b: &region::RegionTable) -> Stri
         let (x, y) = (a.entries.get(i), b.entries.get(i));
         if x != y {
             let show = |e: Option<&region::RegionEntry>| {
-                e.map_or("absent".to_string(), |e| format!("{} {}+{}", Model::region_name(&e.guid), hex(e.file_offset), hex(e.length as u64)))
+                e.map_or("absent".to_string(), |e| {
+                    format!(
+                        "{} {}+{}",
+                        Model::region_name(&e.guid),
+                        hex(e.file_offset),
+                        hex(e.length as u64)
+                    )
+                })
             };
             parts.push(format!("entry[{i}] {} vs {}", show(x), show(y)));
         }
@@ -166,28 +214,51 @@ fn entries(m: &Model, s: &mut Sink) {
         let known = kind != "unknown";
         if let Some(&first) = seen.get(&e.guid) {
             s.emit("RGN-009", Loc::at(eoff, 16), || {
-                (st(), format!("region GUID {} also used by entry[{first}]", e.guid))
+                (
+                    st(),
+                    format!("region GUID {} also used by entry[{first}]", e.guid),
+                )
             });
         } else {
             seen.insert(e.guid, i);
         }
         if e.file_offset % MIB != 0 {
             s.emit("RGN-010", Loc::at(eoff + 16, 8), || {
-                (st(), format!("{kind} region FileOffset {} is not 1 MiB aligned", hex(e.file_offset)))
+                (
+                    st(),
+                    format!(
+                        "{kind} region FileOffset {} is not 1 MiB aligned",
+                        hex(e.file_offset)
+                    ),
+                )
             });
         }
         if e.file_offset < MIB {
             s.emit("RGN-011", Loc::at(eoff + 16, 8), || {
-                (st(), format!("{kind} region FileOffset {} lies inside the 1 MiB header section", hex(e.file_offset)))
+                (
+                    st(),
+                    format!(
+                        "{kind} region FileOffset {} lies inside the 1 MiB header section",
+                        hex(e.file_offset)
+                    ),
+                )
             });
         }
         if e.length as u64 % MIB != 0 {
             s.emit("RGN-012", Loc::at(eoff + 24, 4), || {
-                (st(), format!("{kind} region Length {} is not a multiple of 1 MiB", hex(e.length as u64)))
+                (
+                    st(),
+                    format!(
+                        "{kind} region Length {} is not a multiple of 1 MiB",
+                        hex(e.length as u64)
+                    ),
+                )
             });
         }
         if e.length == 0 {
-            s.emit("RGN-013", Loc::at(eoff + 24, 4), || (st(), format!("{kind} region has Length 0")));
+            s.emit("RGN-013", Loc::at(eoff + 24, 4), || {
+                (st(), format!("{kind} region has Length 0"))
+            });
         }
         match e.end() {
             Some(end) if end <= m.file_size => {}
@@ -205,7 +276,10 @@ fn entries(m: &Model, s: &mut Sink) {
         }
         if e.required & !1 != 0 {
             s.emit("RGN-015", Loc::at(eoff + 28, 4), || {
-                (st(), format!("Required field {:#x} has reserved bits set", e.required))
+                (
+                    st(),
+                    format!("Required field {:#x} has reserved bits set", e.required),
+                )
             });
         }
         let required = e.required & 1 != 0;
@@ -216,7 +290,15 @@ fn entries(m: &Model, s: &mut Sink) {
         }
         if !known && !required {
             s.emit("RGN-017", Loc::at(e.file_offset, e.length as u64), || {
-                (st(), format!("unknown optional region {} at {} length {}", e.guid, hex(e.file_offset), hex(e.length as u64)))
+                (
+                    st(),
+                    format!(
+                        "unknown optional region {} at {} length {}",
+                        e.guid,
+                        hex(e.file_offset),
+                        hex(e.length as u64)
+                    ),
+                )
             });
         }
         if known && e.required != 1 {
@@ -227,9 +309,19 @@ fn entries(m: &Model, s: &mut Sink) {
     }
     let table = Loc::at(base, SIZE as u64);
     if m.bat_region.is_none() {
-        s.emit("RGN-018", table, || (table_name(ti), "the region table has no BAT region entry".into()));
+        s.emit("RGN-018", table, || {
+            (
+                table_name(ti),
+                "the region table has no BAT region entry".into(),
+            )
+        });
     }
     if m.metadata_region.is_none() {
-        s.emit("RGN-019", table, || (table_name(ti), "the region table has no Metadata region entry".into()));
+        s.emit("RGN-019", table, || {
+            (
+                table_name(ti),
+                "the region table has no Metadata region entry".into(),
+            )
+        });
     }
 }

@@ -13,9 +13,15 @@ pub struct Loc {
 
 impl Loc {
     pub fn at(offset: u64, length: u64) -> Loc {
-        Loc { offset: Some(offset), length: Some(length) }
+        Loc {
+            offset: Some(offset),
+            length: Some(length),
+        }
     }
-    pub const NONE: Loc = Loc { offset: None, length: None };
+    pub const NONE: Loc = Loc {
+        offset: None,
+        length: None,
+    };
 }
 
 /// Instances of one rule beyond the shown cap.
@@ -54,8 +60,16 @@ impl Sink {
 
     /// Reports an instance of rule `id` at the catalogue severity. `describe` returns the
     /// structure path and the message; it is only called for instances that are shown.
-    pub fn emit(&mut self, id: &'static str, loc: Loc, describe: impl FnOnce() -> (String, String)) {
-        let sev = catalogue().get(id).map(|r| r.severity).unwrap_or(Severity::Error);
+    pub fn emit(
+        &mut self,
+        id: &'static str,
+        loc: Loc,
+        describe: impl FnOnce() -> (String, String),
+    ) {
+        let sev = catalogue()
+            .get(id)
+            .map(|r| r.severity)
+            .unwrap_or(Severity::Error);
         self.emit_as(id, sev, loc, describe);
     }
 
@@ -67,8 +81,14 @@ impl Sink {
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
     ) {
-        debug_assert!(catalogue().get(id).is_some(), "rule {id} is not in rules/*.toml");
-        debug_assert!(self.allowed.contains(&id), "rule {id} emitted by a pass that does not declare it");
+        debug_assert!(
+            catalogue().get(id).is_some(),
+            "rule {id} is not in rules/*.toml"
+        );
+        debug_assert!(
+            self.allowed.contains(&id),
+            "rule {id} emitted by a pass that does not declare it"
+        );
         let n = self.per_rule.entry(id).or_insert(0);
         *n += 1;
         if *n > self.cap {
