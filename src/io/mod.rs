@@ -53,14 +53,17 @@ pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> (Vec<u8>, usize) {
 /// Size of the buffer used when streaming large ranges (BAT, sweeps).
 pub const CHUNK: usize = 1 << 20;
 
+/// Read size of zero sweeps: most ranges hold data early, so small reads stop sooner.
+const SWEEP: usize = 64 * 1024;
+
 /// Returns the offset of the first non-zero byte in `[offset, offset + len)` clipped to
 /// the source, streaming in bounded chunks.
 pub fn first_nonzero(src: &dyn ReadAt, offset: u64, len: u64) -> Option<u64> {
     let end = offset.saturating_add(len).min(src.len());
     let mut pos = offset;
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; SWEEP];
     while pos < end {
-        let n = ((end - pos) as usize).min(CHUNK);
+        let n = ((end - pos).min(SWEEP as u64)) as usize;
         let got = read_padded(src, pos, &mut buf[..n]);
         if let Some(i) = buf[..got].iter().position(|&b| b != 0) {
             return Some(pos + i as u64);

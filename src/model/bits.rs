@@ -28,39 +28,33 @@ impl Bits {
         i < self.len && self.words[(i / 64) as usize] & (1 << (i % 64)) != 0
     }
 
-    /// Applies `f(word_index, mask)` over the words covering `[start, end)` clipped to len.
-    fn for_words(&self, start: u64, end: u64, mut f: impl FnMut(usize, u64) -> bool) -> bool {
+    /// The words covering `[start, end)` clipped to len, each with the mask of its bits.
+    fn words_in(&self, start: u64, end: u64) -> impl Iterator<Item = (usize, u64)> + use<> {
         let end = end.min(self.len);
-        let mut i = start;
-        while i < end {
-            let w = i / 64;
-            let lo = i % 64;
-            let hi = ((w + 1) * 64).min(end) - w * 64; // exclusive, 1..=64
-            let mask = if hi - lo == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << (hi - lo)) - 1) << lo
-            };
-            if f(w as usize, mask) {
-                return true;
-            }
-            i = (w + 1) * 64;
-        }
-        false
+        let first = start / 64;
+        let last = end.div_ceil(64);
+        (first..last.max(first)).filter_map(move |w| {
+            let lo = start.max(w * 64) - w * 64;
+            let hi = end.min((w + 1) * 64).saturating_sub(w * 64);
+            (lo < hi).then(|| {
+                let mask = if hi - lo == 64 {
+                    u64::MAX
+                } else {
+                    ((1u64 << (hi - lo)) - 1) << lo
+                };
+                (w as usize, mask)
+            })
+        })
     }
 
     /// Any bit set in `[start, end)`?
     pub fn any(&self, start: u64, end: u64) -> bool {
-        self.for_words(start, end, |w, m| self.words[w] & m != 0)
+        self.words_in(start, end)
+            .any(|(w, m)| self.words[w] & m != 0)
     }
 
     pub fn set_range(&mut self, start: u64, end: u64) {
-        let mut hits = Vec::new();
-        self.for_words(start, end, |w, m| {
-            hits.push((w, m));
-            false
-        });
-        for (w, m) in hits {
+        for (w, m) in self.words_in(start, end) {
             self.words[w] |= m;
         }
     }

@@ -40,6 +40,19 @@ impl SlotBytes {
     pub fn truncated(&self) -> bool {
         self.present < self.bytes.len()
     }
+
+    /// A message suffix explaining zero-filled bytes, empty when the slot was complete.
+    pub fn truncation_note(&self) -> String {
+        if self.truncated() {
+            format!(
+                " (the file ends {} bytes into this {}-byte structure; the rest reads as zero)",
+                self.present,
+                self.bytes.len()
+            )
+        } else {
+            String::new()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -50,7 +50,13 @@ fn run(m: &Model, s: &mut Sink) {
         let msg = if id.creator.is_empty() {
             "Creator is empty".to_string()
         } else {
-            format!("Creator: {:?}", id.creator)
+            let shown: String = id.creator.chars().take(80).collect();
+            let more = if id.creator.chars().count() > 80 {
+                "…"
+            } else {
+                ""
+            };
+            format!("Creator: {shown:?}{more}")
         };
         ("file_type_identifier.creator".into(), msg)
     });

@@ -44,9 +44,10 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.signature", name(i)),
                     format!(
-                        "header {} signature is {} instead of \"head\"; this copy is invalid",
+                        "header {} signature is {} instead of \"head\"; this copy is invalid{}",
                         i + 1,
-                        crate::report::preview(&h.signature)
+                        crate::report::preview(&h.signature),
+                        c.slot.truncation_note()
                     ),
                 )
             });

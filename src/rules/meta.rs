@@ -77,8 +77,9 @@ fn table(m: &Model, s: &mut Sink) {
             (
                 "metadata.signature".into(),
                 format!(
-                    "metadata table signature is {} instead of \"metadata\"; its entries were not read",
-                    crate::report::preview(&t.signature)
+                    "metadata table signature is {} instead of \"metadata\"; its entries were not read{}",
+                    crate::report::preview(&t.signature),
+                    md.table_slot.truncation_note()
                 ),
             )
         });

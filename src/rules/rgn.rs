@@ -41,9 +41,10 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.signature", table_name(i)),
                     format!(
-                        "region table {} signature is {} instead of \"regi\"; this copy is invalid",
+                        "region table {} signature is {} instead of \"regi\"; this copy is invalid{}",
                         i + 1,
-                        crate::report::preview(&t.signature)
+                        crate::report::preview(&t.signature),
+                        c.slot.truncation_note()
                     ),
                 )
             });

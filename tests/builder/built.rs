@@ -58,6 +58,9 @@ pub struct Layout {
     pub virtual_disk_id: Guid,
     /// The GUID in the `parent_linkage` locator value (differencing only).
     pub parent_linkage: Option<Guid>,
+    /// LogGuid that [`Built::log_entry`] stamps on entries; the headers carry zero until
+    /// [`Built::write_log`] activates the log.
+    pub log_guid: Guid,
 }
 
 impl Layout {

@@ -9,7 +9,8 @@
 //! identifier, headers at 64/128 KiB, region tables at 192/256 KiB), then the log at 1 MiB,
 //! a 1 MiB metadata region, the BAT region, and the payload / sector-bitmap blocks in BAT
 //! order, every object 1 MiB aligned. Header 2 carries the higher sequence number and is
-//! current. The log is empty (LogGuid zero, log area zero-filled).
+//! current. The log is empty (LogGuid zero, log area zero-filled) until a test writes
+//! entries with [`Built::write_log`].
 //!
 //! The builder only makes valid images and panics on invalid parameters; damage is done on
 //! the [`Built`] result with its corruption hooks, which optionally re-seal checksums.
@@ -19,11 +20,13 @@
 #![allow(dead_code)]
 
 mod built;
+mod log_entry;
 pub mod spec;
 
 mod selftest;
 
 pub use built::{Built, ItemPlace, Layout};
+pub use log_entry::{Descriptor, LOG_SEQUENCE, LogEntry, LogPlace};
 pub use spec::*;
 
 use built::round_up_mib;
@@ -78,7 +81,9 @@ pub struct ImageBuilder {
 }
 
 impl ImageBuilder {
-    fn new(kind: DiskKind, virtual_size: u64) -> Self {
+    /// A disk of `kind`; see [`ImageBuilder::dynamic`], [`fixed`](ImageBuilder::fixed) and
+    /// [`differencing`](ImageBuilder::differencing).
+    pub fn new(kind: DiskKind, virtual_size: u64) -> Self {
         ImageBuilder {
             kind,
             virtual_size,
@@ -319,13 +324,9 @@ impl ImageBuilder {
         let bat_length = round_up_mib(8 * bat_entries).max(MIB);
         let (blocks, bitmaps, len) = self.allocate(bat_offset + bat_length, chunk_ratio);
 
-        let file_write_guid = pseudo_guid(self.seed.wrapping_mul(4) + 1);
-        let data_write_guid = pseudo_guid(self.seed.wrapping_mul(4) + 2);
-        let virtual_disk_id = pseudo_guid(self.seed.wrapping_mul(4) + 3);
-        let parent_linkage = (self.kind == DiskKind::Differencing).then(|| {
-            self.parent_linkage
-                .unwrap_or(pseudo_guid(self.seed.wrapping_mul(4) + 4))
-        });
+        let id = |n: u64| pseudo_guid(self.seed.wrapping_mul(8) + n);
+        let parent_linkage =
+            (self.kind == DiskKind::Differencing).then(|| self.parent_linkage.unwrap_or(id(4)));
 
         let mut layout = Layout {
             kind: self.kind,
@@ -347,10 +348,11 @@ impl ImageBuilder {
             blocks,
             bitmaps,
             sequence_numbers: [1, 2],
-            file_write_guid,
-            data_write_guid,
-            virtual_disk_id,
+            file_write_guid: id(1),
+            data_write_guid: id(2),
+            virtual_disk_id: id(3),
             parent_linkage,
+            log_guid: id(5),
         };
 
         let mut extents = vec![
@@ -524,36 +526,25 @@ impl ImageBuilder {
         items
     }
 
-    /// Parent locator item (CATALOGUE §1.4.13): 20-byte header, 12-byte entries, then each
-    /// key and value as UTF-16LE, offsets relative to the item start.
+    /// The parent locator item: the builder's key/value list, or by default
+    /// `parent_linkage`, `relative_path` and `absolute_win32_path`.
     fn locator(&self, linkage: &Guid) -> Vec<u8> {
-        let default = vec![
-            ("parent_linkage".to_string(), guid_braced(linkage)),
-            ("relative_path".to_string(), r".\parent.vhdx".to_string()),
-            (
-                "absolute_win32_path".to_string(),
-                r"\\?\C:\vhdx-check\parent.vhdx".to_string(),
-            ),
+        let linkage = guid_braced(linkage);
+        let default = [
+            ("parent_linkage", linkage.as_str()),
+            ("relative_path", r".\parent.vhdx"),
+            ("absolute_win32_path", r"\\?\C:\vhdx-check\parent.vhdx"),
         ];
-        let entries = self.locator.clone().unwrap_or(default);
-        let mut item = LOCATOR_TYPE_VHDX.to_vec();
-        item.extend(0u16.to_le_bytes());
-        item.extend((entries.len() as u16).to_le_bytes());
-        let mut strings: Vec<u8> = Vec::new();
-        let strings_start = 20 + 12 * entries.len();
-        for (key, value) in &entries {
-            let (key, value) = (utf16le(key), utf16le(value));
-            let key_offset = strings_start + strings.len();
-            strings.extend(&key);
-            let value_offset = strings_start + strings.len();
-            strings.extend(&value);
-            item.extend((key_offset as u32).to_le_bytes());
-            item.extend((value_offset as u32).to_le_bytes());
-            item.extend((key.len() as u16).to_le_bytes());
-            item.extend((value.len() as u16).to_le_bytes());
+        match &self.locator {
+            Some(entries) => {
+                let entries: Vec<(&str, &str)> = entries
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                parent_locator_item(&entries)
+            }
+            None => parent_locator_item(&default),
         }
-        item.extend(strings);
-        item
     }
 
     /// BAT bytes up to the last non-zero entry (the rest of the region is zero anyway,
@@ -657,4 +648,28 @@ fn region_table(layout: &Layout) -> Vec<u8> {
     }
     seal(&mut t, rgn::CHECKSUM);
     t
+}
+
+/// A VHDX parent locator item (CATALOGUE §1.4.13): the 20-byte header (VHDX locator type),
+/// 12-byte key/value entries, then each key and value in UTF-16LE, offsets relative to the
+/// item start. Usable with [`ImageBuilder::metadata_item`] on any disk type.
+pub fn parent_locator_item(entries: &[(&str, &str)]) -> Vec<u8> {
+    let mut item = LOCATOR_TYPE_VHDX.to_vec();
+    item.extend(0u16.to_le_bytes());
+    item.extend((entries.len() as u16).to_le_bytes());
+    let mut strings: Vec<u8> = Vec::new();
+    let strings_start = 20 + 12 * entries.len();
+    for (key, value) in entries {
+        let (key, value) = (utf16le(key), utf16le(value));
+        let key_offset = strings_start + strings.len();
+        strings.extend(&key);
+        let value_offset = strings_start + strings.len();
+        strings.extend(&value);
+        item.extend((key_offset as u32).to_le_bytes());
+        item.extend((value_offset as u32).to_le_bytes());
+        item.extend((key.len() as u16).to_le_bytes());
+        item.extend((value.len() as u16).to_le_bytes());
+    }
+    item.extend(strings);
+    item
 }

@@ -13,62 +13,31 @@ use vhdx_check::io::ReadAt;
 
 #[test]
 fn geometry_matches_catalogue_formulas() {
+    use DiskKind::{Differencing, Dynamic, Fixed};
     // (kind, VDS, BS, LSS) -> (C, P, S, T)
+    #[rustfmt::skip]
     let cases = [
         // 512-byte sectors, 32 MiB blocks: C = 2^23·512 / 2^25 = 128.
-        (DiskKind::Dynamic, 64 * MIB, 32 << 20, 512, (128, 2, 1, 2)),
+        (Dynamic, 64 * MIB, 32 << 20, 512, (128, 2, 1, 2)),
         // P = C exactly: no SB entry at all.
-        (
-            DiskKind::Dynamic,
-            128 * 32 * MIB,
-            32 << 20,
-            512,
-            (128, 128, 1, 128),
-        ),
+        (Dynamic, 128 * 32 * MIB, 32 << 20, 512, (128, 128, 1, 128)),
         // P = C + 1: one SB entry sits between block C-1 and block C.
-        (
-            DiskKind::Dynamic,
-            129 * 32 * MIB,
-            32 << 20,
-            512,
-            (128, 129, 2, 130),
-        ),
+        (Dynamic, 129 * 32 * MIB, 32 << 20, 512, (128, 129, 2, 130)),
         // 4096-byte sectors, 1 MiB blocks: C = 2^23·4096 / 2^20 = 32768.
-        (DiskKind::Fixed, 3 * MIB, 1 << 20, 4096, (32768, 3, 1, 3)),
+        (Fixed, 3 * MIB, 1 << 20, 4096, (32768, 3, 1, 3)),
         // 512-byte sectors, 256 MiB blocks: C = 16 (the minimum).
-        (
-            DiskKind::Dynamic,
-            17 * 256 * MIB,
-            256 << 20,
-            512,
-            (16, 17, 2, 18),
-        ),
+        (Dynamic, 17 * 256 * MIB, 256 << 20, 512, (16, 17, 2, 18)),
         // Differencing: every chunk complete, T = S·(C+1).
-        (
-            DiskKind::Differencing,
-            64 * MIB,
-            32 << 20,
-            512,
-            (128, 2, 1, 129),
-        ),
-        (
-            DiskKind::Differencing,
-            17 * 256 * MIB,
-            256 << 20,
-            512,
-            (16, 17, 2, 34),
-        ),
+        (Differencing, 64 * MIB, 32 << 20, 512, (128, 2, 1, 129)),
+        (Differencing, 17 * 256 * MIB, 256 << 20, 512, (16, 17, 2, 34)),
         // Empty disk: T = 0.
-        (DiskKind::Dynamic, 0, 32 << 20, 512, (128, 0, 0, 0)),
+        (Dynamic, 0, 32 << 20, 512, (128, 0, 0, 0)),
     ];
     for (kind, vds, bs, lss, (c, p, s, t)) in cases {
-        let b = match kind {
-            DiskKind::Fixed => ImageBuilder::fixed(vds),
-            DiskKind::Dynamic => ImageBuilder::dynamic(vds),
-            DiskKind::Differencing => ImageBuilder::differencing(vds),
-        };
-        // Fixed disks are fully allocated; keep them small so the layout stays cheap.
-        let l = b.block_size(bs).logical_sector(lss).build().layout;
+        let b = ImageBuilder::new(kind, vds)
+            .block_size(bs)
+            .logical_sector(lss);
+        let l = b.build().layout;
         let got = (
             l.chunk_ratio,
             l.payload_blocks,
@@ -385,6 +354,16 @@ fn parent_locator_can_be_replaced() {
         pairs[1],
         ("volume_path".into(), r"\\?\Volume{1}\p.vhdx".into())
     );
+
+    // The same encoding, as an extra item of a disk without a parent.
+    let locator = parent_locator_item(&[("parent_linkage", "{x}")]);
+    let img = ImageBuilder::dynamic(64 * MIB)
+        .metadata_item(ITEM_PARENT_LOCATOR, meta::IS_REQUIRED, &locator)
+        .build();
+    let loc = img.layout.item(&ITEM_PARENT_LOCATOR);
+    let (kind, pairs) = decode_locator(&img.read(loc.data_offset, loc.length as usize));
+    assert_eq!(kind, LOCATOR_TYPE_VHDX);
+    assert_eq!(pairs, [("parent_linkage".to_string(), "{x}".to_string())]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -466,6 +445,138 @@ fn metadata_items_can_be_added_and_omitted() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Log entries, decoded by hand.
+
+#[test]
+fn log_entry_encoding_matches_catalogue() {
+    let img = ImageBuilder::dynamic(64 * MIB).build();
+    let sector = pattern(4096, 0x5A);
+    let defaults = img.log_entry(&[]);
+    assert_eq!(defaults.sequence, LOG_SEQUENCE);
+    assert_eq!((defaults.tail, defaults.log_guid), (0, img.layout.log_guid));
+    assert_eq!(
+        (defaults.flushed_file_offset, defaults.last_file_offset),
+        (img.len, img.len)
+    );
+    let entry = LogEntry {
+        sequence: 0x0000_0007_0000_0009,
+        tail: 0x3000,
+        log_guid: pseudo_guid(42),
+        flushed_file_offset: 5 * MIB,
+        last_file_offset: 6 * MIB,
+        descriptors: vec![],
+    }
+    .data(3 * MIB, sector.clone())
+    .zero(3 * MIB + 4096, 8192);
+    let e = entry.encode();
+    assert_eq!(e.len(), 2 * 4096, "one descriptor sector + one data sector");
+    assert!(checksum_ok(&e));
+    assert_eq!(&e[..4], b"loge");
+    assert_eq!(
+        (get_u32(&e, 8), get_u32(&e, 12)),
+        (8192, 0x3000),
+        "EntryLength, Tail"
+    );
+    assert_eq!(get_u64(&e, 16), entry.sequence);
+    assert_eq!(
+        (get_u32(&e, 24), get_u32(&e, 28)),
+        (2, 0),
+        "DescriptorCount, Reserved"
+    );
+    assert_eq!(&e[32..48], &pseudo_guid(42));
+    assert_eq!((get_u64(&e, 48), get_u64(&e, 56)), (5 * MIB, 6 * MIB));
+
+    let (d0, d1) = (&e[64..96], &e[96..128]);
+    assert_eq!(&d0[..4], b"desc");
+    assert_eq!(
+        (get_u64(d0, 16), get_u64(d0, 24)),
+        (3 * MIB, entry.sequence)
+    );
+    assert_eq!(&d1[..4], b"zero");
+    assert_eq!(get_u32(d1, 4), 0);
+    let zero = (get_u64(d1, 8), get_u64(d1, 16), get_u64(d1, 24));
+    assert_eq!(zero, (8192, 3 * MIB + 4096, entry.sequence));
+    assert!(
+        e[128..4096].iter().all(|&b| b == 0),
+        "unused descriptor slots"
+    );
+
+    let ds = &e[4096..];
+    assert_eq!(&ds[..4], b"data");
+    assert_eq!(
+        (get_u32(ds, 4), get_u32(ds, 4092)),
+        (7, 9),
+        "SequenceHigh, SequenceLow"
+    );
+    // Leading bytes (descriptor) ‖ data sector bytes 8..4092 ‖ trailing bytes (descriptor).
+    let rebuilt = [&d0[8..16], &ds[8..4092], &d0[4..8]].concat();
+    assert_eq!(rebuilt, sector);
+}
+
+#[test]
+fn log_descriptor_sectors_hold_126_then_128() {
+    let img = ImageBuilder::dynamic(64 * MIB).build();
+    let zeros = |n: usize| {
+        (0..n).fold(img.log_entry(&[]), |e, i| {
+            e.zero(4 * MIB + 4096 * i as u64, 4096)
+        })
+    };
+    assert_eq!(zeros(0).encode().len(), 4096);
+    assert_eq!(zeros(126).encode().len(), 4096);
+    assert_eq!(zeros(127).encode().len(), 8192);
+    assert_eq!(zeros(254).encode().len(), 8192);
+    assert_eq!(zeros(255).encode().len(), 3 * 4096);
+}
+
+#[test]
+fn log_entries_from_writes_and_wrapping() {
+    let mut img = ImageBuilder::dynamic(64 * MIB).build();
+    let bat = img.layout.bat_offset;
+    // Two writes into one BAT sector and one into the next: two data descriptors.
+    let entry = img.log_entry(&[(bat, &[1]), (bat + 8, &[2]), (bat + 4096, &[3])]);
+    let sectors: Vec<(u64, [u8; 3])> = entry
+        .descriptors
+        .iter()
+        .map(|d| match d {
+            Descriptor::Data { file_offset, data } => (*file_offset, [data[0], data[8], data[9]]),
+            Descriptor::Zero { .. } => unreachable!(),
+        })
+        .collect();
+    assert_eq!(sectors, [(bat, [1, 2, 0]), (bat + 4096, [3, 0, 0])]);
+
+    let places = img.write_log(std::slice::from_ref(&entry));
+    assert_eq!(places[0].file_offset, img.layout.log_offset);
+    assert_eq!(places[0].length, 3 * 4096);
+    assert_eq!(&img.read(img.layout.log_offset, 4), b"loge");
+    for copy in 1..=2 {
+        let h = img.read(img.layout.header_offset(copy), HEADER_SIZE);
+        assert!(checksum_ok(&h) && h[48..64] == img.layout.log_guid);
+    }
+    assert_eq!(img.bat_entry(0), 0, "replay pending: the file is unchanged");
+    img.apply_log_entry(&entry);
+    assert_eq!(
+        (img.bat_entry(0), img.bat_entry(1), img.bat_entry(512)),
+        (1, 2, 3)
+    );
+
+    // An entry placed 4 KiB before the ring end continues at the ring start.
+    let at = img.layout.log_length - 4096;
+    let place = img.put_log_entry(at, &entry);
+    let bytes = entry.encode();
+    assert_eq!(img.read(img.layout.log_offset + at, 4096), &bytes[..4096]);
+    assert_eq!(img.read(img.layout.log_offset, 8192), &bytes[4096..]);
+    let file_offset = img.layout.log_offset + at;
+    assert_eq!(
+        place,
+        LogPlace {
+            ring_offset: at,
+            file_offset,
+            length: 3 * 4096
+        }
+    );
+}
+
+// ---------------------------------------------------------------------------------------
 // qemu-img as an independent reader.
 
 /// A directory under the system temp dir, removed on drop.
@@ -520,62 +631,69 @@ fn path_str(p: &Path) -> &str {
 fn assert_qemu_reads(name: &str, img: &Built, writes: &[(u64, Vec<u8>)]) {
     let dir = TempDir::new(name);
     let vhdx = dir.path.join("image.vhdx");
-    let raw = dir.path.join("image.raw");
     img.write_to(&vhdx).unwrap();
+    assert_qemu_file_reads(name, &vhdx, img.layout.virtual_size, writes);
+}
 
-    let (ok, out) = qemu_img(&["check", "-f", "vhdx", path_str(&vhdx)]);
+/// [`assert_qemu_reads`] for an image file already on disk.
+fn assert_qemu_file_reads(name: &str, vhdx: &Path, virtual_size: u64, writes: &[(u64, Vec<u8>)]) {
+    let (ok, out) = qemu_img(&["check", "-f", "vhdx", path_str(vhdx)]);
     assert!(
         ok && out.contains("No errors were found"),
         "{name}: qemu-img check: {out}"
     );
 
-    let (ok, out) = qemu_img(&["info", "-f", "vhdx", "--output=json", path_str(&vhdx)]);
+    let (ok, out) = qemu_img(&["info", "-f", "vhdx", "--output=json", path_str(vhdx)]);
     assert!(ok, "{name}: qemu-img info: {out}");
     let info: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(
-        info["virtual-size"].as_u64(),
-        Some(img.layout.virtual_size),
-        "{name}"
-    );
+    assert_eq!(info["virtual-size"].as_u64(), Some(virtual_size), "{name}");
 
+    let raw = vhdx.with_extension("raw");
     let (ok, out) = qemu_img(&[
         "convert",
         "-f",
         "vhdx",
         "-O",
         "raw",
-        path_str(&vhdx),
+        path_str(vhdx),
         path_str(&raw),
     ]);
     assert!(ok, "{name}: qemu-img convert: {out}");
-    assert_raw_equals(name, &raw, img.layout.virtual_size, writes);
+    assert_raw_equals(name, &raw, virtual_size, writes);
 }
 
-/// Compares a raw disk file with zeros overlaid by `writes`, 1 MiB at a time.
+/// Checks a raw disk file against zeros overlaid by `writes`: each written range is read
+/// back directly, and `qemu-img compare` with a sparse file of the expected contents
+/// covers the zeros everywhere else (it skips holes; reading gigabytes of them is slow).
 fn assert_raw_equals(name: &str, raw: &Path, size: u64, writes: &[(u64, Vec<u8>)]) {
-    use std::io::Read;
+    use std::io::{Read, Seek, SeekFrom, Write};
     let mut file = std::fs::File::open(raw).unwrap();
     assert_eq!(file.metadata().unwrap().len(), size, "{name}: raw size");
-    let mut got = vec![0u8; MIB as usize];
-    let mut pos = 0;
-    while pos < size {
-        let n = (size - pos).min(MIB) as usize;
-        file.read_exact(&mut got[..n]).unwrap();
-        let mut want = vec![0u8; n];
-        for (offset, data) in writes {
-            let lo = (*offset).max(pos);
-            let hi = (offset + data.len() as u64).min(pos + n as u64);
-            if lo < hi {
-                want[(lo - pos) as usize..(hi - pos) as usize]
-                    .copy_from_slice(&data[(lo - offset) as usize..(hi - offset) as usize]);
-            }
-        }
-        if got[..n] != want[..] {
-            let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap() as u64 + pos;
-            panic!("{name}: raw output differs from the written data at virtual offset {at:#x}");
-        }
-        pos += n as u64;
+    let expected_path = raw.with_file_name("expected.raw");
+    let mut expected = std::fs::File::create(&expected_path).unwrap();
+    expected.set_len(size).unwrap();
+    for (offset, data) in writes {
+        let mut got = vec![0; data.len()];
+        file.seek(SeekFrom::Start(*offset)).unwrap();
+        file.read_exact(&mut got).unwrap();
+        assert!(
+            got == *data,
+            "{name}: data written at virtual offset {offset:#x} differs"
+        );
+        expected.seek(SeekFrom::Start(*offset)).unwrap();
+        expected.write_all(data).unwrap();
     }
+    drop(expected);
+    let (ok, out) = qemu_img(&[
+        "compare",
+        "-f",
+        "raw",
+        "-F",
+        "raw",
+        path_str(raw),
+        path_str(&expected_path),
+    ]);
+    assert!(ok && out.contains("Images are identical"), "{name}: {out}");
 }
 
 /// A recognisable pattern: every byte depends on its position and on `tag`.
@@ -633,11 +751,7 @@ fn qemu_accepts_dynamic_and_fixed_images() {
             for lss in [512u64, 4096] {
                 // 3.5 blocks: the last block is partial (VDS not a multiple of BS).
                 let vds = 3 * bs + bs / 2;
-                let builder = match kind {
-                    DiskKind::Fixed => ImageBuilder::fixed(vds),
-                    _ => ImageBuilder::dynamic(vds),
-                };
-                let builder = builder
+                let builder = ImageBuilder::new(kind, vds)
                     .block_size(bs as u32)
                     .logical_sector(lss as u32)
                     .physical_sector(4096)
@@ -724,4 +838,50 @@ fn qemu_detects_corruptions_made_with_the_hooks() {
         let clean = ok && out.contains("No errors were found");
         assert_eq!(clean, accepted, "{name}: qemu-img check: {out}");
     }
+}
+
+#[test]
+fn qemu_replays_a_pending_log() {
+    if !have_qemu_img("qemu_replays_a_pending_log") {
+        return;
+    }
+    // 1 MiB blocks, 600 blocks: BAT entries of blocks 0..511 in the first 4 KiB BAT sector,
+    // block 520's in the second.
+    let writes = vec![
+        (7, pattern(100, 9)),
+        (MIB + 5, pattern(200, 10)),
+        (520 * MIB, pattern(300, 11)),
+    ];
+    let mut img = build_with(
+        ImageBuilder::dynamic(600 * MIB).block_size(1 << 20),
+        &writes,
+    );
+    let l = img.layout.clone();
+    assert_eq!(
+        l.bat_entry_offset(l.payload_entry_index(520)),
+        l.bat_offset + 4160
+    );
+
+    // The file as after a crash: block 1's data written, its BAT entry not yet; the log
+    // maps block 1 (data descriptor) and unmaps block 520 (zero descriptor over sector 2).
+    let block1 = img.bat_entry(1);
+    img.set_payload_entry(1, bat::NOT_PRESENT);
+    let entry = img
+        .log_entry(&[(l.bat_entry_offset(1), &block1.to_le_bytes())])
+        .zero(l.bat_offset + 4096, 4096);
+    img.write_log(&[entry]);
+
+    let dir = TempDir::new("log-replay");
+    let vhdx = dir.path.join("image.vhdx");
+    img.write_to(&vhdx).unwrap();
+    // A read-only open sees a valid, pending log (an invalid one would be ignored).
+    let (ok, out) = qemu_img(&["info", "-f", "vhdx", path_str(&vhdx)]);
+    assert!(
+        !ok && out.contains("log that needs to be replayed"),
+        "qemu-img info: {out}"
+    );
+    let (ok, out) = qemu_img(&["check", "-r", "all", "-f", "vhdx", path_str(&vhdx)]);
+    assert!(ok, "qemu-img check -r all: {out}");
+    // Replayed: block 1 reads its data, block 520 reads zeros.
+    assert_qemu_file_reads("log-replay", &vhdx, l.virtual_size, &writes[..2]);
 }

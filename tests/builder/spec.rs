@@ -43,6 +43,10 @@ pub const SIG_FILE: &[u8; 8] = b"vhdxfile";
 pub const SIG_HEADER: &[u8; 4] = b"head";
 pub const SIG_REGION: &[u8; 4] = b"regi";
 pub const SIG_METADATA: &[u8; 8] = b"metadata";
+pub const SIG_LOG_ENTRY: &[u8; 4] = b"loge";
+pub const SIG_ZERO_DESCRIPTOR: &[u8; 4] = b"zero";
+pub const SIG_DATA_DESCRIPTOR: &[u8; 4] = b"desc";
+pub const SIG_DATA_SECTOR: &[u8; 4] = b"data";
 
 /// Fixed file offsets of the header section (CATALOGUE §1.2).
 pub const HEADER_OFFSETS: [u64; 2] = [0x10000, 0x20000];
@@ -116,6 +120,47 @@ pub mod meta {
     /// Byte offset of entry `n` inside the table.
     pub const fn entry(n: usize) -> usize {
         32 + ENTRY_SIZE * n
+    }
+}
+
+/// Log entry header offsets (CATALOGUE §1.4.5) and descriptor/data-sector layout
+/// (§1.4.6–1.4.8).
+pub mod log {
+    pub const SIGNATURE: usize = 0;
+    pub const CHECKSUM: usize = 4;
+    pub const ENTRY_LENGTH: usize = 8;
+    pub const TAIL: usize = 12;
+    pub const SEQUENCE_NUMBER: usize = 16;
+    pub const DESCRIPTOR_COUNT: usize = 24;
+    pub const RESERVED: usize = 28;
+    pub const LOG_GUID: usize = 32;
+    pub const FLUSHED_FILE_OFFSET: usize = 48;
+    pub const LAST_FILE_OFFSET: usize = 56;
+    /// Log sector size: entries, descriptor sectors and data sectors are multiples of it.
+    pub const SECTOR: usize = 4096;
+    pub const DESCRIPTOR_SIZE: usize = 32;
+    // Within a descriptor.
+    pub const D_SIGNATURE: usize = 0;
+    pub const D_TRAILING_BYTES: usize = 4; // data descriptor
+    pub const D_RESERVED: usize = 4; // zero descriptor
+    pub const D_LEADING_BYTES: usize = 8; // data descriptor
+    pub const D_ZERO_LENGTH: usize = 8; // zero descriptor
+    pub const D_FILE_OFFSET: usize = 16;
+    pub const D_SEQUENCE_NUMBER: usize = 24;
+    // Within a data sector.
+    pub const S_SIGNATURE: usize = 0;
+    pub const S_SEQUENCE_HIGH: usize = 4;
+    pub const S_DATA: usize = 8;
+    pub const S_SEQUENCE_LOW: usize = 4092;
+
+    /// Entry offset of descriptor `i`.
+    pub const fn descriptor(i: usize) -> usize {
+        64 + DESCRIPTOR_SIZE * i
+    }
+
+    /// Descriptor sectors needed for `n` descriptors: Ceil((n + 2) / 128), never 0.
+    pub const fn descriptor_sectors(n: usize) -> usize {
+        (n + 2).div_ceil(128)
     }
 }
 
