@@ -89,6 +89,17 @@ pub enum HeaderChoice {
 }
 
 impl HeaderChoice {
+    /// How the choice was made, in words (header numbers are 1-based as in messages).
+    pub fn describe(self) -> String {
+        match self {
+            HeaderChoice::NoneValid => "no valid header".into(),
+            HeaderChoice::OnlyValid(i) => format!("header {} (the only valid copy)", i + 1),
+            HeaderChoice::Greater(i) => format!("header {} (greater SequenceNumber)", i + 1),
+            HeaderChoice::TieIdentical => "header 1 (equal SequenceNumbers, identical copies)".into(),
+            HeaderChoice::TieDiffer => "header 1, best-effort (equal SequenceNumbers, copies differ)".into(),
+        }
+    }
+
     /// Index of the header later structures are located through.
     pub fn index(self) -> Option<usize> {
         match self {

@@ -2,7 +2,7 @@
 
 use crate::format::bat::{self, Geometry};
 use crate::format::guid::Guid;
-use crate::model::{DiskType, HeaderChoice, Model, Params};
+use crate::model::{DiskType, Model, Params};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt::Write;
@@ -13,8 +13,7 @@ struct Info<'a> {
     signature: String,
     creator: &'a str,
     headers: Vec<HeaderInfo<'a>>,
-    current_header: Option<usize>,
-    header_choice: HeaderChoice,
+    current_header: String,
     region_tables: Vec<RegionTableInfo>,
     region_table_used: Option<usize>,
     metadata: Option<MetadataInfo>,
@@ -26,6 +25,7 @@ struct Info<'a> {
 
 #[derive(Serialize)]
 struct HeaderInfo<'a> {
+    copy: usize,
     offset: u64,
     valid: bool,
     signature_ok: bool,
@@ -37,6 +37,7 @@ struct HeaderInfo<'a> {
 
 #[derive(Serialize)]
 struct RegionTableInfo {
+    copy: usize,
     offset: u64,
     valid: bool,
     entry_count: u32,
@@ -129,7 +130,9 @@ pub fn collect(m: &Model) -> Value {
         headers: m
             .headers
             .iter()
-            .map(|c| HeaderInfo {
+            .enumerate()
+            .map(|(i, c)| HeaderInfo {
+                copy: i + 1,
                 offset: c.slot.offset,
                 valid: c.valid(),
                 signature_ok: c.signature_ok,
@@ -138,12 +141,13 @@ pub fn collect(m: &Model) -> Value {
                 header: &c.header,
             })
             .collect(),
-        current_header: m.header_choice.index().map(|i| i + 1),
-        header_choice: m.header_choice,
+        current_header: m.header_choice.describe(),
         region_tables: m
             .region_tables
             .iter()
-            .map(|c| RegionTableInfo {
+            .enumerate()
+            .map(|(i, c)| RegionTableInfo {
+                copy: i + 1,
                 offset: c.slot.offset,
                 valid: c.valid(),
                 entry_count: c.table.entry_count,
@@ -213,8 +217,8 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
             }
         }
         Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let _ = writeln!(out, "{pad}[{i}]");
+            for v in items {
+                let _ = writeln!(out, "{pad}-");
                 write_value(out, v, depth + 1);
             }
         }
