@@ -95,8 +95,12 @@ impl HeaderChoice {
             HeaderChoice::NoneValid => "no valid header".into(),
             HeaderChoice::OnlyValid(i) => format!("header {} (the only valid copy)", i + 1),
             HeaderChoice::Greater(i) => format!("header {} (greater SequenceNumber)", i + 1),
-            HeaderChoice::TieIdentical => "header 1 (equal SequenceNumbers, identical copies)".into(),
-            HeaderChoice::TieDiffer => "header 1, best-effort (equal SequenceNumbers, copies differ)".into(),
+            HeaderChoice::TieIdentical => {
+                "header 1 (equal SequenceNumbers, identical copies)".into()
+            }
+            HeaderChoice::TieDiffer => {
+                "header 1, best-effort (equal SequenceNumbers, copies differ)".into()
+            }
         }
     }
 
