@@ -31,13 +31,27 @@ pub struct Suppressed {
     pub count: u64,
 }
 
+/// Per-rule state, found by the address of the id literal: a per-entry rule on a hostile
+/// 4 GiB BAT emits hundreds of millions of instances, so the hot path avoids hashing and
+/// string compares.
+struct RuleCount {
+    id: &'static str,
+    default: Severity,
+    spec: &'static str,
+    count: u64,
+    /// Highest severity among the instances beyond the cap.
+    suppressed_severity: Option<Severity>,
+}
+
 pub struct Sink {
     view: View,
     cap: u64,
     allowed: &'static [&'static str],
     findings: Vec<Finding>,
-    per_rule: BTreeMap<&'static str, u64>,
-    suppressed: BTreeMap<&'static str, Suppressed>,
+    counts: Vec<RuleCount>,
+    /// (address of an id literal, index into `counts`): two literals of one id share a counter.
+    keys: Vec<(usize, usize)>,
+    last: (usize, usize),
 }
 
 impl Sink {
@@ -47,8 +61,9 @@ impl Sink {
             cap,
             allowed: &[],
             findings: Vec::new(),
-            per_rule: BTreeMap::new(),
-            suppressed: BTreeMap::new(),
+            counts: Vec::new(),
+            keys: Vec::new(),
+            last: (0, usize::MAX),
         }
     }
 
@@ -66,11 +81,9 @@ impl Sink {
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
     ) {
-        let sev = catalogue()
-            .get(id)
-            .map(|r| r.severity)
-            .unwrap_or(Severity::Error);
-        self.emit_as(id, sev, loc, describe);
+        let n = self.counter(id);
+        let sev = self.counts[n].default;
+        self.record(n, sev, loc, describe);
     }
 
     /// As [`Sink::emit`], with a severity the catalogue allows for the case (downgrades).
@@ -81,24 +94,64 @@ impl Sink {
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
     ) {
-        debug_assert!(
-            catalogue().get(id).is_some(),
-            "rule {id} is not in rules/*.toml"
-        );
-        debug_assert!(
-            self.allowed.contains(&id),
-            "rule {id} emitted by a pass that does not declare it"
-        );
-        let n = self.per_rule.entry(id).or_insert(0);
-        *n += 1;
-        if *n > self.cap {
-            let s = self.suppressed.entry(id).or_default();
-            s.count += 1;
-            s.severity = s.severity.max(Some(severity));
+        let n = self.counter(id);
+        self.record(n, severity, loc, describe);
+    }
+
+    /// Index of the counter for `id`, creating it (with the catalogue's data) on first use.
+    fn counter(&mut self, id: &'static str) -> usize {
+        let key = id.as_ptr() as usize;
+        if self.last.0 == key {
+            return self.last.1;
+        }
+        let n = match self.keys.iter().find(|(k, _)| *k == key) {
+            Some(&(_, n)) => n,
+            None => {
+                let n = match self.counts.iter().position(|c| c.id == id) {
+                    Some(n) => n,
+                    None => {
+                        debug_assert!(
+                            catalogue().get(id).is_some(),
+                            "rule {id} is not in rules/*.toml"
+                        );
+                        debug_assert!(
+                            self.allowed.contains(&id),
+                            "rule {id} emitted by a pass that does not declare it"
+                        );
+                        let rule = catalogue().get(id);
+                        self.counts.push(RuleCount {
+                            id,
+                            default: rule.map_or(Severity::Error, |r| r.severity),
+                            spec: rule.map_or("", |r| r.spec.as_str()),
+                            count: 0,
+                            suppressed_severity: None,
+                        });
+                        self.counts.len() - 1
+                    }
+                };
+                self.keys.push((key, n));
+                n
+            }
+        };
+        self.last = (key, n);
+        n
+    }
+
+    fn record(
+        &mut self,
+        n: usize,
+        severity: Severity,
+        loc: Loc,
+        describe: impl FnOnce() -> (String, String),
+    ) {
+        let c = &mut self.counts[n];
+        c.count += 1;
+        if c.count > self.cap {
+            c.suppressed_severity = c.suppressed_severity.max(Some(severity));
             return;
         }
+        let (id, spec) = (c.id, c.spec);
         let (structure, message) = describe();
-        let spec = catalogue().get(id).map(|r| r.spec.as_str()).unwrap_or("");
         self.findings.push(Finding {
             rule: id,
             severity,
@@ -112,10 +165,20 @@ impl Sink {
     }
 
     pub fn fired(&self, id: &str) -> bool {
-        self.per_rule.contains_key(id)
+        self.counts.iter().any(|c| c.id == id)
     }
 
     pub fn finish(self) -> (Vec<Finding>, BTreeMap<&'static str, Suppressed>) {
-        (self.findings, self.suppressed)
+        let mut suppressed: BTreeMap<&'static str, Suppressed> = BTreeMap::new();
+        for c in self.counts.iter().filter(|c| c.count > self.cap) {
+            suppressed.insert(
+                c.id,
+                Suppressed {
+                    severity: c.suppressed_severity,
+                    count: c.count - self.cap,
+                },
+            );
+        }
+        (self.findings, suppressed)
     }
 }
