@@ -3,3 +3,7 @@
 mod builder;
 mod cli;
 mod corpus_images;
+mod rules_bat;
+mod rules_header;
+mod rules_metadata;
+mod rules_region;

@@ -103,10 +103,19 @@ fn run(m: &Model, s: &mut Sink) {
         });
     }
     if region_len >= needed.div_ceil(MIB) * MIB + MIB {
-        s.emit("BAT-022", Loc::at(region.file_offset + needed, region_len - needed), || {
+        // The region's FileOffset is unchecked input: near u64::MAX the spare area has no offset.
+        let spare = region
+            .file_offset
+            .checked_add(needed)
+            .map_or(Loc::NONE, |o| Loc::at(o, region_len - needed));
+        s.emit("BAT-022", spare, || {
             (
                 "bat".into(),
-                format!("BAT region Length {} exceeds the {} bytes the entries need by at least 1 MiB", hex(region_len), hex(needed)),
+                format!(
+                    "BAT region Length {} exceeds the {} bytes the entries need by at least 1 MiB",
+                    hex(region_len),
+                    hex(needed)
+                ),
             )
         });
     }
@@ -276,7 +285,6 @@ impl Walk<'_, '_> {
     fn payload_entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
         let g = self.g;
         let st = e.state();
-        self.stats.payload[st as usize] += 1;
         let block = g.block_of_index(i);
         let name = || format!("bat[{i}]");
         let mb = e.file_offset_mb();
@@ -295,6 +303,8 @@ impl Walk<'_, '_> {
             }
             return;
         }
+        // Statistics describe the disk's blocks, not the padding of the last chunk.
+        self.stats.payload[st as usize] += 1;
         match st {
             4 | 5 => s.emit("BAT-003", self.loc(i), || {
                 let note = if st == 5 {

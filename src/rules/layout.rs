@@ -5,6 +5,7 @@
 use super::sink::{Loc, Sink};
 use super::{Pass, bat::past_eof_severity, hex};
 use crate::format::MIB;
+use crate::format::bat::{self, BatEntry};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
 use crate::rules::finding::Severity;
 
@@ -25,6 +26,34 @@ pub const PASSES: &[Pass] = &[Pass {
 
 /// Block↔block overlaps whose earlier owner is looked up in a second BAT pass.
 const MAX_CONFLICTS: usize = 100;
+/// Blocks reaching past EOF (outside the grid) kept for the overlap sweep beyond it.
+const MAX_BEYOND: usize = 1 << 16;
+
+/// The object BAT entry `i` allocates. Unlike [`Model::block_object`] this keeps a block at
+/// FileOffsetMB 0 (BAT-008/009): it is still allocated, on top of the header section.
+fn allocated(m: &Model, i: u64, e: BatEntry) -> Option<Object> {
+    if let Some(o) = m.block_object(i, e) {
+        return Some(o);
+    }
+    let g = m.geometry?;
+    let (kind, length) = if g.is_sector_bitmap_index(i) {
+        let present = e.state() == bat::SB_BLOCK_PRESENT;
+        let kind = ObjectKind::SectorBitmapBlock { bat_index: i };
+        (present.then_some(kind)?, bat::SECTOR_BITMAP_BLOCK_SIZE)
+    } else {
+        let present = matches!(
+            e.state(),
+            bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT
+        );
+        let kind = ObjectKind::PayloadBlock { bat_index: i };
+        (present.then_some(kind)?, g.block_size)
+    };
+    (e.file_offset() == 0).then_some(Object {
+        kind,
+        offset: 0,
+        length,
+    })
+}
 
 fn unit_range(o: &Object) -> (u64, u64) {
     (o.offset / MIB, o.end().div_ceil(MIB))
@@ -67,11 +96,17 @@ impl std::fmt::Display for ObjectLabel<'_> {
 
 struct Grid {
     fixed: Vec<Object>,
+    /// Fixed objects reaching past EOF, where the grid cannot see them.
+    fixed_beyond: Vec<Object>,
     fixed_bits: Bits,
     block_bits: Bits,
+    /// Units of blocks that are not retained (states 6/7, SB 6).
+    solid_bits: Bits,
     block_starts: Bits,
     /// (unit, later object) for block↔block overlaps still to attribute.
     conflicts: Vec<(u64, Object)>,
+    /// Blocks reaching past EOF, for [`overlaps_beyond`].
+    beyond: Vec<Object>,
     last_end: u64,
     first_block: Option<u64>,
 }
@@ -79,11 +114,19 @@ struct Grid {
 fn run(m: &Model, s: &mut Sink) {
     let units = m.file_size.div_ceil(MIB);
     let fixed = m.fixed_objects();
+    let fixed_beyond = fixed
+        .iter()
+        .filter(|o| o.length > 0 && o.end() > units * MIB)
+        .copied()
+        .collect();
     let mut grid = Grid {
         fixed_bits: Bits::new(units),
         block_bits: Bits::new(units),
+        solid_bits: Bits::new(units),
         block_starts: Bits::new(units),
         conflicts: Vec::new(),
+        beyond: Vec::new(),
+        fixed_beyond,
         last_end: 0,
         first_block: None,
         fixed,
@@ -120,13 +163,14 @@ fn run(m: &Model, s: &mut Sink) {
             if m.geometry.is_some_and(|g| i >= g.total_entries) {
                 return false;
             }
-            if let Some(o) = m.block_object(i, e) {
+            if let Some(o) = allocated(m, i, e) {
                 grid.block(m, s, i, e, o);
             }
         }
         true
     });
     attribute_conflicts(m, s, &grid.conflicts);
+    overlaps_beyond(s, &mut grid.beyond, units * MIB);
 
     if m.file_size % MIB != 0 {
         s.emit(
@@ -155,14 +199,7 @@ fn run(m: &Model, s: &mut Sink) {
 }
 
 impl Grid {
-    fn block(
-        &mut self,
-        m: &Model,
-        s: &mut Sink,
-        i: u64,
-        e: crate::format::bat::BatEntry,
-        o: Object,
-    ) {
+    fn block(&mut self, m: &Model, s: &mut Sink, i: u64, e: BatEntry, o: Object) {
         if let Some(sev) = past_eof_severity(m, i, e, o.length) {
             s.emit_as("LAYOUT-002", sev, Loc::at(o.offset, o.length), || {
                 (
@@ -179,34 +216,53 @@ impl Grid {
             .max(o.end().min(m.file_size.div_ceil(MIB) * MIB));
         self.first_block = Some(self.first_block.map_or(o.offset, |f| f.min(o.offset)));
         let (a, b) = unit_range(&o);
-        if self.fixed_bits.any(a, b) {
-            for f in &self.fixed {
-                if f.length > 0 && o.offset < f.end() && f.offset < o.end() {
-                    overlap(s, f, &o);
-                }
+        let units = self.block_bits.len();
+        // Fixed objects the grid can see, else those past EOF if the block reaches there.
+        let near: &[Object] = if self.fixed_bits.any(a, b) {
+            &self.fixed
+        } else if b > units {
+            &self.fixed_beyond
+        } else {
+            &[]
+        };
+        for f in near {
+            if f.length > 0 && o.offset < f.end() && f.offset < o.end() {
+                overlap(s, f, &o);
             }
         }
-        if a >= self.block_bits.len() {
+        if b > units && self.beyond.len() < MAX_BEYOND {
+            self.beyond.push(o);
+        }
+        if a >= units {
             return;
         }
         if self.block_starts.get(a) || self.block_bits.any(a, b) {
-            let unit = (a..b.min(self.block_bits.len()))
+            let unit = (a..b.min(units))
                 .find(|&u| self.block_bits.get(u))
                 .unwrap_or(a);
             if self.conflicts.len() < MAX_CONFLICTS {
                 self.conflicts.push((unit, o));
             } else {
-                // Beyond the attributed ones: still counted.
-                s.emit("LAYOUT-001", Loc::at(o.offset, o.length), || {
+                // Beyond the attributed ones: still counted, a warning if every block it
+                // can overlap is retained contents.
+                let sev = if is_retained(&o) || !self.solid_bits.any(a, b) {
+                    Severity::Warning
+                } else {
+                    Severity::Error
+                };
+                s.emit_as("LAYOUT-001", sev, Loc::at(o.offset, o.length), || {
                     (
                         format!("{}", ObjectLabel(&o)),
                         format!("{o} overlaps another block"),
                     )
                 });
             }
-            if self.block_starts.get(a) {
-                return; // same start as an earlier block (BAT-013): nothing new to mark
-            }
+        }
+        if !is_retained(&o) {
+            self.solid_bits.set_range(a, b);
+        }
+        if self.block_starts.get(a) {
+            return; // same start as an earlier block (BAT-013): nothing new to mark
         }
         self.block_starts.set_range(a, a + 1);
         self.block_bits.set_range(a, b);
@@ -228,7 +284,7 @@ fn attribute_conflicts(m: &Model, s: &mut Sink, conflicts: &[(u64, Object)]) {
     m.for_each_bat_chunk(|first, entries| {
         for (k, &e) in entries.iter().enumerate() {
             let i = first + k as u64;
-            let Some(o) = m.block_object(i, e) else {
+            let Some(o) = allocated(m, i, e) else {
                 continue;
             };
             let (a, b) = unit_range(&o);
@@ -246,6 +302,25 @@ fn attribute_conflicts(m: &Model, s: &mut Sink, conflicts: &[(u64, Object)]) {
         match earlier {
             Some(e) => overlap(s, &e, later),
             None => overlap(s, later, later),
+        }
+    }
+}
+
+/// Block↔block overlaps that start past EOF, where the grid cannot see them (overlaps
+/// with a unit inside the file were found on the grid). One finding per later block, as
+/// on the grid: each is checked against the block reaching furthest before it.
+fn overlaps_beyond(s: &mut Sink, beyond: &mut [Object], grid_end: u64) {
+    beyond.sort_unstable_by_key(|o| (o.offset, o.end()));
+    let mut reach: Option<Object> = None;
+    for o in beyond.iter() {
+        if let Some(r) = reach
+            && o.offset < r.end()
+            && o.offset >= grid_end
+        {
+            overlap(s, &r, o);
+        }
+        if reach.is_none_or(|r| o.end() > r.end()) {
+            reach = Some(*o);
         }
     }
 }
@@ -367,18 +442,17 @@ fn order(m: &Model, s: &mut Sink, g: &Grid) {
     let log_late = log.zip(first_region).is_some_and(|(l, r)| l.offset > r);
     if block_first || log_late {
         let map: Vec<String> = g.fixed.iter().map(|o| o.to_string()).collect();
+        let reasons: Vec<&str> = [
+            (block_first, "payload blocks before metadata structures"),
+            (log_late, "log after the regions"),
+        ]
+        .into_iter()
+        .filter_map(|(on, why)| on.then_some(why))
+        .collect();
         s.emit("LAYOUT-009", Loc::NONE, || {
             (
                 "file".into(),
-                format!(
-                    "unusual order ({}): {}",
-                    if block_first {
-                        "payload blocks before metadata structures"
-                    } else {
-                        "log after the regions"
-                    },
-                    map.join(", ")
-                ),
+                format!("unusual order ({}): {}", reasons.join("; "), map.join(", ")),
             )
         });
     }
