@@ -7,6 +7,7 @@ pub mod guid;
 pub mod header;
 pub mod identifier;
 pub mod metadata;
+pub mod parent;
 pub mod region;
 
 pub const KIB: u64 = 1024;

@@ -94,31 +94,37 @@ impl Model<'_> {
         v
     }
 
-    /// The object a BAT entry allocates, if any. Needs the geometry to tell payload
-    /// from sector-bitmap entries.
+    /// The object a BAT entry allocates, if any (CATALOGUE 2.10): payload blocks in state
+    /// 6/7 and sector-bitmap blocks in state 6 wherever they point (even at offset 0, which
+    /// then overlaps the header section), and state 1/3 blocks that keep an offset. Needs
+    /// the geometry to tell payload from sector-bitmap entries.
     pub fn block_object(&self, index: u64, e: BatEntry) -> Option<Object> {
         let g = self.geometry?;
         let offset = e.file_offset();
-        if g.is_sector_bitmap_index(index) {
-            return (e.state() == bat::SB_BLOCK_PRESENT && offset != 0).then_some(Object {
-                kind: ObjectKind::SectorBitmapBlock { bat_index: index },
-                offset,
-                length: bat::SECTOR_BITMAP_BLOCK_SIZE,
-            });
-        }
-        let kind = match e.state() {
-            bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
-                ObjectKind::PayloadBlock { bat_index: index }
+        let (kind, length) = if g.is_sector_bitmap_index(index) {
+            if e.state() != bat::SB_BLOCK_PRESENT {
+                return None;
             }
-            bat::PAYLOAD_BLOCK_UNDEFINED | bat::PAYLOAD_BLOCK_UNMAPPED if offset != 0 => {
-                ObjectKind::RetainedBlock { bat_index: index }
-            }
-            _ => return None,
+            (
+                ObjectKind::SectorBitmapBlock { bat_index: index },
+                bat::SECTOR_BITMAP_BLOCK_SIZE,
+            )
+        } else {
+            let kind = match e.state() {
+                bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT => {
+                    ObjectKind::PayloadBlock { bat_index: index }
+                }
+                bat::PAYLOAD_BLOCK_UNDEFINED | bat::PAYLOAD_BLOCK_UNMAPPED if offset != 0 => {
+                    ObjectKind::RetainedBlock { bat_index: index }
+                }
+                _ => return None,
+            };
+            (kind, g.block_size)
         };
-        (offset != 0).then_some(Object {
+        Some(Object {
             kind,
             offset,
-            length: g.block_size,
+            length,
         })
     }
 

@@ -214,6 +214,19 @@ pub struct Model<'a> {
     pub disk_type: Option<DiskType>,
     pub geometry: Option<Geometry>,
     pub bat: Option<BatView>,
+    /// The parent locator item, when the metadata table has one that can be read.
+    pub parent_locator: Option<LocatorItem>,
+}
+
+/// The parent locator item's bytes (at most 1 MiB) and its parse.
+#[derive(Debug, Clone)]
+pub struct LocatorItem {
+    /// File offset of the item.
+    pub file_offset: u64,
+    /// Item bytes that lie inside the region and the file.
+    pub bytes: Vec<u8>,
+    /// `None` when the item is shorter than the locator header.
+    pub locator: Option<crate::format::parent::ParentLocator>,
 }
 
 impl<'a> Model<'a> {
@@ -260,6 +273,7 @@ impl<'a> Model<'a> {
         let bat_region = find_region(guid::REGION_BAT);
         let metadata_region = find_region(guid::REGION_METADATA);
         let metadata = metadata_region.map(|r| read_metadata(src, r));
+        let parent_locator = metadata.as_ref().and_then(|md| read_locator(src, md));
         let params = metadata
             .as_ref()
             .map(|m| read_params(src, m))
@@ -309,6 +323,7 @@ impl<'a> Model<'a> {
             disk_type,
             geometry,
             bat,
+            parent_locator,
         }
     }
 
@@ -403,6 +418,29 @@ fn read_metadata(src: &dyn ReadAt, region: RegionEntry) -> Metadata {
         signature_ok,
         items,
     }
+}
+
+/// Reads the parent locator item: the part of it inside the region and the file (items
+/// are at most 1 MiB by rule; a larger claim is read up to 1 MiB).
+fn read_locator(src: &dyn ReadAt, md: &Metadata) -> Option<LocatorItem> {
+    let it = md.known(KnownItem::ParentLocator)?;
+    let e = &it.entry;
+    if e.offset < metadata::MIN_ITEM_OFFSET {
+        return None;
+    }
+    let file_offset = it.file_offset?;
+    let in_region = (md.region.length as u64).saturating_sub(e.offset as u64);
+    let len = (e.length as u64)
+        .min(in_region)
+        .min(metadata::MAX_ITEM_LENGTH as u64) as usize;
+    let (mut bytes, got) = io::read_vec(src, file_offset, len);
+    bytes.truncate(got);
+    let locator = crate::format::parent::parse(&bytes);
+    Some(LocatorItem {
+        file_offset,
+        bytes,
+        locator,
+    })
 }
 
 /// Reads a known item's value bytes when its entry is sound enough to locate it: at least

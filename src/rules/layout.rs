@@ -5,7 +5,7 @@
 use super::sink::{Loc, Sink};
 use super::{Pass, bat::past_eof_severity, hex};
 use crate::format::MIB;
-use crate::format::bat::{self, BatEntry};
+use crate::format::bat::BatEntry;
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
 use crate::rules::finding::Severity;
 
@@ -28,32 +28,6 @@ pub const PASSES: &[Pass] = &[Pass {
 const MAX_CONFLICTS: usize = 100;
 /// Blocks reaching past EOF (outside the grid) kept for the overlap sweep beyond it.
 const MAX_BEYOND: usize = 1 << 16;
-
-/// The object BAT entry `i` allocates. Unlike [`Model::block_object`] this keeps a block at
-/// FileOffsetMB 0 (BAT-008/009): it is still allocated, on top of the header section.
-fn allocated(m: &Model, i: u64, e: BatEntry) -> Option<Object> {
-    if let Some(o) = m.block_object(i, e) {
-        return Some(o);
-    }
-    let g = m.geometry?;
-    let (kind, length) = if g.is_sector_bitmap_index(i) {
-        let present = e.state() == bat::SB_BLOCK_PRESENT;
-        let kind = ObjectKind::SectorBitmapBlock { bat_index: i };
-        (present.then_some(kind)?, bat::SECTOR_BITMAP_BLOCK_SIZE)
-    } else {
-        let present = matches!(
-            e.state(),
-            bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT
-        );
-        let kind = ObjectKind::PayloadBlock { bat_index: i };
-        (present.then_some(kind)?, g.block_size)
-    };
-    (e.file_offset() == 0).then_some(Object {
-        kind,
-        offset: 0,
-        length,
-    })
-}
 
 fn unit_range(o: &Object) -> (u64, u64) {
     (o.offset / MIB, o.end().div_ceil(MIB))
@@ -163,7 +137,7 @@ fn run(m: &Model, s: &mut Sink) {
             if m.geometry.is_some_and(|g| i >= g.total_entries) {
                 return false;
             }
-            if let Some(o) = allocated(m, i, e) {
+            if let Some(o) = m.block_object(i, e) {
                 grid.block(m, s, i, e, o);
             }
         }
@@ -284,7 +258,7 @@ fn attribute_conflicts(m: &Model, s: &mut Sink, conflicts: &[(u64, Object)]) {
     m.for_each_bat_chunk(|first, entries| {
         for (k, &e) in entries.iter().enumerate() {
             let i = first + k as u64;
-            let Some(o) = allocated(m, i, e) else {
+            let Some(o) = m.block_object(i, e) else {
                 continue;
             };
             let (a, b) = unit_range(&o);
