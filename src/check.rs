@@ -1,7 +1,7 @@
 //! One image, end to end: build the model, run every rule pass, collect the report.
 
 use crate::io::ReadAt;
-use crate::model::Model;
+use crate::model::{Model, ParentLink};
 use crate::rules::finding::{Finding, Severity, View};
 use crate::rules::sink::{Sink, Suppressed};
 use serde::Serialize;
@@ -63,8 +63,18 @@ impl ImageReport {
 
 /// Checks one image. Never fails: every defect of the image is a finding.
 pub fn check(src: &dyn ReadAt, opts: &CheckOptions) -> ImageReport {
+    check_with_parent(src, None, opts)
+}
+
+/// Checks one image of a chain: `parent` (from [`crate::chain`]) enables the CHAIN rules.
+pub fn check_with_parent(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    opts: &CheckOptions,
+) -> ImageReport {
     let mut sink = Sink::new(View::Raw, opts.max_per_rule);
-    let model = Model::build(src);
+    let mut model = Model::build(src);
+    model.parent = parent;
     crate::rules::run_all(&model, &mut sink);
     let (mut findings, suppressed) = sink.finish();
     findings.sort_by(|a, b| {

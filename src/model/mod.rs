@@ -216,6 +216,34 @@ pub struct Model<'a> {
     pub bat: Option<BatView>,
     /// The parent locator item, when the metadata table has one that can be read.
     pub parent_locator: Option<LocatorItem>,
+    /// What is known of the parent file, when the caller supplied or found one.
+    pub parent: Option<ParentLink>,
+}
+
+/// The parent of a differencing disk as the chain rules need it: its identity and
+/// geometry from its own model, and how it was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ParentLink {
+    pub path: String,
+    pub data_write_guid: Option<Guid>,
+    pub logical_sector_size: Option<u32>,
+    pub virtual_disk_size: Option<u64>,
+    pub virtual_disk_id: Option<Guid>,
+    /// The locator key that led to the file (`None`: named by the user).
+    pub found_via: Option<&'static str>,
+}
+
+impl ParentLink {
+    pub fn of(path: String, parent: &Model, found_via: Option<&'static str>) -> ParentLink {
+        ParentLink {
+            path,
+            data_write_guid: parent.current_header().map(|h| h.data_write_guid),
+            logical_sector_size: parent.params.logical_sector_size,
+            virtual_disk_size: parent.params.virtual_disk_size,
+            virtual_disk_id: parent.params.virtual_disk_id,
+            found_via,
+        }
+    }
 }
 
 /// The parent locator item's bytes (at most 1 MiB) and its parse.
@@ -324,6 +352,7 @@ impl<'a> Model<'a> {
             geometry,
             bat,
             parent_locator,
+            parent: None,
         }
     }
 
@@ -358,6 +387,52 @@ impl<'a> Model<'a> {
             }
             first += n;
         }
+    }
+
+    /// The decoded key/value pairs of the parent locator (entries whose strings cannot be
+    /// located are left out): (entry index, key, value).
+    pub fn locator_pairs(&self) -> Vec<(usize, String, String)> {
+        use crate::format::parent;
+        let Some(li) = &self.parent_locator else {
+            return Vec::new();
+        };
+        let Some(pl) = &li.locator else {
+            return Vec::new();
+        };
+        pl.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                let k = parent::slice(&li.bytes, e.key_range()).filter(|b| b.len() % 2 == 0)?;
+                let v = parent::slice(&li.bytes, e.value_range()).filter(|b| b.len() % 2 == 0)?;
+                Some((
+                    i,
+                    crate::format::utf16le_lossy(k),
+                    crate::format::utf16le_lossy(v),
+                ))
+            })
+            .collect()
+    }
+
+    /// Reads `count` BAT entries from index `first` (entries past the readable end are
+    /// absent). Callers bound `count` by the geometry (one chunk: at most 32769).
+    pub fn bat_entries(&self, first: u64, count: u64) -> Vec<BatEntry> {
+        let Some(bv) = self.bat else {
+            return Vec::new();
+        };
+        let end = first.saturating_add(count).min(bv.readable_entries);
+        if first >= end {
+            return Vec::new();
+        }
+        let (bytes, _) = io::read_vec(
+            self.src,
+            bv.offset + first * bat::ENTRY_SIZE,
+            ((end - first) * bat::ENTRY_SIZE) as usize,
+        );
+        bytes
+            .chunks_exact(8)
+            .map(|c| BatEntry(u64_at(c, 0)))
+            .collect()
     }
 
     /// First non-zero byte in a file range (bounded, streamed).

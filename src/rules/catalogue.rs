@@ -14,8 +14,14 @@ const FILES: &[(&str, &str)] = &[
     ("header.toml", include_str!("../../rules/header.toml")),
     ("region.toml", include_str!("../../rules/region.toml")),
     ("metadata.toml", include_str!("../../rules/metadata.toml")),
+    ("parent.toml", include_str!("../../rules/parent.toml")),
     ("bat.toml", include_str!("../../rules/bat.toml")),
+    (
+        "sector_bitmap.toml",
+        include_str!("../../rules/sector_bitmap.toml"),
+    ),
     ("layout.toml", include_str!("../../rules/layout.toml")),
+    ("chain.toml", include_str!("../../rules/chain.toml")),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

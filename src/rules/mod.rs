@@ -6,11 +6,14 @@ pub mod finding;
 pub mod sink;
 
 mod bat;
+mod chain;
 mod fti;
 mod hdr;
 mod layout;
 mod meta;
+mod ploc;
 mod rgn;
+mod sbm;
 
 use crate::model::Model;
 use sink::Sink;
@@ -29,8 +32,11 @@ pub fn passes() -> impl Iterator<Item = &'static Pass> {
         hdr::PASSES,
         rgn::PASSES,
         meta::PASSES,
+        ploc::PASSES,
         bat::PASSES,
+        sbm::PASSES,
         layout::PASSES,
+        chain::PASSES,
     ]
     .into_iter()
     .flatten()

@@ -1,0 +1,100 @@
+//! CHAIN: a differencing disk against its parent (CATALOGUE 2.9), when the parent was
+//! supplied (`--parent`) or found (`--find-parents`).
+
+use super::Pass;
+use super::sink::{Loc, Sink};
+use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
+use crate::model::Model;
+
+pub const PASSES: &[Pass] = &[Pass {
+    name: "parent chain",
+    ids: &[
+        "CHAIN-001",
+        "CHAIN-002",
+        "CHAIN-003",
+        "CHAIN-004",
+        "CHAIN-005",
+    ],
+    run,
+}];
+
+fn run(m: &Model, s: &mut Sink) {
+    let Some(p) = &m.parent else { return };
+    let pairs = m.locator_pairs();
+    let linkage = |k: &str| {
+        pairs
+            .iter()
+            .find(|(_, key, _)| key == k)
+            .and_then(|(_, _, v)| parent::parse_braced_guid(v))
+    };
+    let (l1, l2) = (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2));
+    let locator = m.parent_locator.as_ref().map_or(Loc::NONE, |li| {
+        Loc::at(li.file_offset, li.bytes.len() as u64)
+    });
+    if let Some(dwg) = p.data_write_guid
+        && l1 != Some(dwg)
+        && l2 != Some(dwg)
+    {
+        s.emit("CHAIN-001", locator, || {
+            (
+                "chain".into(),
+                format!(
+                    "parent {} has DataWriteGuid {dwg}, but the child's parent_linkage is {}{}: the parent changed after the child was made, or it is the wrong file",
+                    p.path,
+                    l1.map_or("missing".into(), |g| g.to_string()),
+                    l2.map_or(String::new(), |g| format!(" and parent_linkage2 is {g}"))
+                ),
+            )
+        });
+    }
+    let (child, par) = (&m.params, p);
+    if let (Some(a), Some(b)) = (child.logical_sector_size, par.logical_sector_size)
+        && a != b
+    {
+        s.emit("CHAIN-002", Loc::NONE, || {
+            (
+                "chain".into(),
+                format!(
+                    "logical sector size {a} differs from the parent's {b} ({})",
+                    p.path
+                ),
+            )
+        });
+    }
+    if let (Some(a), Some(b)) = (child.virtual_disk_size, par.virtual_disk_size)
+        && a != b
+    {
+        s.emit("CHAIN-003", Loc::NONE, || {
+            (
+                "chain".into(),
+                format!(
+                    "virtual disk size {a} differs from the parent's {b} ({})",
+                    p.path
+                ),
+            )
+        });
+    }
+    if let (Some(a), Some(b)) = (child.virtual_disk_id, par.virtual_disk_id)
+        && a == b
+    {
+        s.emit("CHAIN-004", Loc::NONE, || {
+            (
+                "chain".into(),
+                format!("child and parent share VirtualDiskId {a} (expected for VHDX children)"),
+            )
+        });
+    }
+    if let Some(key) = p.found_via
+        && key != parent::KEY_RELATIVE_PATH
+    {
+        s.emit("CHAIN-005", locator, || {
+            (
+                "chain".into(),
+                format!(
+                    "parent {} was found through {key}, not relative_path: the chain has moved",
+                    p.path
+                ),
+            )
+        });
+    }
+}
