@@ -40,6 +40,34 @@ enum FailOnArg {
     Never,
 }
 
+/// Differencing chains: parents named by the user or found from the locator.
+#[derive(clap::Args)]
+struct ChainArgs {
+    /// Parent of the image (repeat for grandparents, nearest first); needs one IMAGE.
+    #[arg(long = "parent", value_name = "FILE")]
+    parents: Vec<PathBuf>,
+    /// Find parents through each differencing image's locator (relative_path first),
+    /// below the image's directory and any --search-dir.
+    #[arg(long)]
+    find_parents: bool,
+    /// A further directory tree --find-parents may look in.
+    #[arg(long = "search-dir", value_name = "DIR")]
+    search_dirs: Vec<PathBuf>,
+}
+
+impl ChainArgs {
+    fn active(&self) -> bool {
+        !self.parents.is_empty() || self.find_parents
+    }
+
+    fn resolve(&self, image: &std::path::Path) -> Vec<crate::chain::Member> {
+        let search = crate::chain::Search {
+            dirs: self.search_dirs.clone(),
+        };
+        crate::chain::resolve(image, &self.parents, self.find_parents, &search)
+    }
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Check images against every rule; exit 0 accepted, 1 rejected, 2 tool failure.
@@ -52,13 +80,18 @@ enum Cmd {
         /// Findings shown per rule and image; further instances are counted.
         #[arg(long, default_value_t = 100)]
         max_per_rule: u64,
+        #[command(flatten)]
+        chain: ChainArgs,
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
-    /// Print everything parsed from an image (headers, regions, metadata, BAT counts).
+    /// Print everything parsed from an image (headers, regions, metadata, BAT counts,
+    /// parent locator, and the resolved chain with --parent / --find-parents).
     Info {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
+        #[command(flatten)]
+        chain: ChainArgs,
         image: PathBuf,
     },
     /// List the rule catalogue.
@@ -89,6 +122,7 @@ pub fn run() -> i32 {
             format,
             fail_on,
             max_per_rule,
+            chain,
             images,
         } => {
             let fail_on = match fail_on {
@@ -97,9 +131,23 @@ pub fn run() -> i32 {
                 FailOnArg::Info => FailOn::Info,
                 FailOnArg::Never => FailOn::Never,
             };
-            cmd_check(format, fail_on, CheckOptions { max_per_rule }, &images)
+            if !chain.parents.is_empty() && images.len() != 1 {
+                eprintln!("vhdx-check: --parent needs exactly one IMAGE (the child)");
+                return EXIT_TOOL;
+            }
+            cmd_check(
+                format,
+                fail_on,
+                CheckOptions { max_per_rule },
+                &chain,
+                &images,
+            )
         }
-        Cmd::Info { format, image } => cmd_info(format, &image),
+        Cmd::Info {
+            format,
+            chain,
+            image,
+        } => cmd_info(format, &chain, &image),
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
     }
@@ -113,15 +161,25 @@ fn print(s: &str) -> i32 {
     EXIT_ACCEPT
 }
 
-fn cmd_check(format: Format, fail_on: FailOn, opts: CheckOptions, images: &[PathBuf]) -> i32 {
+fn cmd_check(
+    format: Format,
+    fail_on: FailOn,
+    opts: CheckOptions,
+    chain: &ChainArgs,
+    images: &[PathBuf],
+) -> i32 {
     let results: Vec<(String, Result<crate::ImageReport, String>)> = images
         .iter()
-        .map(|p| {
+        .flat_map(|p| {
+            if chain.active() {
+                // The child, then each parent: every file is checked and named.
+                return crate::chain::check_chain(&chain.resolve(p), &opts);
+            }
             let name = p.display().to_string();
             let r = FileReader::open(p)
                 .map(|f| check(&f, &opts))
                 .map_err(|e| format!("cannot read {name}: {e}"));
-            (name, r)
+            vec![(name, r)]
         })
         .collect();
     let checked: Vec<Checked> = results
@@ -150,7 +208,7 @@ fn cmd_check(format: Format, fail_on: FailOn, opts: CheckOptions, images: &[Path
     code
 }
 
-fn cmd_info(format: Format, image: &std::path::Path) -> i32 {
+fn cmd_info(format: Format, chain: &ChainArgs, image: &std::path::Path) -> i32 {
     let f = match FileReader::open(image) {
         Ok(f) => f,
         Err(e) => {
@@ -159,7 +217,15 @@ fn cmd_info(format: Format, image: &std::path::Path) -> i32 {
         }
     };
     let model = Model::build(&f);
-    let v = report::info::collect(&model);
+    let mut v = report::info::collect(&model);
+    if chain.active() {
+        let members: Vec<serde_json::Value> = chain
+            .resolve(image)
+            .iter()
+            .map(|m| serde_json::json!({"path": m.path.display().to_string(), "found_via": m.found_via}))
+            .collect();
+        v["chain"] = serde_json::Value::Array(members);
+    }
     match format {
         Format::Json => print(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")),
         Format::Text => print(&report::info::to_text(&v)),

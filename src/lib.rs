@@ -5,6 +5,7 @@
 //! id) → [`report`] (text, JSON).
 #![forbid(unsafe_code)]
 
+pub mod chain;
 pub mod check;
 pub mod cli;
 pub mod format;

@@ -21,6 +21,22 @@ struct Info<'a> {
     disk_type: Option<DiskType>,
     geometry: Option<Geometry>,
     bat: Option<BatInfo>,
+    parent_locator: Option<LocatorInfo>,
+}
+
+#[derive(Serialize)]
+struct LocatorInfo {
+    offset: u64,
+    locator_type: Option<Guid>,
+    key_value_count: Option<u16>,
+    entries: Vec<KeyValue>,
+}
+
+#[derive(Serialize)]
+struct KeyValue {
+    entry: usize,
+    key: String,
+    value: String,
 }
 
 #[derive(Serialize)]
@@ -189,6 +205,16 @@ pub fn collect(m: &Model) -> Value {
         disk_type: m.disk_type,
         geometry: m.geometry,
         bat: bat_info(m),
+        parent_locator: m.parent_locator.as_ref().map(|li| LocatorInfo {
+            offset: li.file_offset,
+            locator_type: li.locator.as_ref().map(|l| l.locator_type),
+            key_value_count: li.locator.as_ref().map(|l| l.key_value_count),
+            entries: m
+                .locator_pairs()
+                .into_iter()
+                .map(|(entry, key, value)| KeyValue { entry, key, value })
+                .collect(),
+        }),
     };
     serde_json::to_value(info).unwrap_or(Value::Null)
 }

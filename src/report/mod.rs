@@ -31,6 +31,21 @@ pub fn preview(b: &[u8]) -> String {
     out
 }
 
+/// A decoded string for a message: in double quotes, control characters escaped, the
+/// rest (backslashes of Windows paths included) as is.
+pub fn quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A short preview of UTF-16LE bytes (lossy), at most 32 characters.
 pub fn preview_utf16(b: &[u8]) -> String {
     let s = crate::format::utf16le_lossy(&b[..b.len().min(64)]);

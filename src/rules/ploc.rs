@@ -6,6 +6,7 @@ use super::{Pass, hex};
 use crate::format::guid;
 use crate::format::parent::{self, KeyValueEntry, ParentLocator};
 use crate::model::{LocatorItem, Model};
+use crate::report::quote;
 use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
@@ -285,7 +286,7 @@ fn keys(m: &Model, s: &mut Sink) {
             s.emit("PLOC-013", entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
-                    format!("key {:?} repeats entry[{first}]", p.key),
+                    format!("key {} repeats entry[{first}]", quote(&p.key)),
                 )
             });
         } else {
@@ -296,8 +297,9 @@ fn keys(m: &Model, s: &mut Sink) {
                     (
                         entry_name(p.index),
                         format!(
-                            "key {:?} equals key {other:?} of entry[{first}] ignoring case",
-                            p.key
+                            "key {} equals key {} of entry[{first}] ignoring case",
+                            quote(&p.key),
+                            quote(other)
                         ),
                     )
                 });
@@ -324,7 +326,7 @@ fn keys(m: &Model, s: &mut Sink) {
         let Some(p) = get(key) else { continue };
         match parent::parse_braced_guid(&p.value) {
             None => s.emit("PLOC-016", value_loc(p), || {
-                (entry_name(p.index), format!("{key} value {:?} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}", p.value))
+                (entry_name(p.index), format!("{key} value {} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}", quote(&p.value)))
             }),
             Some(_) if p.value.chars().any(|c| c.is_ascii_uppercase()) => s.emit("PLOC-017", value_loc(p), || {
                 (entry_name(p.index), format!("{key} value {} uses uppercase hex digits (lowercase is specified)", p.value))
@@ -363,8 +365,8 @@ fn keys(m: &Model, s: &mut Sink) {
             (
                 entry_name(p.index),
                 format!(
-                    "volume_path {:?} is not of the form \\\\?\\Volume{{GUID}}\\...",
-                    p.value
+                    "volume_path {} is not of the form \\\\?\\Volume{{GUID}}\\...",
+                    quote(&p.value)
                 ),
             )
         });
@@ -376,8 +378,8 @@ fn keys(m: &Model, s: &mut Sink) {
             (
                 entry_name(p.index),
                 format!(
-                    "absolute_win32_path {:?} does not begin with \\\\?\\",
-                    p.value
+                    "absolute_win32_path {} does not begin with \\\\?\\",
+                    quote(&p.value)
                 ),
             )
         });
@@ -389,8 +391,8 @@ fn keys(m: &Model, s: &mut Sink) {
             (
                 entry_name(p.index),
                 format!(
-                    "relative_path {:?} is absolute or uses '/' separators",
-                    p.value
+                    "relative_path {} is absolute or uses '/' separators",
+                    quote(&p.value)
                 ),
             )
         });
@@ -400,7 +402,7 @@ fn keys(m: &Model, s: &mut Sink) {
             s.emit("PLOC-023", entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
-                    format!("unknown key {:?} = {:?}", p.key, p.value),
+                    format!("unknown key {} = {}", quote(&p.key), quote(&p.value)),
                 )
             });
         }
@@ -408,7 +410,7 @@ fn keys(m: &Model, s: &mut Sink) {
             s.emit("PLOC-024", entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
-                    format!("key {:?} is not all lowercase", p.key),
+                    format!("key {} is not all lowercase", quote(&p.key)),
                 )
             });
         }
@@ -419,7 +421,10 @@ fn keys(m: &Model, s: &mut Sink) {
         .collect();
     if named.windows(2).any(|w| w[0].1 != w[1].1) {
         s.emit("PLOC-025", table, || {
-            let list: Vec<String> = named.iter().map(|(k, n)| format!("{k} -> {n:?}")).collect();
+            let list: Vec<String> = named
+                .iter()
+                .map(|(k, n)| format!("{k} -> {}", quote(n)))
+                .collect();
             (
                 "parent_locator".into(),
                 format!("the path keys name different files: {}", list.join(", ")),
@@ -430,7 +435,7 @@ fn keys(m: &Model, s: &mut Sink) {
         s.emit("PLOC-027", value_loc(p), || {
             (
                 entry_name(p.index),
-                format!("{} = {:?}{}", p.key, p.value, attribution(&p.value)),
+                format!("{} = {}{}", p.key, quote(&p.value), attribution(&p.value)),
             )
         });
     }

@@ -1,0 +1,189 @@
+//! Differencing chains: finding a child's parent file from its locator, and checking a
+//! child with its parents. Discovery only reads directories and opens files read-only,
+//! and never leaves the child's directory tree unless the user names a search directory.
+
+use crate::check::{CheckOptions, ImageReport, check_with_parent};
+use crate::format::parent::{KEY_ABSOLUTE_WIN32_PATH, KEY_RELATIVE_PATH, KEY_VOLUME_PATH};
+use crate::io::FileReader;
+use crate::model::{DiskType, Model, ParentLink};
+use std::path::{Path, PathBuf};
+
+/// Parents followed at most (a longer chain is almost certainly a loop or a trap).
+pub const MAX_DEPTH: usize = 64;
+/// Directory entries looked at per name search, and how deep it descends.
+const MAX_SCAN_ENTRIES: usize = 100_000;
+const MAX_SCAN_DEPTH: usize = 8;
+
+/// One file of a chain: where it is and how it was found.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub path: PathBuf,
+    /// The locator key that led to it; `None` for the child and for `--parent` files.
+    pub found_via: Option<&'static str>,
+}
+
+/// Where discovery may look.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    pub dirs: Vec<PathBuf>,
+}
+
+impl Search {
+    /// Canonical roots discovery may read below: the child's directory and the search dirs.
+    fn roots(&self, child: &Path) -> Vec<PathBuf> {
+        let dir = child
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::iter::once(dir.to_path_buf())
+            .chain(self.dirs.iter().cloned())
+            .filter_map(|d| d.canonicalize().ok())
+            .collect()
+    }
+}
+
+/// Finds the parent of `child` from its locator pairs, in the specification's order:
+/// relative_path, then volume_path, then absolute_win32_path. Volume and absolute paths
+/// name Windows locations, so they are matched by file name below the allowed roots.
+pub fn discover(
+    child: &Path,
+    pairs: &[(usize, String, String)],
+    search: &Search,
+) -> Option<(PathBuf, &'static str)> {
+    let roots = search.roots(child);
+    let inside = |p: &Path| {
+        p.canonicalize()
+            .ok()
+            .filter(|c| c.is_file() && roots.iter().any(|r| c.starts_with(r)))
+    };
+    let value = |k: &str| {
+        pairs
+            .iter()
+            .find(|(_, key, _)| key == k)
+            .map(|(_, _, v)| v.as_str())
+    };
+    if let Some(rel) = value(KEY_RELATIVE_PATH) {
+        let dir = child.parent().unwrap_or(Path::new("."));
+        let candidate = dir.join(rel.replace('\\', "/"));
+        if let Some(found) = inside(&candidate) {
+            return Some((found, KEY_RELATIVE_PATH));
+        }
+    }
+    for key in [KEY_VOLUME_PATH, KEY_ABSOLUTE_WIN32_PATH] {
+        let Some(name) = value(key)
+            .and_then(|v| v.rsplit(['\\', '/']).next())
+            .filter(|n| !n.is_empty())
+        else {
+            continue;
+        };
+        let child_canon = child.canonicalize().ok();
+        for root in &roots {
+            if let Some(found) = find_name(root, name).filter(|f| Some(f) != child_canon.as_ref()) {
+                return Some((found, key));
+            }
+        }
+    }
+    None
+}
+
+/// Breadth-first search for a file called `name` (case-insensitive, as on Windows) below
+/// `root`, bounded in depth and entries; symlinked directories are not followed.
+fn find_name(root: &Path, name: &str) -> Option<PathBuf> {
+    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
+    let mut seen = 0usize;
+    while let Some((dir, depth)) = queue.pop_front() {
+        let Ok(list) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut entries: Vec<_> = list
+            .filter_map(Result::ok)
+            .take(MAX_SCAN_ENTRIES - seen)
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        seen += entries.len();
+        for e in entries {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_file() && e.file_name().to_string_lossy().eq_ignore_ascii_case(name) {
+                return e.path().canonicalize().ok();
+            }
+            if ft.is_dir() && depth < MAX_SCAN_DEPTH {
+                queue.push_back((e.path(), depth + 1));
+            }
+        }
+        if seen >= MAX_SCAN_ENTRIES {
+            return None;
+        }
+    }
+    None
+}
+
+/// The chain starting at `child`: the explicit parents when given (nearest first),
+/// otherwise, with `find`, parents discovered one by one from each locator.
+pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) -> Vec<Member> {
+    let mut chain = vec![Member {
+        path: child.to_path_buf(),
+        found_via: None,
+    }];
+    chain.extend(explicit.iter().map(|p| Member {
+        path: p.clone(),
+        found_via: None,
+    }));
+    if !explicit.is_empty() || !find {
+        return chain;
+    }
+    let mut seen = vec![child.canonicalize().unwrap_or_else(|_| child.to_path_buf())];
+    while chain.len() <= MAX_DEPTH {
+        let last = &chain[chain.len() - 1].path;
+        let Ok(f) = FileReader::open(last) else { break };
+        let m = Model::build(&f);
+        if m.disk_type != Some(DiskType::Differencing) {
+            break;
+        }
+        let Some((found, key)) = discover(last, &m.locator_pairs(), search) else {
+            break;
+        };
+        if seen.contains(&found) {
+            break; // a loop: the locator points back into the chain
+        }
+        seen.push(found.clone());
+        chain.push(Member {
+            path: found,
+            found_via: Some(key),
+        });
+    }
+    chain
+}
+
+/// Checks every member of a chain; each child is judged against its parent (CHAIN rules).
+/// Results are in chain order: the child first.
+pub fn check_chain(
+    chain: &[Member],
+    opts: &CheckOptions,
+) -> Vec<(String, Result<ImageReport, String>)> {
+    let readers: Vec<Result<FileReader, String>> = chain
+        .iter()
+        .map(|m| {
+            FileReader::open(&m.path).map_err(|e| format!("cannot read {}: {e}", m.path.display()))
+        })
+        .collect();
+    (0..chain.len())
+        .map(|i| {
+            let name = chain[i].path.display().to_string();
+            let report = readers[i].as_ref().map_err(Clone::clone).map(|r| {
+                let link = chain
+                    .get(i + 1)
+                    .zip(readers.get(i + 1))
+                    .and_then(|(pm, pr)| {
+                        let pr = pr.as_ref().ok()?;
+                        Some(ParentLink::of(
+                            pm.path.display().to_string(),
+                            &Model::build(pr),
+                            pm.found_via,
+                        ))
+                    });
+                check_with_parent(r, link, opts)
+            });
+            (name, report)
+        })
+        .collect()
+}
