@@ -31,15 +31,18 @@ pub struct Search {
 impl Search {
     /// Canonical roots discovery may read below: the child's directory and the search dirs.
     fn roots(&self, child: &Path) -> Vec<PathBuf> {
-        let dir = child
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        std::iter::once(dir.to_path_buf())
+        std::iter::once(dir_of(child).to_path_buf())
             .chain(self.dirs.iter().cloned())
             .filter_map(|d| d.canonicalize().ok())
             .collect()
     }
+}
+
+/// The directory holding `file` (`.` for a bare file name).
+fn dir_of(file: &Path) -> &Path {
+    file.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Finds the parent of `child` from its locator pairs, in the specification's order:
@@ -131,6 +134,14 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
     if !explicit.is_empty() || !find {
         return chain;
     }
+    // Every member is looked up inside the first child's tree (and the search dirs), not
+    // only below the directory of the member whose locator is read.
+    let search = Search {
+        dirs: (search.dirs.iter().cloned())
+            .chain(std::iter::once(dir_of(child).to_path_buf()))
+            .collect(),
+    };
+    let search = &search;
     let mut seen = vec![child.canonicalize().unwrap_or_else(|_| child.to_path_buf())];
     while chain.len() <= MAX_DEPTH {
         let last = &chain[chain.len() - 1].path;

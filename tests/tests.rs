@@ -7,3 +7,5 @@ mod rules_bat;
 mod rules_header;
 mod rules_metadata;
 mod rules_region;
+mod chain;
+mod rules_parent;

@@ -2,7 +2,9 @@
 //! supplied (`--parent`) or found (`--find-parents`).
 
 use super::Pass;
+use super::meta::value_loc;
 use super::sink::{Loc, Sink};
+use crate::format::metadata::KnownItem;
 use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
 use crate::model::Model;
 
@@ -51,33 +53,41 @@ fn run(m: &Model, s: &mut Sink) {
     if let (Some(a), Some(b)) = (child.logical_sector_size, par.logical_sector_size)
         && a != b
     {
-        s.emit("CHAIN-002", Loc::NONE, || {
-            (
-                "chain".into(),
-                format!(
-                    "logical sector size {a} differs from the parent's {b} ({})",
-                    p.path
-                ),
-            )
-        });
+        s.emit(
+            "CHAIN-002",
+            value_loc(m, KnownItem::LogicalSectorSize),
+            || {
+                (
+                    "chain".into(),
+                    format!(
+                        "logical sector size {a} differs from the parent's {b} ({})",
+                        p.path
+                    ),
+                )
+            },
+        );
     }
     if let (Some(a), Some(b)) = (child.virtual_disk_size, par.virtual_disk_size)
         && a != b
     {
-        s.emit("CHAIN-003", Loc::NONE, || {
-            (
-                "chain".into(),
-                format!(
-                    "virtual disk size {a} differs from the parent's {b} ({})",
-                    p.path
-                ),
-            )
-        });
+        s.emit(
+            "CHAIN-003",
+            value_loc(m, KnownItem::VirtualDiskSize),
+            || {
+                (
+                    "chain".into(),
+                    format!(
+                        "virtual disk size {a} differs from the parent's {b} ({})",
+                        p.path
+                    ),
+                )
+            },
+        );
     }
     if let (Some(a), Some(b)) = (child.virtual_disk_id, par.virtual_disk_id)
         && a == b
     {
-        s.emit("CHAIN-004", Loc::NONE, || {
+        s.emit("CHAIN-004", value_loc(m, KnownItem::VirtualDiskId), || {
             (
                 "chain".into(),
                 format!("child and parent share VirtualDiskId {a} (expected for VHDX children)"),

@@ -167,7 +167,8 @@ fn entry(
                     ),
                 )
             });
-        } else if r.0 < table_end(pl) && r.1 > r.0 {
+        }
+        if r.0 < table_end(pl) && r.1 > r.0 {
             s.emit("PLOC-008", Loc::at(base + r.0, r.1 - r.0), || {
                 (
                     entry_name(i),
