@@ -25,6 +25,13 @@ pub struct ImageReport {
     pub findings: Vec<Finding>,
     /// Instances beyond `max_per_rule`, per rule.
     pub suppressed: BTreeMap<&'static str, Suppressed>,
+    /// Findings a policy waiver covers: index into `findings` -> the waiver's reason.
+    /// They stay in the report and never decide the verdict.
+    pub waived: BTreeMap<usize, String>,
+    /// Rules whose suppressed instances a rule-wide waiver covers, with its reason.
+    pub waived_suppressed: BTreeMap<&'static str, String>,
+    /// Digests of the file and of the virtual disk, when asked for.
+    pub digests: Option<crate::hash::Digests>,
 }
 
 impl ImageReport {
@@ -41,22 +48,53 @@ impl ImageReport {
         self.findings.iter().any(|f| f.rule == id) || self.suppressed.contains_key(id)
     }
 
-    /// Instances at exactly `sev`, suppressed ones included.
+    /// The reason of the waiver covering finding `i`, if one does.
+    pub fn waiver(&self, i: usize) -> Option<&str> {
+        self.waived.get(&i).map(String::as_str)
+    }
+
+    /// Findings that decide the verdict: shown ones not waived, and the severity of
+    /// each rule's suppressed instances unless a waiver covers them.
+    fn deciding(
+        &self,
+    ) -> (
+        impl Iterator<Item = &Finding>,
+        impl Iterator<Item = &Suppressed>,
+    ) {
+        let shown = (self.findings.iter().enumerate())
+            .filter(|(i, _)| !self.waived.contains_key(i))
+            .map(|(_, f)| f);
+        let hidden = (self.suppressed.iter())
+            .filter(|(id, _)| !self.waived_suppressed.contains_key(*id))
+            .map(|(_, s)| s);
+        (shown, hidden)
+    }
+
+    /// Instances at exactly `sev`, suppressed ones included, waived ones not.
     pub fn count(&self, sev: Severity) -> u64 {
-        let shown = self.findings.iter().filter(|f| f.severity == sev).count() as u64;
-        let hidden: u64 = self
-            .suppressed
-            .values()
+        let (shown, hidden) = self.deciding();
+        let shown = shown.filter(|f| f.severity == sev).count() as u64;
+        let hidden: u64 = hidden
             .filter(|s| s.severity == Some(sev))
             .map(|s| s.count)
             .sum();
         shown + hidden
     }
 
-    /// The highest severity present, if any.
+    /// Waived instances, suppressed ones included.
+    pub fn count_waived(&self) -> u64 {
+        let hidden: u64 = (self.waived_suppressed.keys())
+            .filter_map(|id| self.suppressed.get(id))
+            .map(|s| s.count)
+            .sum();
+        self.waived.len() as u64 + hidden
+    }
+
+    /// The highest severity present and not waived, if any.
     pub fn worst(&self) -> Option<Severity> {
-        let shown = self.findings.iter().map(|f| f.severity).max();
-        let hidden = self.suppressed.values().filter_map(|s| s.severity).max();
+        let (shown, hidden) = self.deciding();
+        let shown = shown.map(|f| f.severity).max();
+        let hidden = hidden.filter_map(|s| s.severity).max();
         shown.max(hidden)
     }
 }
@@ -77,6 +115,19 @@ pub fn check_with_parent(
     model.parent = parent;
     crate::rules::run_all(&model, &mut sink);
     let (mut findings, suppressed) = sink.finish();
+    sort_findings(&mut findings);
+    ImageReport {
+        size: src.len(),
+        findings,
+        suppressed,
+        waived: BTreeMap::new(),
+        waived_suppressed: BTreeMap::new(),
+        digests: None,
+    }
+}
+
+/// The report order (DESIGN: by offset, then rule id); findings without an offset last.
+pub(crate) fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         (a.offset.unwrap_or(u64::MAX), a.rule, a.view).cmp(&(
             b.offset.unwrap_or(u64::MAX),
@@ -84,9 +135,4 @@ pub fn check_with_parent(
             b.view,
         ))
     });
-    ImageReport {
-        size: src.len(),
-        findings,
-        suppressed,
-    }
 }

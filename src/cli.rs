@@ -1,14 +1,17 @@
 //! Command line: parse arguments, run, render, choose the exit code (DESIGN.md).
 //! Exit codes: 0 every image accepted, 1 at least one rejected, 2 the tool could not do
-//! its job (unreadable file, bad usage) with a one-line reason on stderr.
+//! its job (unreadable file, bad usage, bad policy file) with a one-line reason on stderr.
 
-use crate::check::{CheckOptions, check};
+use crate::batch::{self, Job};
+use crate::chain::Member;
+use crate::check::CheckOptions;
 use crate::io::FileReader;
 use crate::model::Model;
+use crate::policy::Policy;
 use crate::report::{self, Checked, FailOn};
 use crate::rules::catalogue::catalogue;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 pub const EXIT_ACCEPT: i32 = 0;
@@ -30,6 +33,18 @@ struct Cli {
 enum Format {
     Text,
     Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HashArg {
+    Sha256,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -71,18 +86,27 @@ impl ChainArgs {
 #[derive(Subcommand)]
 enum Cmd {
     /// Check images against every rule; exit 0 accepted, 1 rejected, 2 tool failure.
+    /// A directory stands for every *.vhdx and *.avhdx file below it.
     Check {
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        /// Reject an image with a finding at or above this severity.
-        #[arg(long, value_enum, default_value = "error")]
-        fail_on: FailOnArg,
+        format: CheckFormat,
+        /// Acceptance policy (TOML): fail level, severity overrides, waivers, requirements.
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        /// Reject an image with a finding at or above this severity (default: the
+        /// policy's fail_on, else error).
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOnArg>,
         /// Findings shown per rule and image; further instances are counted.
         #[arg(long, default_value_t = 100)]
         max_per_rule: u64,
+        /// Digest the image file and the virtual disk as a guest reads it.
+        #[arg(long, value_enum, value_name = "ALGORITHM")]
+        hash: Option<HashArg>,
         #[command(flatten)]
         chain: ChainArgs,
-        #[arg(required = true)]
+        /// Image files, and directories searched for *.vhdx / *.avhdx files.
+        #[arg(required = true, value_name = "IMAGE|DIR")]
         images: Vec<PathBuf>,
     },
     /// Print everything parsed from an image (headers, regions, metadata, BAT counts,
@@ -120,28 +144,47 @@ pub fn run() -> i32 {
     match cli.cmd {
         Cmd::Check {
             format,
+            policy,
             fail_on,
             max_per_rule,
+            hash,
             chain,
             images,
         } => {
-            let fail_on = match fail_on {
-                FailOnArg::Error => FailOn::Error,
-                FailOnArg::Warning => FailOn::Warning,
-                FailOnArg::Info => FailOn::Info,
-                FailOnArg::Never => FailOn::Never,
+            let policy = match policy.as_deref().map(Policy::load).transpose() {
+                Ok(p) => p.unwrap_or_default(),
+                Err(e) => {
+                    eprintln!("vhdx-check: {e}");
+                    return EXIT_TOOL;
+                }
+            };
+            // The command line wins over the policy file.
+            let fail_on = fail_on
+                .map(|f| match f {
+                    FailOnArg::Error => FailOn::Error,
+                    FailOnArg::Warning => FailOn::Warning,
+                    FailOnArg::Info => FailOn::Info,
+                    FailOnArg::Never => FailOn::Never,
+                })
+                .or(policy.fail_on)
+                .unwrap_or(FailOn::Error);
+            let images = match batch::expand(&images) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("vhdx-check: {e}");
+                    return EXIT_TOOL;
+                }
             };
             if !chain.parents.is_empty() && images.len() != 1 {
                 eprintln!("vhdx-check: --parent needs exactly one IMAGE (the child)");
                 return EXIT_TOOL;
             }
-            cmd_check(
-                format,
-                fail_on,
-                CheckOptions { max_per_rule },
-                &chain,
-                &images,
-            )
+            let job = Job {
+                opts: CheckOptions { max_per_rule },
+                policy: &policy,
+                hash: hash.is_some(),
+            };
+            cmd_check(format, fail_on, &job, &chain, &images)
         }
         Cmd::Info {
             format,
@@ -162,26 +205,36 @@ fn print(s: &str) -> i32 {
 }
 
 fn cmd_check(
-    format: Format,
+    format: CheckFormat,
     fail_on: FailOn,
-    opts: CheckOptions,
+    job: &Job,
     chain: &ChainArgs,
     images: &[PathBuf],
 ) -> i32 {
-    let results: Vec<(String, Result<crate::ImageReport, String>)> = images
+    // With chain options each image brings its parents: every file is checked and named.
+    let chains: Vec<Vec<Member>> = images
         .iter()
-        .flat_map(|p| {
+        .map(|p| {
             if chain.active() {
-                // The child, then each parent: every file is checked and named.
-                return crate::chain::check_chain(&chain.resolve(p), &opts);
+                chain.resolve(p)
+            } else {
+                vec![Member {
+                    path: p.clone(),
+                    found_via: None,
+                }]
             }
-            let name = p.display().to_string();
-            let r = FileReader::open(p)
-                .map(|f| check(&f, &opts))
-                .map_err(|e| format!("cannot read {name}: {e}"));
-            vec![(name, r)]
         })
         .collect();
+    let show_progress = chains.len() > 1 && std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize| {
+        if show_progress {
+            eprint!("\r\x1b[2Kvhdx-check: {done}/{total} checked");
+        }
+    };
+    let results = batch::run(&chains, job, &progress);
+    if show_progress {
+        eprint!("\r\x1b[2K");
+    }
     let checked: Vec<Checked> = results
         .iter()
         .map(|(path, r)| Checked {
@@ -191,8 +244,9 @@ fn cmd_check(
         })
         .collect();
     print(&match format {
-        Format::Text => report::text::render(&checked),
-        Format::Json => report::json::render(&checked),
+        CheckFormat::Text => report::text::render(&checked),
+        CheckFormat::Json => report::json::render(&checked),
+        CheckFormat::Sarif => report::sarif::render(&checked),
     });
     let mut code = EXIT_ACCEPT;
     for c in &checked {

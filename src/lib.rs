@@ -2,15 +2,19 @@
 //!
 //! Data flow, one direction: [`io`] (read-only bytes) → [`format`] (spec-named structures,
 //! no judgement) → [`model`] (the image as understood) → [`rules`] (one check per catalogue
-//! id) → [`report`] (text, JSON).
+//! id) → [`policy`] (overrides, waivers, requirements) → [`report`] (text, JSON, SARIF).
+//! Beside the flow: [`hash`] (evidence digests) and [`batch`] (many images in parallel).
 #![forbid(unsafe_code)]
 
+pub mod batch;
 pub mod chain;
 pub mod check;
 pub mod cli;
 pub mod format;
+pub mod hash;
 pub mod io;
 pub mod model;
+pub mod policy;
 pub mod report;
 pub mod rules;
 

@@ -13,7 +13,42 @@ pub fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn run(args: &[&str]) -> (i32, String, String) {
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("vhdx-check-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+
+    /// Path of `name` inside the directory, as a string for command lines.
+    pub fn path(&self, name: &str) -> String {
+        self.0
+            .join(name)
+            .to_str()
+            .expect("UTF-8 temp path")
+            .to_string()
+    }
+
+    /// Writes `text` to `name` and returns its path.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write scratch file");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the binary: (exit code, stdout, stderr).
+pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = bin().args(args).output().expect("run vhdx-check");
     (
         out.status.code().unwrap_or(-1),
@@ -90,11 +125,10 @@ fn unreadable_file_and_bad_usage_exit_2() {
     assert_eq!(run(&["check"]).0, 2);
     assert_eq!(run(&["frobnicate"]).0, 2);
     assert_eq!(run(&["explain", "XYZ-999"]).0, 2);
-    assert_eq!(
-        run(&["check", env!("CARGO_MANIFEST_DIR")]).0,
-        2,
-        "a directory is not an image"
-    );
+    let empty = Scratch::new("empty-dir");
+    let (code, _, err) = run(&["check", empty.0.to_str().unwrap()]);
+    assert_eq!(code, 2, "a directory without images");
+    assert!(err.contains("no *.vhdx"), "{err}");
 }
 
 #[test]

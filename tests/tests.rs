@@ -1,11 +1,15 @@
 //! The integration-test binary (one binary, many modules).
 
+mod batch;
 mod builder;
+mod chain;
 mod cli;
 mod corpus_images;
+mod evidence;
+mod policy;
 mod rules_bat;
 mod rules_header;
 mod rules_metadata;
-mod rules_region;
-mod chain;
 mod rules_parent;
+mod rules_region;
+mod sarif;

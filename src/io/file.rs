@@ -32,6 +32,23 @@ impl ReadAt for FileReader {
     fn len(&self) -> u64 {
         self.len
     }
+    fn data_from(&self, offset: u64) -> Option<u64> {
+        if offset >= self.len {
+            return None;
+        }
+        // lseek(SEEK_DATA) moves the shared file position, which no read uses (pread).
+        match rustix::fs::seek(&self.file, rustix::fs::SeekFrom::Data(offset)) {
+            Ok(pos) => (pos < self.len).then_some(pos),
+            Err(rustix::io::Errno::NXIO) => None,
+            Err(_) => Some(offset), // no hole support here: assume data
+        }
+    }
+
+    fn hole_from(&self, offset: u64) -> u64 {
+        rustix::fs::seek(&self.file, rustix::fs::SeekFrom::Hole(offset))
+            .map_or(self.len, |p| p.min(self.len))
+    }
+
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
         if offset >= self.len {
             return Ok(0);

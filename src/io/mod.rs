@@ -20,6 +20,19 @@ pub trait ReadAt: Sync {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The first offset at or after `offset` that may hold non-zero bytes; `None` when only
+    /// zeros (holes) remain. Sources without hole information return `offset` itself.
+    fn data_from(&self, offset: u64) -> Option<u64> {
+        (offset < self.len()).then_some(offset)
+    }
+
+    /// The first offset at or after `offset` (which holds data) where a hole begins, or the
+    /// length. Sweeps of sparse files skip from there with [`ReadAt::data_from`].
+    fn hole_from(&self, offset: u64) -> u64 {
+        let _ = offset;
+        self.len()
+    }
 }
 
 /// Fills `buf` from `offset`, zero-filling whatever lies past the end of the source or
@@ -57,21 +70,26 @@ pub const CHUNK: usize = 1 << 20;
 const SWEEP: usize = 64 * 1024;
 
 /// Returns the offset of the first non-zero byte in `[offset, offset + len)` clipped to
-/// the source, streaming in bounded chunks.
+/// the source, streaming in bounded chunks and skipping holes of sparse files (a 1 TiB
+/// sparse file of zeros costs a few system calls, not a terabyte of reads).
 pub fn first_nonzero(src: &dyn ReadAt, offset: u64, len: u64) -> Option<u64> {
     let end = offset.saturating_add(len).min(src.len());
     let mut pos = offset;
     let mut buf = vec![0u8; SWEEP];
     while pos < end {
-        let n = ((end - pos).min(SWEEP as u64)) as usize;
-        let got = read_padded(src, pos, &mut buf[..n]);
-        if let Some(i) = buf[..got].iter().position(|&b| b != 0) {
-            return Some(pos + i as u64);
+        pos = src.data_from(pos)?.max(pos);
+        let run_end = src.hole_from(pos).clamp(pos + 1, end.max(pos + 1)).min(end);
+        while pos < run_end {
+            let n = ((run_end - pos).min(SWEEP as u64)) as usize;
+            let got = read_padded(src, pos, &mut buf[..n]);
+            if let Some(i) = buf[..got].iter().position(|&b| b != 0) {
+                return Some(pos + i as u64);
+            }
+            if got < n {
+                return None;
+            }
+            pos += n as u64;
         }
-        if got < n {
-            return None;
-        }
-        pos += n as u64;
     }
     None
 }

@@ -24,6 +24,32 @@ impl ReadAt for SparseReader {
     fn len(&self) -> u64 {
         self.len
     }
+    fn data_from(&self, offset: u64) -> Option<u64> {
+        self.extents
+            .iter()
+            .filter(|e| !e.data.is_empty() && e.offset.saturating_add(e.data.len() as u64) > offset)
+            .map(|e| e.offset.max(offset))
+            .min()
+            .filter(|&p| p < self.len)
+    }
+
+    fn hole_from(&self, offset: u64) -> u64 {
+        // End of the extents covering `offset`, followed through touching extents.
+        let mut end = offset;
+        loop {
+            let next = self
+                .extents
+                .iter()
+                .filter(|e| e.offset <= end && e.offset.saturating_add(e.data.len() as u64) > end)
+                .map(|e| e.offset.saturating_add(e.data.len() as u64))
+                .max();
+            match next {
+                Some(n) => end = n,
+                None => return end.clamp(offset, self.len),
+            }
+        }
+    }
+
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
         if offset >= self.len {
             return Ok(0);

@@ -187,6 +187,19 @@ pub enum DiskType {
     Differencing,
 }
 
+impl DiskType {
+    pub const ALL: [DiskType; 3] = [DiskType::Fixed, DiskType::Dynamic, DiskType::Differencing];
+
+    /// The name in messages, JSON and policy files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskType::Fixed => "fixed",
+            DiskType::Dynamic => "dynamic",
+            DiskType::Differencing => "differencing",
+        }
+    }
+}
+
 /// The BAT region as far as it lies inside the file.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct BatView {

@@ -1,7 +1,9 @@
-//! Rendering: text for people, JSON (schema 1) for machines. Nothing here judges.
+//! Rendering: text for people, JSON (schema 1) and SARIF 2.1.0 for machines. Nothing
+//! here judges.
 
 pub mod info;
 pub mod json;
+pub mod sarif;
 pub mod text;
 
 use crate::check::ImageReport;
@@ -52,8 +54,25 @@ pub fn preview_utf16(b: &[u8]) -> String {
     format!("{:?}", s.trim_end_matches('\0'))
 }
 
+/// Rules that sweep space no structure uses for data a responder may want to carve. Their
+/// messages carry the first non-zero bytes; text output adds the byte range swept.
+pub const HIDDEN_DATA_RULES: &[&str] = &[
+    "FTI-006",
+    "HDR-018",
+    "RGN-021",
+    "META-036",
+    "META-037",
+    "META-038",
+    "PLOC-027",
+    "BAT-016",
+    "LAYOUT-004",
+    "LAYOUT-005",
+    "LAYOUT-006",
+];
+
 /// When an image is rejected (DESIGN: exit-code contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailOn {
     Error,
     Warning,

@@ -1,7 +1,9 @@
 //! Text output a responder reads at a glance: a verdict line, then findings grouped by
-//! structure, each with a hex offset, severity, rule id and spec section.
+//! structure, each with a hex offset, severity, rule id and spec section; waived findings
+//! marked with their reason; digests last.
 
-use super::Checked;
+use super::{Checked, HIDDEN_DATA_RULES};
+use crate::hash::Digests;
 use crate::rules::finding::{Finding, Severity, View};
 use std::fmt::Write;
 
@@ -26,9 +28,13 @@ pub fn render(images: &[Checked]) -> String {
                 continue;
             }
         };
+        let waived = match r.count_waived() {
+            0 => String::new(),
+            n => format!(", {n} waived"),
+        };
         let _ = writeln!(
             out,
-            "{}: {}  ({} errors, {} warnings, {} info; {} bytes)",
+            "{}: {}  ({} errors, {} warnings, {} info{waived}; {} bytes)",
             c.path,
             if c.rejected { "REJECT" } else { "ACCEPT" },
             r.count(Severity::Error),
@@ -44,7 +50,7 @@ pub fn render(images: &[Checked]) -> String {
         }
         for g in groups {
             let _ = writeln!(out, "  {g}");
-            for f in r.findings.iter().filter(|f| group(f) == g) {
+            for (i, f) in r.findings.iter().enumerate().filter(|(_, f)| group(f) == g) {
                 let off = f.offset.map_or("-".to_string(), |o| format!("{o:#010x}"));
                 let view = if f.view == View::Replayed {
                     " (replayed)"
@@ -53,21 +59,59 @@ pub fn render(images: &[Checked]) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "    {off:>12}  {:<7}  {}  {}{view}  [{}]",
+                    "    {off:>12}  {:<7}  {}  {}{view}{}  [{}]{}",
                     f.severity.as_str(),
                     f.rule,
                     f.message,
-                    f.spec
+                    swept_range(f),
+                    f.spec,
+                    waiver_note(r.waiver(i))
                 );
             }
         }
         for (id, s) in &r.suppressed {
             let _ = writeln!(
                 out,
-                "  ... {} more {id} findings not shown (raise --max-per-rule to see them)",
-                s.count
+                "  ... {} more {id} findings not shown (raise --max-per-rule to see them){}",
+                s.count,
+                waiver_note(r.waived_suppressed.get(id).map(String::as_str))
             );
+        }
+        if let Some(d) = &r.digests {
+            digests(&mut out, d);
         }
     }
     out
+}
+
+/// For hidden-data sweeps: the byte range swept, which the message (first bytes found)
+/// does not state.
+fn swept_range(f: &Finding) -> String {
+    match (f.offset, f.length) {
+        (Some(o), Some(n)) if HIDDEN_DATA_RULES.contains(&f.rule) => {
+            format!("; range {o:#x}..{:#x} ({n} bytes)", o.saturating_add(n))
+        }
+        _ => String::new(),
+    }
+}
+
+fn waiver_note(reason: Option<&str>) -> String {
+    reason.map_or(String::new(), |r| format!("  WAIVED: {r}"))
+}
+
+fn digests(out: &mut String, d: &Digests) {
+    let _ = writeln!(out, "  {} file          {}", d.algorithm, d.file);
+    match (&d.virtual_disk, &d.virtual_unavailable) {
+        (Some(v), _) => {
+            let _ = writeln!(out, "  {} virtual disk  {v}", d.algorithm);
+        }
+        (None, why) => {
+            let _ = writeln!(
+                out,
+                "  {} virtual disk  unavailable: {}",
+                d.algorithm,
+                why.as_deref().unwrap_or("unknown")
+            );
+        }
+    }
 }

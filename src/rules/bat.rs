@@ -226,7 +226,7 @@ impl Walk<'_, '_> {
                     name(),
                     format!(
                         "sector bitmap entry is SB_BLOCK_PRESENT in a {} disk",
-                        disk_name(self.disk)
+                        self.disk.name()
                     ),
                 )
             });
@@ -323,7 +323,7 @@ impl Walk<'_, '_> {
                         name(),
                         format!(
                             "PAYLOAD_BLOCK_PARTIALLY_PRESENT in a {} disk",
-                            disk_name(self.disk)
+                            self.disk.name()
                         ),
                     )
                 })
@@ -426,7 +426,7 @@ impl Walk<'_, '_> {
                 "bat".into(),
                 format!(
                     "{} disk, {} blocks of {} MiB, {} entries evaluated: payload NOT_PRESENT {} UNDEFINED {} ZERO {} UNMAPPED {} FULLY_PRESENT {} PARTIALLY_PRESENT {} reserved {}; sector bitmap NOT_PRESENT {} PRESENT {}; {} bytes allocated",
-                    disk_name(self.disk),
+                    self.disk.name(),
                     self.g.payload_blocks,
                     self.g.block_size / MIB,
                     evaluated,
@@ -483,12 +483,4 @@ pub(super) fn past_eof_severity(m: &Model, i: u64, e: BatEntry, size: u64) -> Op
         }
     }
     Some(Severity::Error)
-}
-
-fn disk_name(d: DiskType) -> &'static str {
-    match d {
-        DiskType::Fixed => "fixed",
-        DiskType::Dynamic => "dynamic",
-        DiskType::Differencing => "differencing",
-    }
 }

@@ -22,6 +22,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("layout.toml", include_str!("../../rules/layout.toml")),
     ("chain.toml", include_str!("../../rules/chain.toml")),
+    ("policy.toml", include_str!("../../rules/policy.toml")),
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

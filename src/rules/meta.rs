@@ -424,7 +424,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
 }
 
 /// File offset of a known item's value, for value findings.
-pub(super) fn value_loc(m: &Model, k: KnownItem) -> Loc {
+pub(crate) fn value_loc(m: &Model, k: KnownItem) -> Loc {
     m.metadata
         .as_ref()
         .and_then(|md| md.known(k))

@@ -1,0 +1,192 @@
+//! SARIF output against the official SARIF 2.1.0 JSON schema (tests/data/, see
+//! sarif-schema-2.1.0.SOURCE.md), and the sample gate script.
+
+use crate::builder::*;
+use crate::cli::{Scratch, corpus, run};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn data(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// Validates `doc` against the schema (formats asserted), listing every violation.
+fn assert_valid_sarif(doc: &Value) {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("sarif-schema-2.1.0.json")).unwrap())
+            .unwrap();
+    let validator = jsonschema::draft4::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the SARIF schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "SARIF schema violations:\n{}",
+        errors.join("\n")
+    );
+}
+
+#[test]
+fn sarif_validates_against_the_official_schema() {
+    let dir = Scratch::new("sarif");
+    // An image whose findings are waived, one rejected, one unreadable, digests on.
+    let mut img = ImageBuilder::dynamic(8 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"data")
+        .build();
+    img.patch(0x60000, b"hidden");
+    let odd = dir.path("odd name #1.vhdx");
+    img.write_to(Path::new(&odd)).unwrap();
+    let policy = dir.file(
+        "p.toml",
+        "[[waiver]]\nrule = \"LAYOUT-006\"\nreason = \"vendor tag\"\n[require]\nallow_parent = false\n",
+    );
+    let damaged = corpus("damaged-multi.vhdx");
+    let (code, out, _) = run(&[
+        "check",
+        "--format",
+        "sarif",
+        "--hash",
+        "sha256",
+        "--policy",
+        &policy,
+        &odd,
+        damaged.to_str().unwrap(),
+        "missing.vhdx",
+    ]);
+    assert_eq!(code, 2);
+    let doc: Value = serde_json::from_str(&out).expect("SARIF is JSON");
+    assert_valid_sarif(&doc);
+
+    assert_eq!(doc["version"], "2.1.0");
+    let run0 = &doc["runs"][0];
+    let driver = &run0["tool"]["driver"];
+    assert_eq!(driver["name"], "vhdx-check");
+    let rules = driver["rules"].as_array().unwrap();
+    let policy_rule = rules.iter().find(|r| r["id"] == "POLICY-005").unwrap();
+    for key in ["name", "shortDescription", "fullDescription", "help"] {
+        assert!(policy_rule.get(key).is_some(), "rule lacks {key}");
+    }
+    assert_eq!(policy_rule["defaultConfiguration"]["level"], "error");
+
+    let results = run0["results"].as_array().unwrap();
+    let waived = results
+        .iter()
+        .find(|r| r["ruleId"] == "LAYOUT-006")
+        .unwrap();
+    assert_eq!(waived["suppressions"][0]["justification"], "vendor tag");
+    let loc = &waived["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], format!("{}", uri_of(&odd)));
+    assert_eq!(loc["region"]["byteOffset"], 0x60000);
+    assert_eq!(loc["region"]["byteLength"], 0x100000 - 0x60000);
+    // Every result's ruleIndex points at its rule.
+    for r in results {
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[i]["id"], r["ruleId"]);
+    }
+    let bat014 = results.iter().find(|r| r["ruleId"] == "BAT-014").unwrap();
+    assert_eq!(bat014["level"], "error");
+    assert!(bat014.get("suppressions").is_none());
+
+    let artifacts = run0["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 3);
+    assert_eq!(
+        artifacts[0]["hashes"]["sha-256"].as_str().unwrap().len(),
+        64
+    );
+    assert_eq!(artifacts[1]["properties"]["verdict"], "reject");
+    assert_eq!(artifacts[2]["properties"]["verdict"], "error");
+    let inv = &run0["invocations"][0];
+    assert_eq!(inv["executionSuccessful"], false);
+    assert!(
+        inv["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("missing.vhdx")
+    );
+}
+
+/// The URI the report uses for an absolute path.
+fn uri_of(path: &str) -> String {
+    let mut out = String::from("file://");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_schema_rejects_what_it_should() {
+    // Guards the validation itself: a broken document must not pass.
+    let (_, out, _) = run(&[
+        "check",
+        "--format",
+        "sarif",
+        corpus("qemu-dynamic-1M.vhdx").to_str().unwrap(),
+    ]);
+    let mut doc: Value = serde_json::from_str(&out).unwrap();
+    assert_valid_sarif(&doc);
+    doc["runs"][0]["results"][0]["level"] = "fatal".into();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(data("sarif-schema-2.1.0.json")).unwrap())
+            .unwrap();
+    assert!(!jsonschema::draft4::new(&schema).unwrap().is_valid(&doc));
+}
+
+#[test]
+fn sample_gate_script_writes_valid_sarif() {
+    let dir = Scratch::new("gate");
+    let images = dir.0.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for name in ["qemu-dynamic-1M.vhdx", "qemu-fixed-1M.vhdx"] {
+        std::fs::copy(corpus(name), images.join(name)).unwrap();
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let sarif = dir.path("out.sarif");
+    let gate = |args: &[&str]| {
+        Command::new("sh")
+            .arg(format!("{root}/examples/gate.sh"))
+            .args(args)
+            .env("VHDX_CHECK", env!("CARGO_BIN_EXE_vhdx-check"))
+            .current_dir(root)
+            .status()
+            .expect("run gate.sh")
+            .code()
+    };
+    let dir_arg = images.to_str().unwrap();
+    assert_eq!(gate(&[dir_arg, "examples/policy.toml", &sarif]), Some(0));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_valid_sarif(&doc);
+    assert_eq!(doc["runs"][0]["artifacts"].as_array().unwrap().len(), 2);
+
+    // A differencing image breaks the sample policy (disk type, parent): exit 1.
+    ImageBuilder::differencing(8 * MIB)
+        .block_size(MIB as u32)
+        .build()
+        .write_to(&images.join("child.avhdx"))
+        .unwrap();
+    assert_eq!(gate(&[dir_arg, "examples/policy.toml", &sarif]), Some(1));
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&sarif).unwrap()).unwrap();
+    assert_valid_sarif(&doc);
+    let ids: Vec<&str> = doc["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["ruleId"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"POLICY-001") && ids.contains(&"POLICY-005"),
+        "{ids:?}"
+    );
+}
