@@ -561,17 +561,7 @@ fn free_space(m: &Model, s: &mut Sink) {
             .filter(|it| it.entry.length > 0)
             .map(|it| (it.entry.offset as u64, it.entry.end())),
     );
-    used.sort_unstable();
-    let mut pos = 0u64;
-    let mut gaps = Vec::new();
-    for (start, end) in used {
-        if start > pos {
-            gaps.push((pos, start.min(region_len)));
-        }
-        pos = pos.max(end);
-    }
-    gaps.push((pos, region_len));
-    for (start, end) in gaps.into_iter().filter(|(a, b)| a < b) {
+    for (start, end) in super::gaps(used, region_len) {
         let file_start = md.region.file_offset + start;
         if let Some(at) = m.first_nonzero(file_start, end - start) {
             s.emit("META-037", Loc::at(at, md.region.file_offset + end - at), || {

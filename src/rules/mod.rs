@@ -57,6 +57,23 @@ pub fn run_all(model: &Model, sink: &mut Sink) {
     }
 }
 
+/// The parts of `[0, len)` that no range in `used` covers (ranges may overlap, be unsorted
+/// or reach past `len`), in order. Sweeps for slack use it.
+pub(crate) fn gaps(mut used: Vec<(u64, u64)>, len: u64) -> Vec<(u64, u64)> {
+    used.sort_unstable();
+    let mut pos = 0u64;
+    let mut out = Vec::new();
+    for (start, end) in used {
+        if start > pos {
+            out.push((pos, start.min(len)));
+        }
+        pos = pos.max(end);
+    }
+    out.push((pos, len));
+    out.retain(|(a, b)| a < b);
+    out
+}
+
 /// `0x10000` style offsets in messages.
 pub(crate) fn hex(v: u64) -> String {
     format!("{v:#x}")
@@ -92,6 +109,16 @@ mod tests {
             catalogue().rules().count() >= 121,
             "the six families hold 121 catalogue rules"
         );
+    }
+
+    #[test]
+    fn gaps_between_used_ranges() {
+        assert_eq!(
+            super::gaps(vec![(10, 20), (0, 5), (15, 30)], 40),
+            vec![(5, 10), (30, 40)]
+        );
+        assert_eq!(super::gaps(vec![(0, 50)], 40), vec![]);
+        assert_eq!(super::gaps(vec![(60, 70)], 40), vec![(0, 40)]);
     }
 
     #[test]

@@ -223,18 +223,7 @@ fn entry(
 fn slack(li: &LocatorItem, pl: &ParentLocator, ranges: &[(u64, u64, usize, &str)], s: &mut Sink) {
     let mut used: Vec<(u64, u64)> = vec![(0, table_end(pl))];
     used.extend(ranges.iter().map(|r| (r.0, r.1)));
-    used.sort_unstable();
-    let len = li.bytes.len() as u64;
-    let mut pos = 0u64;
-    let mut gaps = Vec::new();
-    for (a, b) in used {
-        if a > pos {
-            gaps.push((pos, a.min(len)));
-        }
-        pos = pos.max(b);
-    }
-    gaps.push((pos, len));
-    for (a, b) in gaps.into_iter().filter(|(a, b)| a < b) {
+    for (a, b) in super::gaps(used, li.bytes.len() as u64) {
         let gap = &li.bytes[a as usize..b as usize];
         if let Some(j) = gap.iter().position(|&x| x != 0) {
             let at = a + j as u64;
