@@ -696,3 +696,54 @@ fn several_differencing_faults_all_reported() {
     );
     assert!(!r.has("BAT-004") && !r.has("BAT-006"), "{}", listing(&r));
 }
+
+// ---- runs of blocks laid end to end (walked in bulk) ----------------------------------
+
+/// A dynamic disk of `n` MiB with every 1 MiB block allocated; blocks in `written` hold
+/// data, the others are allocated zeros.
+fn allocated(n: u64, written: &[u64]) -> Built {
+    (0..n)
+        .fold(ImageBuilder::dynamic(n * MIB).block_size(BS), |b, k| {
+            if written.contains(&k) {
+                b.write_block(k, &[0xA5; 512])
+            } else {
+                b.allocate_block(k)
+            }
+        })
+        .build()
+}
+
+#[test]
+fn bat_020_counts_every_zero_block_of_a_long_run() {
+    let img = allocated(256, &[7, 200]);
+    let zero_blocks = 254;
+    let r = report(&img);
+    let shown = of(&r, "BAT-020");
+    assert_eq!(shown.len(), 100, "{}", listing(&r));
+    let written = [img.layout.block_offset(7), img.layout.block_offset(200)];
+    assert!(shown.iter().all(|f| !written.contains(&f.offset.unwrap())));
+    assert_eq!(
+        (
+            r.suppressed["BAT-020"].count,
+            r.suppressed["BAT-020"].severity
+        ),
+        (zero_blocks - 100, Some(of(&r, "BAT-020")[0].severity))
+    );
+    let r = check(&img, &CheckOptions { max_per_rule: 1000 });
+    assert_eq!(of(&r, "BAT-020").len() as u64, zero_blocks);
+    assert!(!r.suppressed.contains_key("BAT-020"));
+    let r = check(&img, &CheckOptions { max_per_rule: 0 });
+    assert_eq!(r.suppressed["BAT-020"].count, zero_blocks);
+}
+
+#[test]
+fn a_run_reusing_an_earlier_offset_is_still_judged_entry_by_entry() {
+    let clean = allocated(64, &[]);
+    let img = with(&clean, |b| {
+        let mb2 = mb_of(b, 2);
+        b.set_payload_entry(40, bat::entry(bat::FULLY_PRESENT, mb2));
+    });
+    fires(&clean, &img, "BAT-013", &[entry_at(&clean, 40)]);
+    let r = report(&img);
+    assert!(r.has("LAYOUT-001"), "{}", listing(&r));
+}

@@ -73,11 +73,44 @@ const SWEEP: usize = 64 * 1024;
 /// the source, streaming in bounded chunks and skipping holes of sparse files (a 1 TiB
 /// sparse file of zeros costs a few system calls, not a terabyte of reads).
 pub fn first_nonzero(src: &dyn ReadAt, offset: u64, len: u64) -> Option<u64> {
+    first_nonzero_in(src, &mut Holes::default(), offset, len)
+}
+
+/// The last hole a sweep found: `[from, to)` holds no data (`to` = the length: none to
+/// the end). BAT-020 sweeps every FULLY_PRESENT block in file order; on a sparse image of
+/// zero blocks one `SEEK_DATA` then answers millions of sweeps. The evidence does not
+/// change while it is checked, so the answer stays true.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Holes {
+    from: u64,
+    to: u64,
+}
+
+impl Holes {
+    /// [`ReadAt::data_from`], answered from the remembered hole when it covers `offset`.
+    pub fn data_from(&mut self, src: &dyn ReadAt, offset: u64) -> Option<u64> {
+        if self.from <= offset && offset < self.to {
+            return (self.to < src.len()).then_some(self.to);
+        }
+        let data = src.data_from(offset);
+        // Sources without hole information answer `offset` itself: an empty hole.
+        (self.from, self.to) = (offset, data.unwrap_or(src.len()).max(offset));
+        data
+    }
+}
+
+/// [`first_nonzero`] for a caller that sweeps many ranges and keeps `holes` between them.
+pub fn first_nonzero_in(src: &dyn ReadAt, holes: &mut Holes, offset: u64, len: u64) -> Option<u64> {
     let end = offset.saturating_add(len).min(src.len());
     let mut pos = offset;
-    let mut buf = vec![0u8; SWEEP];
+    // Allocated at the first data: a range that is one hole costs no buffer.
+    let mut buf = Vec::new();
     while pos < end {
-        pos = src.data_from(pos)?.max(pos);
+        pos = holes.data_from(src, pos)?.max(pos);
+        if pos >= end {
+            return None;
+        }
+        buf.resize(SWEEP, 0);
         let run_end = src.hole_from(pos).clamp(pos + 1, end.max(pos + 1)).min(end);
         while pos < run_end {
             let n = ((run_end - pos).min(SWEEP as u64)) as usize;

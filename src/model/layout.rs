@@ -100,8 +100,15 @@ impl Model<'_> {
     /// the geometry to tell payload from sector-bitmap entries.
     pub fn block_object(&self, index: u64, e: BatEntry) -> Option<Object> {
         let g = self.geometry?;
+        self.block_object_at(index, g.is_sector_bitmap_index(index), e)
+    }
+
+    /// [`Model::block_object`] for a walk that already knows whether `index` is a
+    /// sector-bitmap entry (a [`crate::format::bat::SlotCursor`]), without dividing.
+    pub fn block_object_at(&self, index: u64, sector_bitmap: bool, e: BatEntry) -> Option<Object> {
+        let g = self.geometry?;
         let offset = e.file_offset();
-        let (kind, length) = if g.is_sector_bitmap_index(index) {
+        let (kind, length) = if sector_bitmap {
             if e.state() != bat::SB_BLOCK_PRESENT {
                 return None;
             }

@@ -392,9 +392,24 @@ impl<'a> Model<'a> {
             let n = (bv.readable_entries - first).min(PER_CHUNK);
             let bytes = &mut buf[..(n * bat::ENTRY_SIZE) as usize];
             // offset + first*8 < file size, so no overflow.
-            io::read_padded(self.src, bv.offset + first * bat::ENTRY_SIZE, bytes);
-            entries.clear();
-            entries.extend(bytes.chunks_exact(8).map(|c| BatEntry(u64_at(c, 0))));
+            let at = bv.offset + first * bat::ENTRY_SIZE;
+            // A BAT chunk that is a hole of a sparse file reads as zeros: no copy needed.
+            if self
+                .src
+                .data_from(at)
+                .is_none_or(|d| d >= at + bytes.len() as u64)
+            {
+                bytes.fill(0);
+            } else {
+                io::read_padded(self.src, at, bytes);
+            }
+            // Element by element into a sized buffer: compiles to a plain copy.
+            entries.resize(n as usize, BatEntry(0));
+            for (e, b) in entries.iter_mut().zip(bytes.chunks_exact(8)) {
+                *e = BatEntry(u64::from_le_bytes([
+                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                ]));
+            }
             if !f(first, &entries) {
                 return;
             }
@@ -451,6 +466,11 @@ impl<'a> Model<'a> {
     /// First non-zero byte in a file range (bounded, streamed).
     pub fn first_nonzero(&self, offset: u64, len: u64) -> Option<u64> {
         io::first_nonzero(self.src, offset, len)
+    }
+
+    /// [`Model::first_nonzero`] for many ranges in file order, remembering holes.
+    pub fn first_nonzero_in(&self, holes: &mut io::Holes, offset: u64, len: u64) -> Option<u64> {
+        io::first_nonzero_in(self.src, holes, offset, len)
     }
 
     /// A few bytes at `offset` for a finding's preview.

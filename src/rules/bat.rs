@@ -3,7 +3,10 @@
 use super::sink::{Loc, Sink};
 use super::{Pass, hex};
 use crate::format::MIB;
-use crate::format::bat::{self, BatEntry, Geometry, payload_state_name, sb_state_name};
+use crate::format::bat::{
+    self, BatEntry, Geometry, Slot, SlotCursor, payload_state_name, sb_state_name,
+};
+use crate::io;
 use crate::model::{Bits, DiskType, Model};
 use crate::rules::finding::Severity;
 use std::collections::HashSet;
@@ -69,6 +72,8 @@ struct Walk<'m, 'a> {
     chunk: Chunk,
     starts: Bits,
     outside: HashSet<u64>,
+    /// BAT-020 sweeps every FULLY_PRESENT block: the last hole found answers the next.
+    holes: io::Holes,
 }
 
 fn run(m: &Model, s: &mut Sink) {
@@ -128,10 +133,41 @@ fn run(m: &Model, s: &mut Sink) {
         chunk: Chunk::default(),
         starts: Bits::new(m.file_size.div_ceil(MIB)),
         outside: HashSet::new(),
+        holes: io::Holes::default(),
     };
     m.for_each_bat_chunk(|first, entries| {
-        for (k, &e) in entries.iter().enumerate() {
-            w.entry(s, first + k as u64, e);
+        let mut slots = SlotCursor::at(&g, first);
+        let mut k = 0;
+        while k < entries.len() {
+            // Runs of payload entries inside the disk go in bulk when every entry is empty.
+            let run = slots
+                .payload_run()
+                .min(g.payload_blocks.saturating_sub(slots.block()))
+                .min((entries.len() - k) as u64) as usize;
+            if run > 0 && w.empty_run(&entries[k..k + run]) {
+                slots.skip_payload(run as u64);
+                k += run;
+                continue;
+            }
+            let end = k + run.max(1);
+            while k < end {
+                // Blocks laid end to end, as writers allocate them, also go in bulk.
+                let n = if run > 0 {
+                    present_run(&entries[k..end], g.block_size)
+                } else {
+                    0
+                };
+                if n > 1 && w.present_blocks(s, first + k as u64, slots.block(), &entries[k..k + n])
+                {
+                    slots.skip_payload(n as u64);
+                    k += n;
+                    continue;
+                }
+                for _ in 0..n.max(1) {
+                    w.entry(s, first + k as u64, slots.next_slot(), entries[k]);
+                    k += 1;
+                }
+            }
         }
         true
     });
@@ -143,9 +179,15 @@ impl Walk<'_, '_> {
         Loc::at(self.base + i * bat::ENTRY_SIZE, bat::ENTRY_SIZE)
     }
 
-    fn entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+    fn entry(&mut self, s: &mut Sink, i: u64, slot: Slot, e: BatEntry) {
         let g = self.g;
-        if i >= g.total_entries {
+        if let Slot::Payload(block) = slot
+            && block < g.payload_blocks
+            && self.empty_run(std::slice::from_ref(&e))
+        {
+            return;
+        }
+        if slot == Slot::Beyond {
             if e.0 != 0 && self.disk != DiskType::Differencing {
                 s.emit("BAT-016", self.loc(i), || {
                     (
@@ -172,11 +214,97 @@ impl Walk<'_, '_> {
             });
         }
         self.duplicate(s, i, e);
-        if g.is_sector_bitmap_index(i) {
-            self.sector_bitmap_entry(s, i, e);
-        } else {
-            self.payload_entry(s, i, e);
+        match slot {
+            Slot::SectorBitmap(chunk) => self.sector_bitmap_entry(s, i, chunk, e),
+            Slot::Payload(block) => self.payload_entry(s, i, block, e),
+            Slot::Beyond => {}
         }
+    }
+
+    /// Counts a run of payload entries of blocks inside the disk and returns true when
+    /// that is all there is to do: nearly every entry of a large empty disk is NOT_PRESENT
+    /// or ZERO (qemu-img's default) with no other bit set, and no rule fires on such an
+    /// entry except BAT-015 on a fixed disk. Otherwise returns false, counting nothing.
+    /// Sector-bitmap entries and padding never come here (differencing chunk bookkeeping,
+    /// BAT-007, BAT-017).
+    fn empty_run(&mut self, run: &[BatEntry]) -> bool {
+        if self.disk == DiskType::Fixed {
+            return false;
+        }
+        // Branch-free over the run, so it vectorises.
+        let (mut other, mut zero) = (0u64, 0u64);
+        for e in run {
+            other |= e.0 & !u64::from(bat::PAYLOAD_BLOCK_ZERO);
+            zero += u64::from(e.0 == u64::from(bat::PAYLOAD_BLOCK_ZERO));
+        }
+        if other != 0 {
+            return false;
+        }
+        self.stats.payload[bat::PAYLOAD_BLOCK_ZERO as usize] += zero;
+        self.stats.payload[bat::PAYLOAD_BLOCK_NOT_PRESENT as usize] += run.len() as u64 - zero;
+        true
+    }
+
+    /// `run` (from [`present_run`]: FULLY_PRESENT payload entries of blocks inside the
+    /// disk, from index `i`, block `block`, laid end to end) judged at once, if all that
+    /// [`Walk::entry`] would find one by one is their counts and BAT-020: they lie inside
+    /// the file (no BAT-014) and no earlier entry starts where they do (no BAT-013).
+    /// Returns false, changing nothing, otherwise.
+    fn present_blocks(&mut self, s: &mut Sink, i: u64, block: u64, run: &[BatEntry]) -> bool {
+        let bs = self.g.block_size;
+        let n = run.len() as u64;
+        let start = run[0].file_offset();
+        let Some(end) = n.checked_mul(bs).and_then(|len| start.checked_add(len)) else {
+            return false;
+        };
+        let (mb, step) = (start / MIB, bs / MIB);
+        // Inside the file, so every FileOffsetMB of the run is inside the `starts` grid.
+        if end > self.m.file_size || self.starts.any(mb, end / MIB) {
+            return false;
+        }
+        if step == 1 {
+            self.starts.set_range(mb, end / MIB);
+        } else {
+            for j in 0..n {
+                let b = mb + j * step;
+                self.starts.set_range(b, b + 1);
+            }
+        }
+        self.stats.payload[bat::PAYLOAD_BLOCK_FULLY_PRESENT as usize] += n;
+        self.stats.allocated_bytes += n * bs;
+        // BAT-020, block by block as `payload_entry` does, unless the whole run is zeros.
+        let all_zero = self
+            .m
+            .first_nonzero_in(&mut self.holes, start, end - start)
+            .is_none();
+        for j in 0..n {
+            let (off, e) = (start + j * bs, run[j as usize]);
+            if all_zero || self.m.first_nonzero_in(&mut self.holes, off, bs).is_none() {
+                // Past the rule's cap instances are only counted: count the rest at once.
+                if all_zero && s.emit_hidden("BAT-020", n - j) {
+                    break;
+                }
+                self.zero_block(s, i + j, block + j, e);
+            }
+        }
+        true
+    }
+
+    /// BAT-020: a FULLY_PRESENT block (inside the file) that holds only zeros.
+    fn zero_block(&self, s: &mut Sink, i: u64, block: u64, e: BatEntry) {
+        s.emit(
+            "BAT-020",
+            Loc::at(e.file_offset(), self.g.block_size),
+            || {
+                (
+                    format!("bat[{i}]"),
+                    format!(
+                        "FULLY_PRESENT block {block} at {} holds only zeros",
+                        hex(e.file_offset())
+                    ),
+                )
+            },
+        );
     }
 
     /// BAT-013: every non-zero FileOffsetMB must be unique.
@@ -207,7 +335,7 @@ impl Walk<'_, '_> {
         }
     }
 
-    fn sector_bitmap_entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+    fn sector_bitmap_entry(&mut self, s: &mut Sink, i: u64, chunk: u64, e: BatEntry) {
         let st = e.state();
         self.stats.sb[st as usize] += 1;
         let differencing = self.disk == DiskType::Differencing;
@@ -254,7 +382,6 @@ impl Walk<'_, '_> {
             }
         }
         if differencing {
-            let chunk = self.g.chunk_of_index(i);
             if self.chunk.partial_blocks > 0 && st != bat::SB_BLOCK_PRESENT {
                 let first = self.chunk.first_partial.unwrap_or(0);
                 s.emit("BAT-007", self.loc(i), || {
@@ -282,10 +409,9 @@ impl Walk<'_, '_> {
         self.chunk = Chunk::default();
     }
 
-    fn payload_entry(&mut self, s: &mut Sink, i: u64, e: BatEntry) {
+    fn payload_entry(&mut self, s: &mut Sink, i: u64, block: u64, e: BatEntry) {
         let g = self.g;
         let st = e.state();
-        let block = g.block_of_index(i);
         let name = || format!("bat[{i}]");
         let mb = e.file_offset_mb();
         if block >= g.payload_blocks {
@@ -375,18 +501,10 @@ impl Walk<'_, '_> {
                     .is_some_and(|end| end <= self.m.file_size)
                 && self
                     .m
-                    .first_nonzero(e.file_offset(), g.block_size)
+                    .first_nonzero_in(&mut self.holes, e.file_offset(), g.block_size)
                     .is_none()
             {
-                s.emit("BAT-020", Loc::at(e.file_offset(), g.block_size), || {
-                    (
-                        name(),
-                        format!(
-                            "FULLY_PRESENT block {block} at {} holds only zeros",
-                            hex(e.file_offset())
-                        ),
-                    )
-                });
+                self.zero_block(s, i, block, e);
             }
         } else if retained && let Some(sev) = past_eof_severity(self.m, i, e, g.block_size) {
             self.bounds(s, i, e, g.block_size, sev);
@@ -452,6 +570,26 @@ impl Walk<'_, '_> {
             });
         }
     }
+}
+
+/// How many leading entries of `entries` (payload slots) are FULLY_PRESENT with no
+/// reserved bit and a non-zero offset, laid end to end: entry j at the first one's offset
+/// plus j blocks. Such runs are what a writer leaves; [`Walk::present_blocks`] takes them.
+fn present_run(entries: &[BatEntry], block_size: u64) -> usize {
+    let Some(first) = entries.first() else {
+        return 0;
+    };
+    let mut expected = Some(first.file_offset()).filter(|&o| o != 0);
+    entries
+        .iter()
+        .take_while(|e| {
+            let ok = e.state() == bat::PAYLOAD_BLOCK_FULLY_PRESENT
+                && e.reserved() == 0
+                && expected == Some(e.file_offset());
+            expected = expected.and_then(|x| x.checked_add(block_size));
+            ok
+        })
+        .count()
 }
 
 /// Severity of an allocated block that extends past EOF (BAT-014, LAYOUT-002), or `None`

@@ -5,7 +5,7 @@
 use super::sink::{Loc, Sink};
 use super::{Pass, bat::past_eof_severity, hex};
 use crate::format::MIB;
-use crate::format::bat::BatEntry;
+use crate::format::bat::{self, BatEntry, Slot, SlotCursor};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
 use crate::rules::finding::Severity;
 
@@ -31,6 +31,34 @@ const MAX_BEYOND: usize = 1 << 16;
 
 fn unit_range(o: &Object) -> (u64, u64) {
     (o.offset / MIB, o.end().div_ceil(MIB))
+}
+
+/// False when the entry allocates nothing in any slot: states 0-5 with FileOffsetMB 0
+/// (see `Model::block_object`). The common entries of an empty disk stop here.
+fn allocates(e: BatEntry) -> bool {
+    e.file_offset() != 0 || e.state() >= bat::PAYLOAD_BLOCK_FULLY_PRESENT
+}
+
+/// How many leading entries of `entries` (payload slots) are FULLY_ or PARTIALLY_PRESENT
+/// blocks that follow each other in the file: block j at the first one's offset + j
+/// blocks.
+fn solid_run(entries: &[BatEntry], block_size: u64) -> usize {
+    let Some(first) = entries.first() else {
+        return 0;
+    };
+    let mut expected = Some(first.file_offset());
+    entries
+        .iter()
+        .take_while(|e| {
+            let solid = matches!(
+                e.state(),
+                bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT
+            );
+            let next = solid && expected == Some(e.file_offset());
+            expected = expected.and_then(|x| x.checked_add(block_size));
+            next
+        })
+        .count()
 }
 
 fn is_retained(o: &Object) -> bool {
@@ -131,18 +159,46 @@ fn run(m: &Model, s: &mut Sink) {
         let (a, b) = unit_range(o);
         grid.fixed_bits.set_range(a, b);
     }
-    m.for_each_bat_chunk(|first, entries| {
-        for (k, &e) in entries.iter().enumerate() {
-            let i = first + k as u64;
-            if m.geometry.is_some_and(|g| i >= g.total_entries) {
-                return false;
+    // Without a geometry no entry allocates an object (see `Model::block_object`).
+    if let Some(g) = m.geometry {
+        m.for_each_bat_chunk(|first, entries| {
+            // Most chunks of an empty disk allocate nothing at all: one branch-free look.
+            if !entries.iter().fold(false, |any, &e| any | allocates(e)) {
+                return true;
             }
-            if let Some(o) = m.block_object(i, e) {
-                grid.block(m, s, i, e, o);
+            let mut slots = SlotCursor::at(&g, first);
+            let mut k = 0;
+            while k < entries.len() {
+                // Payload blocks laid end to end, as writers allocate them, go onto the grid
+                // in one step when nothing is there yet (`Grid::run`); anything else, one
+                // entry at a time.
+                let run = (slots.payload_run() as usize).min(entries.len() - k);
+                let n = solid_run(&entries[k..k + run], g.block_size);
+                if n > 1 && grid.run(m, entries[k].file_offset(), n as u64, g.block_size) {
+                    slots.skip_payload(n as u64);
+                    k += n;
+                    continue;
+                }
+                for _ in 0..n.max(1) {
+                    let slot = slots.next_slot();
+                    let (i, e) = (first + k as u64, entries[k]);
+                    k += 1;
+                    if !allocates(e) {
+                        continue;
+                    }
+                    let bitmap = match slot {
+                        Slot::Beyond => return false,
+                        Slot::SectorBitmap(_) => true,
+                        Slot::Payload(_) => false,
+                    };
+                    if let Some(o) = m.block_object_at(i, bitmap, e) {
+                        grid.block(m, s, i, e, o);
+                    }
+                }
             }
-        }
-        true
-    });
+            true
+        });
+    }
     attribute_conflicts(m, s, &grid.conflicts);
     overlaps_beyond(s, &mut grid.beyond, units * MIB);
 
@@ -173,6 +229,40 @@ fn run(m: &Model, s: &mut Sink) {
 }
 
 impl Grid {
+    /// `n` solid payload blocks of `block_size` laid end to end from `start`, put on the
+    /// grid at once if that is all [`Grid::block`] would do for them one by one: they lie
+    /// inside the file (no LAYOUT-002) and touch no fixed object and no earlier block (no
+    /// LAYOUT-001; they cannot overlap each other). Returns false, changing nothing,
+    /// otherwise.
+    fn run(&mut self, m: &Model, start: u64, n: u64, block_size: u64) -> bool {
+        let Some(end) = n
+            .checked_mul(block_size)
+            .and_then(|len| start.checked_add(len))
+        else {
+            return false;
+        };
+        if end > m.file_size {
+            return false;
+        }
+        let (a, b) = (start / MIB, end.div_ceil(MIB));
+        if self.fixed_bits.any(a, b) || self.block_bits.any(a, b) {
+            return false;
+        }
+        self.last_end = self.last_end.max(end);
+        self.first_block = Some(self.first_block.map_or(start, |f| f.min(start)));
+        self.solid_bits.set_range(a, b);
+        self.block_bits.set_range(a, b);
+        let step = (block_size / MIB).max(1);
+        if step == 1 {
+            self.block_starts.set_range(a, b);
+        } else {
+            for u in (a..b).step_by(step as usize) {
+                self.block_starts.set_range(u, u + 1);
+            }
+        }
+        true
+    }
+
     fn block(&mut self, m: &Model, s: &mut Sink, i: u64, e: BatEntry, o: Object) {
         if let Some(sev) = past_eof_severity(m, i, e, o.length) {
             s.emit_as("LAYOUT-002", sev, Loc::at(o.offset, o.length), || {
@@ -317,14 +407,8 @@ fn header_reserved(m: &Model, s: &mut Sink) {
 
 /// LAYOUT-004 (uncovered units with data) and LAYOUT-005 (data after the last object).
 fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
-    let units = g.fixed_bits.len();
-    let mut covered = Bits::new(units);
-    for u in 0..units {
-        // Cheap: the grids are a bit per MiB; merge by ranges of set bits.
-        if g.fixed_bits.get(u) || g.block_bits.get(u) {
-            covered.set_range(u, u + 1);
-        }
-    }
+    // Word by word: the grids are a bit per MiB of the file.
+    let covered = g.fixed_bits.union(&g.block_bits);
     let last_unit = g.last_end.div_ceil(MIB);
     for (a, b) in covered.clear_runs() {
         let b = b.min(last_unit);

@@ -98,6 +98,22 @@ impl Sink {
         self.record(n, severity, loc, describe);
     }
 
+    /// Counts `n` more instances of rule `id` at the catalogue severity without describing
+    /// them, if its cap is already reached (they would not be shown): for rules that fire
+    /// on millions of BAT entries at once. Returns false, counting nothing, otherwise.
+    pub fn emit_hidden(&mut self, id: &'static str, n: u64) -> bool {
+        let k = self.counter(id);
+        let c = &mut self.counts[k];
+        if c.count < self.cap {
+            return false;
+        }
+        c.count = c.count.saturating_add(n);
+        if n > 0 {
+            c.suppressed_severity = c.suppressed_severity.max(Some(c.default));
+        }
+        true
+    }
+
     /// Index of the counter for `id`, creating it (with the catalogue's data) on first use.
     fn counter(&mut self, id: &'static str) -> usize {
         let key = id.as_ptr() as usize;
@@ -162,6 +178,27 @@ impl Sink {
             spec,
             view: self.view,
         });
+    }
+
+    /// An empty sink with this one's view and cap, for passes run on another thread.
+    pub fn fork(&self) -> Sink {
+        Sink::new(self.view, self.cap)
+    }
+
+    /// Takes in the findings and counts of a forked sink whose passes claim other ids
+    /// than this one's (each rule's count stays in one sink, so caps are unchanged).
+    pub fn join(&mut self, other: Sink) {
+        debug_assert!(
+            other
+                .counts
+                .iter()
+                .all(|c| self.counts.iter().all(|d| d.id != c.id)),
+            "joined sinks share a rule"
+        );
+        self.findings.extend(other.findings);
+        // Appended: this sink's address keys stay valid; the other's ids are found by
+        // name if they are emitted again.
+        self.counts.extend(other.counts);
     }
 
     pub fn fired(&self, id: &str) -> bool {
