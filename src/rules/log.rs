@@ -482,7 +482,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
 }
 
 /// Names the structures in `[a, b)`: the first and the last byte's, or a BAT entry range.
-fn structures_in(m: &Model, a: u64, b: u64) -> String {
+pub(crate) fn structures_in(m: &Model, a: u64, b: u64) -> String {
     let (first, last) = (structure_at(m, a), structure_at(m, b - 1));
     if first == last {
         return first;
