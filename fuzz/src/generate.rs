@@ -3,13 +3,19 @@
 //! re-sealing the checksums afterwards so the damage gets past the checksum gates).
 //!
 //! Layout (as qemu-img and Hyper-V write it): header section (file type identifier,
-//! headers at 64/128 KiB, region tables at 192/256 KiB), the log at 1 MiB (0..2 MiB,
-//! empty), the metadata region (1 MiB: table + the five system items at 64 KiB) and the
-//! BAT region in either order, then the payload blocks. Header 2 is current.
+//! headers at 64/128 KiB, region tables at 192/256 KiB), the log at 1 MiB (0..2 MiB), the
+//! metadata region (1 MiB: table + the five system items at 64 KiB) and the BAT region in
+//! either order, then the payload blocks. Header 2 is current.
 //! Dynamic disks allocate the listed blocks in list order; fixed disks allocate every
 //! block FULLY_PRESENT, in order.
+//!
+//! The log (optional, [`LogDesc`]) holds up to 4 valid entries whose data and zero
+//! descriptors rewrite BAT, metadata and region-table sectors in ways that keep the image
+//! valid both as it is (RAW) and replayed; [`LogCorruption`]s then damage entry fields,
+//! descriptors, data sectors (re-sealing the entry CRC) or tear an entry (no re-seal).
 
 use arbitrary::Arbitrary;
+use std::collections::{BTreeMap, BTreeSet};
 use vhdx_check::io::Extent;
 
 pub const MIB: u64 = 1 << 20;
@@ -117,6 +123,10 @@ pub struct Desc {
     pub corruptions: Vec<Corruption>,
     /// Recompute header and region-table checksums after corrupting.
     pub reseal: bool,
+    /// A log of valid entries (needs a log region: `log_mib % 3 != 0`).
+    pub log: Option<LogDesc>,
+    /// Damage to the log (at most 8 are used); with `corruptions`, empty means accepted.
+    pub log_corruptions: Vec<LogCorruption>,
 }
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
@@ -409,15 +419,25 @@ impl Desc {
         let p = self.params();
         let mut b = Built::valid(self, &p);
         b.seal();
+        b.add_log(self, &p);
+        b.seal();
         let corruptions = &self.corruptions[..self.corruptions.len().min(MAX_CORRUPTIONS)];
+        let log_corruptions =
+            &self.log_corruptions[..self.log_corruptions.len().min(MAX_LOG_CORRUPTIONS)];
         for c in corruptions {
             b.apply(&p, c, false);
+        }
+        for c in log_corruptions {
+            b.apply_log(c, false);
         }
         if self.reseal {
             b.seal();
         }
         for c in corruptions {
             b.apply(&p, c, true);
+        }
+        for c in log_corruptions {
+            b.apply_log(c, true);
         }
         b
     }
@@ -432,9 +452,16 @@ pub struct Built {
     pub md: Vec<u8>,
     pub md_offset: u64,
     /// Non-zero BAT entries by index.
-    pub bat: std::collections::BTreeMap<u64, u64>,
+    pub bat: BTreeMap<u64, u64>,
     pub bat_offset: u64,
     pub bat_length: u64,
+    /// The log ring (LogLength bytes, empty without a log region) and its file offset.
+    pub log: Vec<u8>,
+    pub log_offset: u64,
+    /// Ring offset and length of each generated entry, in sequence order.
+    pub log_entries: Vec<(usize, usize)>,
+    /// 4 KiB ring pages ever written (only these become extents).
+    log_pages: BTreeSet<usize>,
     /// Block contents and raw patches (later win).
     pub extra: Vec<Extent>,
 }
@@ -503,7 +530,7 @@ impl Built {
             item_off += value.len();
         }
 
-        let mut bat = std::collections::BTreeMap::new();
+        let mut bat = BTreeMap::new();
         let mut extra = Vec::new();
         let index_of = |k: u64| k + k / p.chunk_ratio;
         let mut next = p.data_start;
@@ -555,6 +582,10 @@ impl Built {
             bat,
             bat_offset: p.bat_offset,
             bat_length: p.bat_length,
+            log: vec![0u8; p.log_length as usize],
+            log_offset: p.log_offset,
+            log_entries: Vec::new(),
+            log_pages: BTreeSet::new(),
             extra,
         }
     }
@@ -787,6 +818,18 @@ impl Built {
                 data,
             });
         }
+        // Written ring pages, adjacent ones merged.
+        let mut pages = self.log_pages.iter().copied().peekable();
+        while let Some(first) = pages.next() {
+            let mut last = first;
+            while pages.peek() == Some(&(last + 1)) {
+                last = pages.next().unwrap_or(last);
+            }
+            v.push(Extent {
+                offset: self.log_offset + (first * SECTOR) as u64,
+                data: self.log[first * SECTOR..(last + 1) * SECTOR].to_vec(),
+            });
+        }
         v.extend(self.extra.iter().cloned());
         v
     }
@@ -796,6 +839,471 @@ impl Built {
         crate::sparse::SparseImage {
             len: self.len,
             extents: self.extents(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The log (MS-VHDX 2.3, CATALOGUE 1.4.5-1.4.8), written out independently of src/.
+
+/// Entries a generated log holds at most, and descriptors per entry.
+const MAX_LOG_ENTRIES: usize = 4;
+const MAX_WRITES: usize = 6;
+const MAX_LOG_CORRUPTIONS: usize = 8;
+const SECTOR: usize = 4096;
+/// Sectors of the metadata buffer (table + items page); the rest of the 1 MiB region is zero.
+const MD_SECTORS: usize = MD_LEN / SECTOR;
+const MD_REGION_SECTORS: usize = (MIB as usize) / SECTOR;
+
+/// A valid log: entries laid end to end in the ring from `start` (ring order: an entry
+/// may straddle the ring end), consecutive sequence numbers, every Tail naming an entry of
+/// the run, CRC-32C sealed, FlushedFileOffset = LastFileOffset = the file length. What the
+/// entries write keeps both views valid (see [`Write`]), so an uncorrupted image with a
+/// log still has no error finding: replay is pending (LOG-003, a warning) or already done
+/// (LOG-004). A log without entries is not written (a LogGuid with an empty ring is
+/// LOG-002, an error).
+#[derive(Arbitrary, Debug, Clone)]
+pub struct LogDesc {
+    /// Ring offset of the first entry: `4 KiB * (n % (LogLength / 4 KiB))`.
+    pub start: u16,
+    /// Sequence number of the first entry: `max(1, n >> 2)`.
+    pub sequence: u64,
+    /// The entries from `tail % entries` on are the active sequence: that entry and
+    /// every later one have it as Tail (the earlier ones name themselves; LOG-062).
+    pub tail: u8,
+    /// Both headers carry the log's LogGuid (replay pending). Otherwise they keep LogGuid
+    /// zero and the entries are history (LOG-001).
+    pub pending: bool,
+    /// The file already holds what the log writes (replay changes nothing: LOG-004).
+    pub applied: bool,
+    /// At most 4 are used.
+    pub entries: Vec<EntryDesc>,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub struct EntryDesc {
+    /// Descriptors, at most 6 (skipped ones leave none).
+    pub writes: Vec<Write>,
+}
+
+/// One descriptor, chosen so that the image stays valid with or without it: FULLY_PRESENT
+/// and sector bitmap BAT entries never change, other payload entries of dynamic disks only
+/// move between NOT_PRESENT, ZERO and UNMAPPED; structures are rewritten with their own
+/// contents; zero descriptors clear only BAT sectors without allocated blocks and the
+/// unused part of the metadata region.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum Write {
+    /// Data: BAT sector `sector % sectors`, entry `entry % 512` of it set to `state` where
+    /// allowed (else rewritten unchanged).
+    Bat {
+        sector: u32,
+        entry: u16,
+        state: AllocState,
+    },
+    /// Zero: `count % 4 + 1` BAT sectors from `sector % sectors` (skipped when they hold
+    /// a FULLY_PRESENT entry).
+    BatZero { sector: u32, count: u8 },
+    /// Data: metadata region sector `sector % 17` (table, items) rewritten unchanged.
+    Metadata { sector: u8 },
+    /// Zero: `count % 8 + 1` sectors of the unused metadata region (from 68 KiB).
+    MetadataZero { sector: u8, count: u8 },
+    /// Data: sector `sector % 16` of region table 1 or 2, rewritten unchanged.
+    RegionTable { second: bool, sector: u8 },
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum EntryField {
+    Signature,
+    EntryLength,
+    Tail,
+    SequenceNumber,
+    DescriptorCount,
+    Reserved,
+    LogGuid,
+    FlushedFileOffset,
+    LastFileOffset,
+}
+
+/// Descriptor bytes 0..4, 4..8 (TrailingBytes / Reserved), 8..16 (LeadingBytes /
+/// ZeroLength), 16..24, 24..32.
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum DescriptorField {
+    Signature,
+    TrailingOrReserved,
+    LeadingOrZeroLength,
+    FileOffset,
+    SequenceNumber,
+}
+
+#[derive(Arbitrary, Debug, Clone, Copy)]
+pub enum SectorField {
+    Signature,
+    SequenceHigh,
+    SequenceLow,
+    /// A payload byte (position from the value's high bits).
+    Payload,
+}
+
+/// Damage to a generated log entry (`entry % entries`; nothing without entries).
+#[derive(Arbitrary, Debug, Clone)]
+pub enum LogCorruption {
+    /// An entry header field, then the entry's checksum re-sealed.
+    Entry {
+        entry: u8,
+        field: EntryField,
+        value: u64,
+    },
+    /// Field of descriptor `index % DescriptorCount`, re-sealed.
+    Descriptor {
+        entry: u8,
+        index: u8,
+        field: DescriptorField,
+        value: u64,
+    },
+    /// Data sector `index % data sectors`, re-sealed.
+    DataSector {
+        entry: u8,
+        index: u8,
+        field: SectorField,
+        value: u32,
+    },
+    /// A torn entry: bytes at `at % EntryLength` changed after every re-seal.
+    Torn { entry: u8, at: u32, bytes: Vec<u8> },
+    /// The entry copied to ring offset `4 KiB * (to % sectors)` (a second sequence).
+    Copy { entry: u8, to: u16 },
+    /// The entry zeroed (a gap in the run).
+    Erase { entry: u8 },
+}
+
+/// Re-seals the CRC-32C of the entry at ring offset `pos` (4 KiB aligned) over its
+/// EntryLength bytes in ring order, the length clamped to `[64, ring length]`.
+pub fn seal_entry(ring: &mut [u8], pos: usize) {
+    let n = ring.len();
+    if n < SECTOR || !pos.is_multiple_of(SECTOR) || pos >= n {
+        return;
+    }
+    let len = u32::from_le_bytes([ring[pos + 8], ring[pos + 9], ring[pos + 10], ring[pos + 11]]);
+    let len = (len as usize).clamp(64, n);
+    ring[pos + 4..pos + 8].fill(0);
+    let first = len.min(n - pos);
+    let mut c = crc32c::crc32c(&ring[pos..pos + first]);
+    if first < len {
+        c = crc32c::crc32c_append(c, &ring[..len - first]);
+    }
+    ring[pos + 4..pos + 8].copy_from_slice(&c.to_le_bytes());
+}
+
+/// Writes `bytes` into the ring from `pos` in ring order.
+fn ring_write(ring: &mut [u8], pages: &mut BTreeSet<usize>, pos: usize, bytes: &[u8]) {
+    let n = ring.len();
+    if n == 0 {
+        return;
+    }
+    let mut p = pos % n;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let k = rest.len().min(n - p);
+        ring[p..p + k].copy_from_slice(&rest[..k]);
+        pages.extend(p / SECTOR..=(p + k - 1) / SECTOR);
+        rest = &rest[k..];
+        p = (p + k) % n;
+    }
+}
+
+fn ring_read(ring: &[u8], pos: usize, len: usize) -> Vec<u8> {
+    let n = ring.len();
+    (0..len).map(|k| ring[(pos + k) % n]).collect()
+}
+
+/// A resolved descriptor: a 4 KiB data write or a zero range.
+enum LogWrite {
+    Data { target: u64, content: Vec<u8> },
+    Zero { target: u64, length: u64 },
+}
+
+/// Fields of one entry.
+struct EntryParams {
+    seq: u64,
+    tail: u32,
+    guid: [u8; 16],
+    flushed: u64,
+    last: u64,
+}
+
+/// Serializes one entry (descriptor sectors, then data sectors) with its checksum.
+fn entry_bytes(e: &EntryParams, writes: &[LogWrite]) -> Vec<u8> {
+    let count = writes.len();
+    let d = (count + 2).div_ceil(128);
+    let m = writes
+        .iter()
+        .filter(|w| matches!(w, LogWrite::Data { .. }))
+        .count();
+    let mut b = vec![0u8; SECTOR * (d + m)];
+    let len = b.len() as u32;
+    put(&mut b, 0, b"loge");
+    put(&mut b, 8, &len.to_le_bytes());
+    put(&mut b, 12, &e.tail.to_le_bytes());
+    put(&mut b, 16, &e.seq.to_le_bytes());
+    put(&mut b, 24, &(count as u32).to_le_bytes());
+    put(&mut b, 32, &e.guid);
+    put(&mut b, 48, &e.flushed.to_le_bytes());
+    put(&mut b, 56, &e.last.to_le_bytes());
+    let mut j = 0;
+    for (i, w) in writes.iter().enumerate() {
+        let s = 64 + 32 * i;
+        match w {
+            LogWrite::Data { target, content } => {
+                put(&mut b, s, b"desc");
+                put(&mut b, s + 4, &content[4092..4096]);
+                put(&mut b, s + 8, &content[..8]);
+                put(&mut b, s + 16, &target.to_le_bytes());
+                let sec = SECTOR * (d + j);
+                put(&mut b, sec, b"data");
+                put(&mut b, sec + 4, &((e.seq >> 32) as u32).to_le_bytes());
+                put(&mut b, sec + 8, &content[8..4092]);
+                put(&mut b, sec + 4092, &(e.seq as u32).to_le_bytes());
+                j += 1;
+            }
+            LogWrite::Zero { target, length } => {
+                put(&mut b, s, b"zero");
+                put(&mut b, s + 8, &length.to_le_bytes());
+                put(&mut b, s + 16, &target.to_le_bytes());
+            }
+        }
+        put(&mut b, s + 24, &e.seq.to_le_bytes());
+    }
+    let c = crc_with_zeroed(&b, 4);
+    put(&mut b, 4, &c.to_le_bytes());
+    b
+}
+
+impl Built {
+    /// BAT sector `s` (512 entries) as `state` holds it.
+    fn bat_sector(state: &BTreeMap<u64, u64>, s: u64) -> Vec<u8> {
+        let mut c = vec![0u8; SECTOR];
+        for (&i, &v) in state.range(s * 512..(s + 1) * 512) {
+            put(&mut c, (i - s * 512) as usize * 8, &v.to_le_bytes());
+        }
+        c
+    }
+
+    /// The descriptor `w` stands for given the BAT `state` (updated), if any.
+    fn resolve(&self, p: &Params, state: &mut BTreeMap<u64, u64>, w: Write) -> Option<LogWrite> {
+        let bat_sectors = p.bat_length / SECTOR as u64;
+        let allocated = |v: u64| v & 7 >= 6;
+        Some(match w {
+            Write::Bat {
+                sector,
+                entry,
+                state: to,
+            } => {
+                let s = sector as u64 % bat_sectors;
+                let i = s * 512 + (entry % 512) as u64;
+                let bitmap = (i + 1).is_multiple_of(p.chunk_ratio + 1);
+                let cur = state.get(&i).copied().unwrap_or(0);
+                if p.kind == Kind::Dynamic && i < p.total_entries && !bitmap && !allocated(cur) {
+                    match to {
+                        AllocState::NotPresent => {
+                            state.remove(&i);
+                        }
+                        AllocState::Zero => {
+                            state.insert(i, 2);
+                        }
+                        AllocState::Unmapped => {
+                            state.insert(i, 3);
+                        }
+                        AllocState::FullyPresent => {}
+                    }
+                }
+                LogWrite::Data {
+                    target: p.bat_offset + s * SECTOR as u64,
+                    content: Self::bat_sector(state, s),
+                }
+            }
+            Write::BatZero { sector, count } => {
+                let s = sector as u64 % bat_sectors;
+                let c = (count as u64 % 4 + 1).min(bat_sectors - s);
+                let range = s * 512..(s + c) * 512;
+                if state.range(range.clone()).any(|(_, &v)| allocated(v)) {
+                    return None;
+                }
+                let gone: Vec<u64> = state.range(range).map(|(&i, _)| i).collect();
+                for i in gone {
+                    state.remove(&i);
+                }
+                LogWrite::Zero {
+                    target: p.bat_offset + s * SECTOR as u64,
+                    length: c * SECTOR as u64,
+                }
+            }
+            Write::Metadata { sector } => {
+                let s = sector as usize % MD_SECTORS;
+                LogWrite::Data {
+                    target: p.md_offset + (s * SECTOR) as u64,
+                    content: self.md[s * SECTOR..(s + 1) * SECTOR].to_vec(),
+                }
+            }
+            Write::MetadataZero { sector, count } => {
+                let s = MD_SECTORS + sector as usize % (MD_REGION_SECTORS - MD_SECTORS);
+                let c = (count as usize % 8 + 1).min(MD_REGION_SECTORS - s);
+                LogWrite::Zero {
+                    target: p.md_offset + (s * SECTOR) as u64,
+                    length: (c * SECTOR) as u64,
+                }
+            }
+            Write::RegionTable { second, sector } => {
+                let at = R_OFF[second as usize] + (sector as usize % 16) * SECTOR;
+                LogWrite::Data {
+                    target: at as u64,
+                    content: self.hs[at..at + SECTOR].to_vec(),
+                }
+            }
+        })
+    }
+
+    /// Writes the log of `d` into the ring (after the structures are sealed: the entries
+    /// copy sealed region tables). Sets the headers' LogGuid when pending; the caller
+    /// re-seals the headers.
+    fn add_log(&mut self, d: &Desc, p: &Params) {
+        let Some(ld) = &d.log else { return };
+        let n = ld.entries.len().min(MAX_LOG_ENTRIES);
+        if self.log.is_empty() || n == 0 {
+            return;
+        }
+        let ring_len = self.log.len();
+        let guid = guid_of(d.sequence ^ 0x1065);
+        let t = ld.tail as usize % n;
+        let seq0 = (ld.sequence >> 2).max(1);
+        let mut pos = (ld.start as usize % (ring_len / SECTOR)) * SECTOR;
+        let mut state = self.bat.clone();
+        let mut starts = Vec::new();
+        for (i, e) in ld.entries.iter().take(n).enumerate() {
+            let writes: Vec<LogWrite> = (e.writes.iter().take(MAX_WRITES))
+                .filter_map(|&w| self.resolve(p, &mut state, w))
+                .collect();
+            let tail = if i <= t { pos } else { starts[t] };
+            let ep = EntryParams {
+                seq: seq0 + i as u64,
+                tail: tail as u32,
+                guid,
+                flushed: self.len,
+                last: self.len,
+            };
+            let bytes = entry_bytes(&ep, &writes);
+            ring_write(&mut self.log, &mut self.log_pages, pos, &bytes);
+            self.log_entries.push((pos, bytes.len()));
+            starts.push(pos);
+            pos = (pos + bytes.len()) % ring_len;
+        }
+        if ld.applied {
+            self.bat = state;
+        }
+        if ld.pending {
+            for &off in &H_OFF {
+                put(&mut self.hs, off + 48, &guid);
+            }
+        }
+    }
+
+    /// Applies a log corruption: torn entries only when `torn` (after every re-seal),
+    /// everything else only when not.
+    fn apply_log(&mut self, c: &LogCorruption, torn: bool) {
+        if matches!(c, LogCorruption::Torn { .. }) != torn || self.log_entries.is_empty() {
+            return;
+        }
+        let pick = |e: u8| self.log_entries[e as usize % self.log_entries.len()];
+        let ring = &mut self.log;
+        let pages = &mut self.log_pages;
+        match *c {
+            LogCorruption::Entry {
+                entry,
+                field,
+                value,
+            } => {
+                let (pos, _) = pick(entry);
+                let v = value.to_le_bytes();
+                let (at, bytes): (usize, Vec<u8>) = match field {
+                    EntryField::Signature => (0, v[..4].to_vec()),
+                    EntryField::EntryLength => (8, v[..4].to_vec()),
+                    EntryField::Tail => (12, v[..4].to_vec()),
+                    EntryField::SequenceNumber => (16, v.to_vec()),
+                    EntryField::DescriptorCount => (24, v[..4].to_vec()),
+                    EntryField::Reserved => (28, v[..4].to_vec()),
+                    EntryField::LogGuid => (32, guid_of(value).to_vec()),
+                    EntryField::FlushedFileOffset => (48, v.to_vec()),
+                    EntryField::LastFileOffset => (56, v.to_vec()),
+                };
+                ring_write(ring, pages, pos + at, &bytes);
+                seal_entry(ring, pos);
+            }
+            LogCorruption::Descriptor {
+                entry,
+                index,
+                field,
+                value,
+            } => {
+                let (pos, _) = pick(entry);
+                let h = ring_read(ring, pos, 64);
+                let count = u32::from_le_bytes([h[24], h[25], h[26], h[27]]) as usize;
+                if count == 0 {
+                    return;
+                }
+                let slot = pos + 64 + 32 * (index as usize % count.min(4096));
+                let v = value.to_le_bytes();
+                let (at, bytes) = match field {
+                    DescriptorField::Signature => (0, &v[..4]),
+                    DescriptorField::TrailingOrReserved => (4, &v[..4]),
+                    DescriptorField::LeadingOrZeroLength => (8, &v[..]),
+                    DescriptorField::FileOffset => (16, &v[..]),
+                    DescriptorField::SequenceNumber => (24, &v[..]),
+                };
+                ring_write(ring, pages, slot + at, bytes);
+                seal_entry(ring, pos);
+            }
+            LogCorruption::DataSector {
+                entry,
+                index,
+                field,
+                value,
+            } => {
+                let (pos, len) = pick(entry);
+                let h = ring_read(ring, pos, 64);
+                let count = u32::from_le_bytes([h[24], h[25], h[26], h[27]]) as usize;
+                let d = (count + 2).div_ceil(128);
+                let m = (len / SECTOR).saturating_sub(d);
+                if m == 0 {
+                    return;
+                }
+                let sec = pos + SECTOR * (d + index as usize % m);
+                let v = value.to_le_bytes();
+                let at = match field {
+                    SectorField::Signature => 0,
+                    SectorField::SequenceHigh => 4,
+                    SectorField::SequenceLow => 4092,
+                    SectorField::Payload => 8 + (value >> 20) as usize % 4084,
+                };
+                ring_write(ring, pages, sec + at, &v);
+                seal_entry(ring, pos);
+            }
+            LogCorruption::Torn {
+                entry,
+                at,
+                ref bytes,
+            } => {
+                let (pos, len) = pick(entry);
+                let bytes = &bytes[..bytes.len().min(MAX_PATCH)];
+                ring_write(ring, pages, pos + at as usize % len, bytes);
+            }
+            LogCorruption::Copy { entry, to } => {
+                let (pos, len) = pick(entry);
+                let bytes = ring_read(ring, pos, len);
+                let to = (to as usize % (ring.len() / SECTOR)) * SECTOR;
+                ring_write(ring, pages, to, &bytes);
+            }
+            LogCorruption::Erase { entry } => {
+                let (pos, len) = pick(entry);
+                ring_write(ring, pages, pos, &vec![0u8; len]);
+            }
         }
     }
 }

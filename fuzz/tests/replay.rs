@@ -65,6 +65,11 @@ fn image_sparse() {
     });
 }
 
+#[test]
+fn log_ring() {
+    replay("log_ring", vhdx_check_fuzz::log_ring);
+}
+
 fn desc(data: &[u8]) -> Option<Desc> {
     use arbitrary::{Arbitrary, Unstructured};
     Desc::arbitrary_take_rest(Unstructured::new(data)).ok()
@@ -103,10 +108,54 @@ fn qemu_seeds_are_accepted() {
 }
 
 /// A spread of uncorrupted generated images (every block size, both sector sizes, both
-/// kinds, sizes from one sector to the cap) has no error finding.
+/// kinds, sizes from one sector to the cap, logs pending or applied, wrapping the ring
+/// end or not) has no error finding.
 #[test]
 fn generated_valid_images_have_no_errors() {
-    use vhdx_check_fuzz::generate::{Alloc, AllocState, Kind};
+    use vhdx_check_fuzz::generate::{Alloc, AllocState, EntryDesc, Kind, LogDesc, Write};
+    let log = |exp: u8, bs: u8| LogDesc {
+        // From 0, or 12 KiB before the end of a 1 or 2 MiB ring (wrapping).
+        start: if exp.is_multiple_of(3) {
+            0
+        } else {
+            253 + 256 * (exp as u16 % 3 - 1)
+        },
+        sequence: (exp as u64 + 1) << 40,
+        tail: bs,
+        pending: true,
+        applied: exp.is_multiple_of(2),
+        entries: (0..3u32)
+            .map(|k| EntryDesc {
+                writes: vec![
+                    Write::Bat {
+                        sector: k * 5,
+                        entry: (k * 4099 + bs as u32) as u16,
+                        state: [
+                            AllocState::Zero,
+                            AllocState::Unmapped,
+                            AllocState::NotPresent,
+                        ][k as usize],
+                    },
+                    Write::BatZero {
+                        sector: k * 77 + 1,
+                        count: k as u8,
+                    },
+                    Write::Metadata {
+                        sector: k as u8 * 8,
+                    },
+                    Write::MetadataZero {
+                        sector: exp.wrapping_mul(k as u8),
+                        count: 7,
+                    },
+                    Write::RegionTable {
+                        second: k == 1,
+                        sector: k as u8 * 15,
+                    },
+                ][..(k as usize + exp as usize) % 5 + 1]
+                    .to_vec(),
+            })
+            .collect(),
+    };
     let mut n = 0;
     for kind in [Kind::Dynamic, Kind::Fixed] {
         for bs in 0..9u8 {
@@ -135,6 +184,8 @@ fn generated_valid_images_have_no_errors() {
                             .collect(),
                         corruptions: vec![],
                         reseal: false,
+                        log: Some(log(exp, bs)),
+                        log_corruptions: vec![],
                     };
                     vhdx_check_fuzz::image_structured(&d);
                     n += 1;
@@ -143,4 +194,144 @@ fn generated_valid_images_have_no_errors() {
         }
     }
     eprintln!("{n} generated images");
+}
+
+/// The ring of `big_log_desc()` with `log`, as a `log_ring` input for the 2 MiB base:
+/// flags, then the ring from the placement the flags name, trailing zeros trimmed.
+fn big_ring_input(log: vhdx_check_fuzz::generate::LogDesc, flags: u8) -> Vec<u8> {
+    let mut d = vhdx_check_fuzz::big_log_desc();
+    d.log = Some(log);
+    let b = d.build();
+    let n = b.log.len();
+    let start = [0, n / 2, n - 16384, n - 4096][(flags >> 4) as usize & 3];
+    let mut out = vec![flags];
+    out.extend((0..n.min(vhdx_check_fuzz::MAX_RING_INPUT)).map(|k| b.log[(start + k) % n]));
+    while out.last() == Some(&0) {
+        out.pop();
+    }
+    out
+}
+
+/// Writes the builder-made seeds of `log_ring` and the `image_structured` seeds with a
+/// log. By hand: `cargo test --release make_log_seeds -- --ignored`.
+#[test]
+#[ignore]
+fn make_log_seeds() {
+    use vhdx_check_fuzz::generate::{AllocState, EntryDesc, LogDesc, Write};
+    use vhdx_check_fuzz::{LOG_BIG, LOG_SET_GUID};
+    let writes = |k: u32| -> Vec<Write> {
+        vec![
+            Write::Bat {
+                sector: 0,
+                entry: (k * 3 + 1) as u16,
+                state: [AllocState::Zero, AllocState::Unmapped][k as usize % 2],
+            },
+            Write::Metadata { sector: k as u8 },
+            Write::MetadataZero {
+                sector: k as u8 * 9,
+                count: 2,
+            },
+            Write::RegionTable {
+                second: k % 2 == 1,
+                sector: 0,
+            },
+        ]
+    };
+    let log = |start: u16, n: u32, tail: u8| LogDesc {
+        start,
+        sequence: 40 << 2,
+        tail,
+        pending: true,
+        applied: false,
+        entries: (0..n)
+            .map(|k| EntryDesc {
+                writes: writes(k)[..(k as usize % 4) + 1].to_vec(),
+            })
+            .collect(),
+    };
+    let dir = corpus().join("log_ring");
+    std::fs::create_dir_all(&dir).unwrap();
+    let seeds = [
+        (
+            "gen-big-3-entries",
+            big_ring_input(log(0, 3, 0), LOG_BIG | LOG_SET_GUID),
+        ),
+        // Entries of 4, 8, 12 and 16 KiB from LogLength - 16 KiB: the third wraps at the
+        // ring end, the Tail is entry 1 (entry 0 is history).
+        (
+            "gen-big-wrap",
+            big_ring_input(log(512 - 4, 4, 1), LOG_BIG | LOG_SET_GUID | 0x20),
+        ),
+    ];
+    for (name, data) in seeds {
+        vhdx_check_fuzz::log_ring(&data);
+        std::fs::write(dir.join(name), &data).unwrap();
+        eprintln!("log_ring/{name}: {} bytes", data.len());
+    }
+
+    // image_structured: search a fixed pseudo-random stream for descriptions of dynamic
+    // disks with a pending log of >= 2 entries: uncorrupted and dirty (LOG-003),
+    // uncorrupted and already applied (LOG-004), with log corruptions only that the entry
+    // predicates see (a LOG-01x/03x finding).
+    use arbitrary::{Arbitrary, Unstructured};
+    type Want = Box<dyn Fn(&Desc, &vhdx_check::ImageReport) -> bool>;
+    let uncorrupted = |d: &Desc| d.corruptions.is_empty() && d.log_corruptions.is_empty();
+    let mut wanted: Vec<(&str, Want)> = vec![
+        (
+            "gen-log-pending",
+            Box::new(move |d, r| uncorrupted(d) && r.has("LOG-003")),
+        ),
+        (
+            "gen-log-applied",
+            Box::new(move |d, r| uncorrupted(d) && r.has("LOG-004")),
+        ),
+        (
+            "gen-log-corrupt",
+            Box::new(|d, r| {
+                d.corruptions.is_empty()
+                    && !d.log_corruptions.is_empty()
+                    && r.ids()
+                        .iter()
+                        .any(|id| id.starts_with("LOG-01") || id.starts_with("LOG-03"))
+            }),
+        ),
+    ];
+    let dir = corpus().join("image_structured");
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..1_000_000 {
+        if wanted.is_empty() {
+            break;
+        }
+        let mut bytes = vec![0u8; 120];
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let Ok(d) = Desc::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+            continue;
+        };
+        let Some(l) = &d.log else { continue };
+        if !l.pending || d.log_mib % 3 == 0 || d.kind != vhdx_check_fuzz::generate::Kind::Dynamic {
+            continue;
+        }
+        let b = d.build();
+        if b.log_entries.len() < 2 || b.len > 64 << 20 {
+            continue;
+        }
+        let src = vhdx_check::io::SparseReader::new(b.len, b.extents());
+        let r = vhdx_check::check(&src, &Default::default());
+        if let Some(k) = wanted.iter().position(|(_, f)| f(&d, &r)) {
+            let (name, _) = wanted.remove(k);
+            vhdx_check_fuzz::image_structured(&d);
+            std::fs::write(dir.join(name), &bytes).unwrap();
+            eprintln!("image_structured/{name}: {:?}", r.ids());
+        }
+    }
+    assert!(
+        wanted.is_empty(),
+        "not found: {:?}",
+        wanted.iter().map(|w| w.0).collect::<Vec<_>>()
+    );
 }
