@@ -789,11 +789,16 @@ fn scan(log: &Log, mode: Mode) -> Scan {
             };
             if (contains || !mode.tail_test()) && !entries.is_empty() {
                 advance = entries.iter().map(|&i| log.entries[i].length()).sum();
-                out.runs.push(Run {
-                    entries,
-                    valid: contains,
-                    after: None,
-                });
+                // A run met again from an earlier start (its entries before the ring end
+                // scanned last) is the same sequence: the first one found stays.
+                let head = entries[entries.len() - 1];
+                if !out.runs.iter().any(|r| r.head() == head) {
+                    out.runs.push(Run {
+                        entries,
+                        valid: contains,
+                        after: None,
+                    });
+                }
             } else if seen_heads.insert(head) {
                 out.invalid_heads.push(head);
             }
@@ -802,6 +807,10 @@ fn scan(log: &Log, mode: Mode) -> Scan {
         travelled += advance;
     }
     out.sequence_breaks = breaks.into_iter().collect();
+    // A head met first without its tail (the scan starts inside a sequence that wraps the
+    // ring end) and later as the head of a valid sequence is not a broken run.
+    let valid_heads: std::collections::BTreeSet<usize> = out.runs.iter().map(Run::head).collect();
+    out.invalid_heads.retain(|h| !valid_heads.contains(h));
     // CATALOGUE 3.3 step 5: strictly greater wins, so the first found stays on a tie.
     for (i, r) in out.runs.iter().enumerate() {
         let seq = log.entries[r.head()].seq();
