@@ -9,6 +9,7 @@ mod evidence;
 mod policy;
 mod rules_bat;
 mod rules_header;
+mod rules_log;
 mod rules_metadata;
 mod rules_parent;
 mod rules_region;
