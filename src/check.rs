@@ -1,6 +1,7 @@
 //! One image, end to end: build the model, run every rule pass, collect the report.
 
 use crate::io::ReadAt;
+use crate::model::replay::ReplayedView;
 use crate::model::{Model, ParentLink};
 use crate::rules::finding::{Finding, Severity, View};
 use crate::rules::sink::{Sink, Suppressed};
@@ -112,8 +113,20 @@ pub fn check_with_parent(
 ) -> ImageReport {
     let mut sink = Sink::new(View::Raw, opts.max_per_rule);
     let mut model = Model::build(src);
-    model.parent = parent;
-    crate::rules::run_all(&model, &mut sink);
+    model.parent = parent.clone();
+    // A pending replay: the structures the log rewrites are judged on the replayed view.
+    let log = model.log.clone().filter(|l| l.dirty(src.len()));
+    let view = log
+        .as_deref()
+        .and_then(|l| l.plan.as_ref())
+        .map(|plan| ReplayedView::new(src, plan));
+    let replayed = view.as_ref().map(|v| {
+        let mut m = Model::build_structures(v);
+        m.log = model.log.clone();
+        m.parent = parent;
+        m
+    });
+    crate::rules::run_all(&model, replayed.as_ref(), &mut sink);
     let (mut findings, suppressed) = sink.finish();
     sort_findings(&mut findings);
     ImageReport {

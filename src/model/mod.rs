@@ -4,6 +4,8 @@
 
 mod bits;
 mod layout;
+pub mod log;
+pub mod replay;
 
 pub use bits::Bits;
 pub use layout::{Object, ObjectKind};
@@ -231,6 +233,8 @@ pub struct Model<'a> {
     pub parent_locator: Option<LocatorItem>,
     /// What is known of the parent file, when the caller supplied or found one.
     pub parent: Option<ParentLink>,
+    /// The log found through the current header (shared by the RAW and REPLAYED models).
+    pub log: Option<std::sync::Arc<log::Log>>,
 }
 
 /// The parent of a differencing disk as the chain rules need it: its identity and
@@ -271,7 +275,19 @@ pub struct LocatorItem {
 }
 
 impl<'a> Model<'a> {
+    /// The RAW model: every structure as found, and the log analysed.
     pub fn build(src: &'a dyn ReadAt) -> Model<'a> {
+        let mut m = Model::build_structures(src);
+        m.log = m
+            .current_header()
+            .and_then(|h| log::analyse(src, h))
+            .map(std::sync::Arc::new);
+        m
+    }
+
+    /// The structures of `src` without a log analysis: the REPLAYED model is built from the
+    /// replayed view and shares the RAW model's log.
+    pub fn build_structures(src: &'a dyn ReadAt) -> Model<'a> {
         let file_size = src.len();
         let identifier_slot = SlotBytes::read(src, identifier::OFFSET, identifier::SLOT);
         let identifier = identifier::parse(&identifier_slot.bytes);
@@ -366,6 +382,7 @@ impl<'a> Model<'a> {
             bat,
             parent_locator,
             parent: None,
+            log: None,
         }
     }
 

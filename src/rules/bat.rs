@@ -1,7 +1,7 @@
 //! BAT: every entry of the block allocation table (CATALOGUE 2.5), streamed in chunks.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::MIB;
 use crate::format::bat::{
     self, BatEntry, Geometry, Slot, SlotCursor, payload_state_name, sb_state_name,
@@ -18,6 +18,7 @@ pub const PASSES: &[Pass] = &[Pass {
         "BAT-009", "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016",
         "BAT-017", "BAT-018", "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
     ],
+    scope: Scope::Views,
     run,
 }];
 

@@ -13,6 +13,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("header.toml", include_str!("../../rules/header.toml")),
     ("region.toml", include_str!("../../rules/region.toml")),
+    ("log.toml", include_str!("../../rules/log.toml")),
     ("metadata.toml", include_str!("../../rules/metadata.toml")),
     ("parent.toml", include_str!("../../rules/parent.toml")),
     ("bat.toml", include_str!("../../rules/bat.toml")),

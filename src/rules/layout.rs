@@ -3,7 +3,7 @@
 //! the work is linear in the BAT and memory is one bit per MiB of the real file.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, bat::past_eof_severity, hex};
+use super::{Pass, Scope, bat::past_eof_severity, hex};
 use crate::format::MIB;
 use crate::format::bat::{self, BatEntry, Slot, SlotCursor};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
@@ -19,8 +19,10 @@ pub const PASSES: &[Pass] = &[Pass {
         "LAYOUT-005",
         "LAYOUT-006",
         "LAYOUT-007",
+        "LAYOUT-008",
         "LAYOUT-009",
     ],
+    scope: Scope::Views,
     run,
 }];
 
@@ -215,6 +217,7 @@ fn run(m: &Model, s: &mut Sink) {
         );
     }
     header_reserved(m, s);
+    last_file_offset(m, s, &grid);
     // Sweeps need the complete object list: a missing header, region table or BAT would
     // make every structure look like free space.
     let complete = m.current_header().is_some()
@@ -475,6 +478,30 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
                     geo.payload_blocks,
                     expected,
                     explained
+                ),
+            )
+        });
+    }
+}
+
+/// LAYOUT-008: the head entry's LastFileOffset should enclose every object.
+fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
+    let Some(lfo) = m
+        .log
+        .as_deref()
+        .and_then(|l| l.head())
+        .map(|h| h.header.last_file_offset)
+    else {
+        return;
+    };
+    if g.last_end > lfo {
+        s.emit("LAYOUT-008", Loc::at(lfo, g.last_end - lfo), || {
+            (
+                "file".into(),
+                format!(
+                    "structures end at {}, past the active log head's LastFileOffset {}",
+                    hex(g.last_end),
+                    hex(lfo)
                 ),
             )
         });
