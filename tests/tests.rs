@@ -7,6 +7,7 @@ mod cli;
 mod corpus_images;
 mod evidence;
 mod policy;
+mod replay;
 mod rules_bat;
 mod rules_header;
 mod rules_log;
