@@ -252,6 +252,59 @@ fn replay_of_chained_entries_over_one_sector() {
 }
 
 #[test]
+fn replay_reassembles_leading_and_trailing_bytes() {
+    // A 4 KiB update whose every byte differs from its neighbours: descriptor LeadingBytes
+    // (0..8) ‖ data sector (8..4092) ‖ descriptor TrailingBytes (4092..4096). Written into
+    // the metadata region's free space (beyond the items, inside the region).
+    let mut img = big();
+    let at = img.layout.metadata_offset + 0x80000;
+    let pattern: Vec<u8> = (0..4096u32).map(|i| (i * 7 + 3) as u8).collect();
+    let e = img.log_entry(&[]).data(at, pattern.clone());
+    img.write_log(std::slice::from_ref(&e));
+    let want = applied(&img, &[e], img.len);
+    assert_eq!(want.read(at, 4096), pattern);
+    assert_replays_to("leading-trailing", &img, &want);
+}
+
+#[test]
+fn replay_applies_overlapping_descriptors_in_order() {
+    // One entry: zero the BAT sector of block 600, then a data descriptor re-writing it
+    // with block 600 ZERO; a second entry: the data first, then a zero descriptor. The
+    // later descriptor wins (LOG-047), so block 600 ends ZERO after entry 1 and NOT_PRESENT
+    // after entry 2; block 601 (data of entry 2) is zeroed too.
+    let mut img = big();
+    let sector = bat_sector(&img, FAR);
+    let Descriptor::Data { data: far_zero, .. } = zero_block(&img, FAR).descriptors[0].clone()
+    else {
+        unreachable!()
+    };
+    let Descriptor::Data {
+        data: near_zero, ..
+    } = zero_block(&img, FAR + 1).descriptors[0].clone()
+    else {
+        unreachable!()
+    };
+    let e1 = img
+        .log_entry(&[])
+        .zero(sector, 4096)
+        .data(sector, far_zero.clone());
+    let e2 = img
+        .log_entry(&[])
+        .data(sector, near_zero)
+        .zero(sector, 4096);
+    let (written, _) = img.write_sequence(0, LOG_SEQUENCE, &[e1.clone()]);
+    let want = applied(&img, &written, img.len);
+    assert_eq!(want.bat_entry(FAR), bat::ZERO);
+    assert_replays_to("overlap-data-wins", &img, &want);
+
+    let mut img = big();
+    let (written, _) = img.write_sequence(0, LOG_SEQUENCE, &[e1, e2]);
+    let want = applied(&img, &written, img.len);
+    assert_eq!((want.bat_entry(FAR), want.bat_entry(FAR + 1)), (0, 0));
+    assert_replays_to("overlap-zero-wins", &img, &want);
+}
+
+#[test]
 fn replay_refuses_an_existing_output() {
     let (img, _, _) = crate::rules_log::dirty();
     let dir = Scratch::new("replay-exists");
