@@ -1221,6 +1221,26 @@ fn log_066_file_offsets_decrease_along_the_sequence() {
     assert_eq!(one(&r, "LOG-066").severity, Info);
     replay_changes(&r, &bat_entries(&img, &[BLOCK, 6]));
     assert!(!r.has("LOG-005") && !r.has("LOG-006"), "{}", listing(&r));
+
+    // Either offset alone decreasing is enough; both growing is not a finding.
+    for ((fa, la), (fb, lb), fires) in [
+        ((len + MIB, len), (len, len), true),
+        ((len, len + MIB), (len, len), true),
+        ((len, len), (len + MIB, len + MIB), false),
+    ] {
+        let mut img = clean();
+        let a = ab[0].clone().file_offsets(fa, la);
+        let b = ab[1].clone().file_offsets(fb, lb);
+        img.write_sequence(0, LOG_SEQUENCE, &[a, b]);
+        let r = report(&img);
+        assert_eq!(
+            r.has("LOG-066"),
+            fires,
+            "{:?}:{}",
+            (fa, la, fb, lb),
+            listing(&r)
+        );
+    }
 }
 
 #[test]
@@ -1585,4 +1605,37 @@ fn findings_in_both_views_are_reported_once_as_replayed() {
         assert_eq!(both[0].view, View::Replayed, "{}", listing(&r));
     }
     assert!(view_diffs(&r).is_empty(), "{}", listing(&r));
+}
+
+#[test]
+fn log_071_entry_byte_bound() {
+    // A crafted 4 MiB ring: at every 4 KiB position an entry (no descriptors, padded) that
+    // runs to the ring end, all CRC-valid (sealed from the last to the first, each CRC
+    // covering the later entries as finally written). Examining every candidate would read
+    // ~2 GiB of entry bytes, far beyond 8 x LogLength + 256 MiB.
+    let ring = 4 * MIB;
+    let mut img = ImageBuilder::dynamic(64 * MIB)
+        .block_size(MIB as u32)
+        .write_block(0, &[0xA5; 4096])
+        .log_length(ring as u32)
+        .build();
+    let guid = img.layout.log_guid;
+    let len = img.len;
+    let mut bytes = vec![0u8; ring as usize];
+    for k in (0..ring / 4096).rev() {
+        let p = (k * 4096) as usize;
+        let e = &mut bytes[p..];
+        e[..4].copy_from_slice(SIG_LOG_ENTRY);
+        put_u32(e, log::ENTRY_LENGTH, (ring as usize - p) as u32);
+        put_u32(e, log::TAIL, p as u32);
+        put_u64(e, log::SEQUENCE_NUMBER, 1 + k);
+        e[log::LOG_GUID..][..16].copy_from_slice(&guid);
+        put_u64(e, log::FLUSHED_FILE_OFFSET, len);
+        put_u64(e, log::LAST_FILE_OFFSET, len);
+        seal(e, log::CHECKSUM);
+    }
+    img.put_log_bytes(0, &bytes);
+    img.set_log_guid(guid);
+    let r = report(&img);
+    assert_eq!(one(&r, "LOG-071").severity, Warning, "{}", listing(&r));
 }
