@@ -292,7 +292,7 @@ fn replay_applies_overlapping_descriptors_in_order() {
         .log_entry(&[])
         .data(sector, near_zero)
         .zero(sector, 4096);
-    let (written, _) = img.write_sequence(0, LOG_SEQUENCE, &[e1.clone()]);
+    let (written, _) = img.write_sequence(0, LOG_SEQUENCE, std::slice::from_ref(&e1));
     let want = applied(&img, &written, img.len);
     assert_eq!(want.bat_entry(FAR), bat::ZERO);
     assert_replays_to("overlap-data-wins", &img, &want);
