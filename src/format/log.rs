@@ -64,7 +64,9 @@ pub enum Descriptor {
         sequence_number: u64,
     },
     Data {
+        #[serde(serialize_with = "crate::report::ser_hex")]
         trailing_bytes: [u8; 4],
+        #[serde(serialize_with = "crate::report::ser_hex")]
         leading_bytes: [u8; 8],
         file_offset: u64,
         sequence_number: u64,

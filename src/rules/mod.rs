@@ -20,6 +20,8 @@ use crate::model::Model;
 use finding::View;
 use sink::Sink;
 
+/// Names the structures a byte range of the file holds (what replay changes).
+pub(crate) use log::structures_in;
 /// Where a known metadata item's value is (for the policy's requirement findings too).
 pub(crate) use meta::value_loc;
 
