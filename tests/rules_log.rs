@@ -356,7 +356,15 @@ fn log_003_file_shorter_than_last_file_offset() {
     let e = img.log_entry(&[]).file_offsets(len, len + MIB);
     img.write_log(&[e]);
     let r = report(&img);
-    assert!(r.has("LOG-003") && !r.has("LOG-004"), "{}", listing(&r));
+    assert!(!r.has("LOG-004"), "{}", listing(&r));
+    // Contract update 13:55: the size change is a LOG-003 at offset = file size.
+    let f = one(&r, "LOG-003");
+    assert_eq!(
+        (f.offset, f.severity),
+        (Some(len), Warning),
+        "{}",
+        listing(&r)
+    );
 }
 
 #[test]
