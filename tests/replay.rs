@@ -243,6 +243,20 @@ fn replay_grows_the_file_to_last_file_offset() {
 }
 
 #[test]
+fn replay_grows_the_file_to_the_last_write() {
+    // A data descriptor 4 MiB past EOF (LastFileOffset = the file size): the replayed file
+    // ends where that write ends, with zeros in the gap (CATALOGUE §3.5 step 2).
+    let mut img = clean();
+    let len = img.len;
+    let at = len + 4 * MIB;
+    let pattern: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8 | 1).collect();
+    let e = zero_block(&img, 5).data(at, pattern);
+    img.write_log(std::slice::from_ref(&e));
+    let want = applied(&img, &[e], at + 4096);
+    assert_replays_to("grow-to-write", &img, &want);
+}
+
+#[test]
 fn replay_of_chained_entries_over_one_sector() {
     let mut img = clean();
     let entries = chained(&img, &[5, 6, 7]);

@@ -301,6 +301,11 @@ fn log_002_log_guid_without_a_valid_sequence() {
     let r = report(&img);
     assert_eq!(one(&r, "LOG-002").severity, Error);
     assert!(!r.has("LOG-003") && !r.has("LOG-004"), "{}", listing(&r));
+    assert!(
+        r.findings.iter().all(|f| f.view == View::Raw),
+        "no active sequence: one view{}",
+        listing(&r)
+    );
     // Only a torn entry.
     let mut img = clean();
     let e = zero_block(&img, BLOCK);
