@@ -1,8 +1,9 @@
 //! Per-rule tests for the LOG family (CATALOGUE 2.4 and §3; the implementation contract is
 //! notes/log-semantics.md). Every test starts from a baseline that does not fire the rule —
 //! the clean image (empty log, LogGuid 0) or the *dirty baseline* (one valid pending entry
-//! at ring offset 0 that maps payload block 5 as PAYLOAD_BLOCK_ZERO: LOG-003 and nothing
-//! else) — and checks that the damaged copy fires it with the contract's place:
+//! at ring offset 0 that maps payload block 5 as PAYLOAD_BLOCK_ZERO: LOG-003, and LOG-007
+//! only for the BAT statistics) — and checks that the damaged copy fires it with the
+//! contract's place:
 //!
 //! * entry predicates at the entry's file offset (LogOffset + ring offset), structure
 //!   `log.entry[0x…]`; descriptor and data-sector predicates inside the entry, structure
@@ -1220,6 +1221,16 @@ fn log_065_torn_entry_right_after_the_head() {
         });
         silent(&img, "LOG-065");
     }
+    // The signature itself torn: still the header of the next entry (LogGuid and
+    // SequenceNumber match), also a damaged would-be header (LOG-010).
+    let mut bytes = next.encode();
+    bytes[..4].copy_from_slice(b"lo\0\0");
+    let img = with(&base, |img| {
+        img.put_log_bytes(a.length, &bytes);
+    });
+    let r = report(&img);
+    expect_at(&r, "LOG-065", Info, &[(b, At::Entry)]);
+    expect_at(&r, "LOG-010", Info, &[(b, At::Entry)]);
 }
 
 #[test]
