@@ -239,7 +239,7 @@ fn clean_image_fires_no_log_rule() {
 }
 
 #[test]
-fn dirty_baseline_fires_only_log_003() {
+fn dirty_baseline_is_one_pending_change() {
     let (img, _, _) = dirty();
     let r = report(&img);
     assert!(
