@@ -228,8 +228,9 @@ pub struct Entry {
     pub descriptors: u32,
     pub data_descriptors: u32,
     /// For each of [`Pred::PER_SLOT`]: the first offending descriptor (or data sector)
-    /// index and how many offend.
-    pub first: [(u32, u32); 9],
+    /// index and how many offend. Boxed: most entries have none, and a hostile ring has
+    /// a quarter million entries.
+    pub first: Option<Box<[(u32, u32); 9]>>,
 }
 
 impl Entry {
@@ -246,13 +247,14 @@ impl Entry {
     /// First offending index and count for a per-slot predicate.
     pub fn slot_failure(&self, p: Pred) -> Option<(u32, u32)> {
         let i = Pred::PER_SLOT.iter().position(|&q| q == p)?;
-        let (first, count) = self.first[i];
+        let (first, count) = self.first.as_ref()?[i];
         (count > 0).then_some((first, count))
     }
     fn note_slot(&mut self, p: Pred, index: u32) {
         self.fails.add(p);
         if let Some(i) = Pred::PER_SLOT.iter().position(|&q| q == p) {
-            let (first, count) = &mut self.first[i];
+            let slots = self.first.get_or_insert_with(Default::default);
+            let (first, count) = &mut slots[i];
             if *count == 0 {
                 *first = index;
             }
@@ -453,6 +455,7 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
     let expected_guid = (!h.log_guid.is_zero()).then_some(h.log_guid);
     let mut budget = 8 * length + BYTE_ALLOWANCE;
     let mut over_budget = 0u64;
+    log.entries.reserve_exact(positions.len());
     for pos in positions {
         let e = check_entry(&ring, pos, expected_guid, &mut budget);
         if e.fails.has(Pred::Unexamined) {
@@ -534,7 +537,7 @@ fn check_entry(ring: &Ring, pos: u64, guid: Option<Guid>, budget: &mut u64) -> E
         fails: Preds::default(),
         descriptors: 0,
         data_descriptors: 0,
-        first: [(0, 0); 9],
+        first: None,
     };
     let h = &header;
     let len = h.entry_length as u64;
@@ -786,11 +789,16 @@ fn scan(log: &Log, mode: Mode) -> Scan {
             };
             if (contains || !mode.tail_test()) && !entries.is_empty() {
                 advance = entries.iter().map(|&i| log.entries[i].length()).sum();
-                out.runs.push(Run {
-                    entries,
-                    valid: contains,
-                    after: None,
-                });
+                // A run met again from an earlier start (its entries before the ring end
+                // scanned last) is the same sequence: the first one found stays.
+                let head = entries[entries.len() - 1];
+                if !out.runs.iter().any(|r| r.head() == head) {
+                    out.runs.push(Run {
+                        entries,
+                        valid: contains,
+                        after: None,
+                    });
+                }
             } else if seen_heads.insert(head) {
                 out.invalid_heads.push(head);
             }
@@ -799,6 +807,10 @@ fn scan(log: &Log, mode: Mode) -> Scan {
         travelled += advance;
     }
     out.sequence_breaks = breaks.into_iter().collect();
+    // A head met first without its tail (the scan starts inside a sequence that wraps the
+    // ring end) and later as the head of a valid sequence is not a broken run.
+    let valid_heads: std::collections::BTreeSet<usize> = out.runs.iter().map(Run::head).collect();
+    out.invalid_heads.retain(|h| !valid_heads.contains(h));
     // CATALOGUE 3.3 step 5: strictly greater wins, so the first found stays on a tie.
     for (i, r) in out.runs.iter().enumerate() {
         let seq = log.entries[r.head()].seq();

@@ -152,6 +152,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
             replayed: s.replayed.iter().map(|&i| log.entries[i].pos).collect(),
         })
         .collect();
+    let names = crate::rules::Namer::new(m);
     let replay = log.plan.as_ref().map(|_| ReplayInfo {
         dirty: log.dirty(m.file_size),
         size_before: m.file_size,
@@ -161,7 +162,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
             .map(|c| ChangeInfo {
                 offset: c.offset,
                 length: c.length,
-                structure: crate::rules::structures_in(m, c.offset, c.offset + c.length),
+                structure: names.range(c.offset, c.offset + c.length),
             })
             .collect(),
     });

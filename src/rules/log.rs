@@ -51,7 +51,7 @@ fn entry_loc(log: &Log, e: &Entry) -> Loc {
 fn run(m: &Model, s: &mut Sink) {
     let Some(log) = m.log.as_deref() else { return };
     if log.log_guid.is_zero() {
-        stale_entries(log, s);
+        stale_entries(m, log, s);
         return;
     }
     let lenient_replayed: BTreeSet<usize> = log
@@ -78,21 +78,36 @@ fn run(m: &Model, s: &mut Sink) {
     bound(log, s);
 }
 
-/// LOG-001: LogGuid is zero, so nothing is replayed; checksummed entries are history.
-fn stale_entries(log: &Log, s: &mut Sink) {
-    for e in (log.entries.iter()).filter(|e| e.computed_checksum == Some(e.header.checksum)) {
+/// LOG-001: LogGuid is zero, so nothing is replayed; checksummed entries are history of
+/// metadata writes, so their targets are named.
+fn stale_entries(m: &Model, log: &Log, s: &mut Sink) {
+    const NAMED: u32 = 4;
+    let names = Namer::new(m);
+    for (i, e) in log.entries.iter().enumerate() {
+        if e.computed_checksum != Some(e.header.checksum) {
+            continue;
+        }
         s.emit("LOG-001", entry_loc(log, e), || {
+            let targets: Vec<String> = (log.descriptors(m.src, i, NAMED).into_iter())
+                .filter_map(|(_, d)| d.target())
+                .map(|(off, len)| {
+                    let end = off.saturating_add(len).max(off + 1);
+                    format!("{} bytes at {} ({})", len, hex(off), names.range(off, end))
+                })
+                .collect();
+            let more = e.descriptors.saturating_sub(NAMED);
             (
                 entry_path(e),
                 format!(
-                    "stale log entry at {} (LogGuid is zero: not replayed): SequenceNumber {}, LogGuid {}, {} descriptors ({} data), FlushedFileOffset {}, LastFileOffset {}",
+                    "stale log entry at {} (LogGuid is zero: not replayed): SequenceNumber {}, LogGuid {}, FlushedFileOffset {}, LastFileOffset {}; {} descriptor(s): {}{}",
                     hex(log.file_offset(e.pos)),
                     e.seq(),
                     e.header.log_guid,
-                    e.descriptors,
-                    e.data_descriptors,
                     hex(e.header.flushed_file_offset),
-                    hex(e.header.last_file_offset)
+                    hex(e.header.last_file_offset),
+                    e.descriptors,
+                    targets.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
                 ),
             )
         });
@@ -450,9 +465,10 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
         });
         return;
     }
+    let names = Namer::new(m);
     for c in &log.changes {
         s.emit("LOG-003", Loc::at(c.offset, c.length), || {
-            let what = structures_in(m, c.offset, c.offset + c.length);
+            let what = names.range(c.offset, c.offset + c.length);
             (
                 what.clone(),
                 format!(
@@ -481,42 +497,58 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
     }
 }
 
-/// Names the structures in `[a, b)`: the first and the last byte's, or a BAT entry range.
-pub(crate) fn structures_in(m: &Model, a: u64, b: u64) -> String {
-    let (first, last) = (structure_at(m, a), structure_at(m, b - 1));
-    if first == last {
-        return first;
-    }
-    match (first.strip_prefix("bat["), last.strip_prefix("bat[")) {
-        (Some(i), Some(j)) => format!("bat[{}..{}", i.trim_end_matches(']'), j),
-        _ => format!("{first} .. {last}"),
-    }
+/// Names structures by file offset (what replay changes, what stale entries wrote).
+/// Sector bitmap blocks are found through the BAT, walked once and only if a name needs it.
+pub(crate) struct Namer<'m, 'a> {
+    m: &'m Model<'a>,
+    bitmaps: std::cell::OnceCell<Vec<Object>>,
 }
 
-/// Names the structure holding file offset `off` (for what replay changes).
-fn structure_at(m: &Model, off: u64) -> String {
-    const REGION_TABLES: [u64; 2] = [0x30000, 0x40000];
-    if off < 64 * KIB {
-        return "file identifier".into();
-    }
-    if off < 192 * KIB {
-        return format!("header[{}]", if off < 128 * KIB { 1 } else { 2 });
-    }
-    for (i, &t) in REGION_TABLES.iter().enumerate() {
-        if (t..t + 64 * KIB).contains(&off) {
-            return format!("region_table[{}]", i + 1);
+impl<'m, 'a> Namer<'m, 'a> {
+    pub(crate) fn new(m: &'m Model<'a>) -> Self {
+        Namer {
+            m,
+            bitmaps: std::cell::OnceCell::new(),
         }
     }
-    if let Some(b) = m
-        .bat_region
-        .filter(|r| (r.file_offset..r.end().unwrap_or(u64::MAX)).contains(&off))
-    {
-        let i = (off - b.file_offset) / bat::ENTRY_SIZE;
-        return format!("bat[{i}]");
+
+    /// Names the structures in `[a, b)`: the first and the last byte's, or a BAT entry range.
+    pub(crate) fn range(&self, a: u64, b: u64) -> String {
+        let (first, last) = (self.at(a), self.at(b.max(a + 1) - 1));
+        if first == last {
+            return first;
+        }
+        match (first.strip_prefix("bat["), last.strip_prefix("bat[")) {
+            (Some(i), Some(j)) => format!("bat[{}..{}", i.trim_end_matches(']'), j),
+            _ => format!("{first} .. {last}"),
+        }
     }
-    if let Some(md) = &m.metadata {
-        let r = md.region;
-        if (r.file_offset..r.end().unwrap_or(u64::MAX)).contains(&off) {
+
+    /// Names the structure holding file offset `off`.
+    fn at(&self, off: u64) -> String {
+        const REGION_TABLES: [u64; 2] = [0x30000, 0x40000];
+        let m = self.m;
+        let within = |start: u64, end: Option<u64>| (start..end.unwrap_or(u64::MAX)).contains(&off);
+        if off < 64 * KIB {
+            return "file identifier".into();
+        }
+        if off < 192 * KIB {
+            return format!("header[{}]", if off < 128 * KIB { 1 } else { 2 });
+        }
+        for (i, &t) in REGION_TABLES.iter().enumerate() {
+            if (t..t + 64 * KIB).contains(&off) {
+                return format!("region_table[{}]", i + 1);
+            }
+        }
+        if let Some(b) = m.bat_region.filter(|r| within(r.file_offset, r.end())) {
+            let i = (off - b.file_offset) / bat::ENTRY_SIZE;
+            return format!("bat[{i}]");
+        }
+        if let Some(md) = m
+            .metadata
+            .as_ref()
+            .filter(|md| within(md.region.file_offset, md.region.end()))
+        {
             for it in &md.items {
                 if let Some(fo) = it.file_offset
                     && (fo..fo.saturating_add(it.entry.length as u64)).contains(&off)
@@ -525,32 +557,57 @@ fn structure_at(m: &Model, off: u64) -> String {
                     return format!("metadata.item[{}] ({name})", it.index);
                 }
             }
-            return if off < r.file_offset + 64 * KIB {
+            return if off < md.region.file_offset + 64 * KIB {
                 "metadata.table".into()
             } else {
                 "metadata region (no item)".into()
             };
         }
+        if let Some(log) = m.log.as_deref()
+            && (log.offset..log.offset + log.length).contains(&off)
+        {
+            return "log".into();
+        }
+        if let Some(r) = m.regions().iter().find(|r| within(r.file_offset, r.end())) {
+            return format!("region {}", r.guid);
+        }
+        let bitmaps = self.bitmaps.get_or_init(|| sector_bitmap_blocks(m));
+        if let Some(o) = bitmaps.iter().find(|o| (o.offset..o.end()).contains(&off)) {
+            if let ObjectKind::SectorBitmapBlock { bat_index } = o.kind {
+                return format!("sector_bitmap bat[{bat_index}]");
+            }
+        }
+        if off >= m.file_size {
+            return "beyond EOF".into();
+        }
+        "unowned".into()
     }
-    if let Some(log) = m.log.as_deref()
-        && (log.offset..log.offset + log.length).contains(&off)
-    {
-        return "log".into();
-    }
-    if let Some(r) = m
-        .regions()
-        .iter()
-        .find(|r| (r.file_offset..r.end().unwrap_or(u64::MAX)).contains(&off))
-    {
-        return format!("region {}", r.guid);
-    }
-    if off >= m.file_size {
-        return "beyond the end of the file".into();
-    }
-    "space no structure owns".into()
 }
 
-/// LOG-070: the three readings against each other.
+/// Sector bitmap blocks in state 6 (at most 2^20: a 4 GiB BAT holds fewer).
+fn sector_bitmap_blocks(m: &Model) -> Vec<Object> {
+    let Some(g) = m.geometry else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    m.for_each_bat_chunk(|first, entries| {
+        // The bitmap entry of chunk k is index k * (ratio + 1) + ratio.
+        let ratio = g.chunk_ratio;
+        let mut i = first / (ratio + 1) * (ratio + 1) + ratio;
+        while i < first + entries.len() as u64 {
+            let e = entries[(i - first) as usize];
+            if let Some(o) = m.block_object_at(i, true, e) {
+                out.push(o);
+            }
+            i += ratio + 1;
+        }
+        out.len() < 1 << 20
+    });
+    out
+}
+
+/// LOG-070: the three readings against each other. A sequence is known by its head; that
+/// QEMU also replays older entries of the same run is LOG-062's subject.
 fn compare_readings(log: &Log, s: &mut Sink) {
     let pick = |mode: Mode| {
         log.scan(mode).and_then(|sc| {
@@ -558,10 +615,10 @@ fn compare_readings(log: &Log, s: &mut Sink) {
             Some((head, *sc.replayed.first()?))
         })
     };
-    let strict = pick(Mode::Strict);
+    let strict = pick(Mode::Strict).map(|p| p.0);
     let others: Vec<Mode> = [Mode::Lenient, Mode::NoWrap]
         .into_iter()
-        .filter(|&md| pick(md) != strict)
+        .filter(|&md| pick(md).map(|p| p.0) != strict)
         .collect();
     if others.is_empty() {
         return;

@@ -21,7 +21,7 @@ use finding::View;
 use sink::Sink;
 
 /// Names the structures a byte range of the file holds (what replay changes).
-pub(crate) use log::structures_in;
+pub(crate) use log::Namer;
 /// Where a known metadata item's value is (for the policy's requirement findings too).
 pub(crate) use meta::value_loc;
 
@@ -84,14 +84,18 @@ pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
     };
     run_passes(raw, |p| p.scope == Scope::Raw, sink);
     let mut raw_views = sink.fork_view(View::Raw);
-    let mut rep_sink = sink.fork_view(View::Replayed);
+    let mut rep_views = sink.fork_view(View::Replayed);
+    let mut rep_targets = sink.fork_view(View::Replayed);
     std::thread::scope(|scope| {
         scope.spawn(|| run_passes(raw, |p| p.scope == Scope::Views, &mut raw_views));
-        run_passes(rep, |p| p.scope != Scope::Raw, &mut rep_sink);
+        run_passes(rep, |p| p.scope == Scope::Views, &mut rep_views);
+        run_passes(rep, |p| p.scope == Scope::Replay, &mut rep_targets);
     });
+    // Only the families both views judge are compared.
     sink.begin_pass(log::VIEW_DIFF_IDS);
-    log::diff_views(raw_views.findings(), rep_sink.findings(), sink);
-    sink.join(rep_sink);
+    log::diff_views(raw_views.findings(), rep_views.findings(), sink);
+    sink.join(rep_views);
+    sink.join(rep_targets);
 }
 
 /// Runs the selected passes. The BAT pass runs on a second thread beside the others: it
