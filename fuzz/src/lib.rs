@@ -385,6 +385,31 @@ const SECTOR: usize = fmt_log::SECTOR as usize;
 /// engine ([`check_image`]) and the replay checks ([`replay_oracle`]) on the base image
 /// with that ring and header in place.
 pub fn log_ring(data: &[u8]) {
+    let (base, patches) = log_ring_patches(data);
+    let seed = crc32c::crc32c(data) as u64;
+    let patches: Vec<(u64, &[u8])> = patches.iter().map(|(o, b)| (*o, &b[..])).collect();
+    with_patches_in(base, &patches, |src| {
+        check_image(src);
+        replay_oracle(src, seed);
+    });
+}
+
+/// The image a `log_ring` input stands for (for the replay test and for inspection).
+pub fn log_ring_image(data: &[u8]) -> Vec<u8> {
+    let (base, patches) = log_ring_patches(data);
+    base.with(|b| {
+        let mut bytes = b.borrow().pristine.clone();
+        for (off, p) in &patches {
+            bytes[*off as usize..][..p.len()].copy_from_slice(p);
+        }
+        bytes
+    })
+}
+
+type Patches = [(u64, Vec<u8>); 2];
+
+/// The base and the ring and header patches of a `log_ring` input.
+fn log_ring_patches(data: &[u8]) -> (&'static LocalKey<RefCell<Base>>, Patches) {
     let (flags, body) = split_flags(data);
     let body = &body[..body.len().min(MAX_RING_INPUT)];
     let base: &'static LocalKey<RefCell<Base>> = if flags & LOG_BIG != 0 {
@@ -436,12 +461,7 @@ pub fn log_ring(data: &[u8]) {
         let sum = header::computed_checksum(&h);
         h[header::CHECKSUM_FIELD..header::CHECKSUM_FIELD + 4].copy_from_slice(&sum.to_le_bytes());
     }
-    let seed = crc32c::crc32c(data) as u64;
-    let patches: [(u64, &[u8]); 2] = [(log_offset, &ring), (header::OFFSETS[cur], &h)];
-    with_patches_in(base, &patches, |src| {
-        check_image(src);
-        replay_oracle(src, seed);
-    });
+    (base, [(log_offset, ring), (header::OFFSETS[cur], h)])
 }
 
 /// The format layer on every entry signature: header, descriptor slots (clipped to the
