@@ -129,7 +129,7 @@ impl Feeder<'_> {
 /// guest reads the disk after replay (as QEMU and Hyper-V do), so the replayed view is hashed.
 fn virtual_digest(m: &Model) -> std::io::Result<Result<String, String>> {
     if let Some(plan) = (m.log.as_deref())
-        .filter(|l| l.dirty(m.file_size))
+        .filter(|l| l.dirty())
         .and_then(|l| l.plan.as_ref())
     {
         let view = crate::model::replay::ReplayedView::new(m.src, plan);

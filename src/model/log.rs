@@ -353,6 +353,8 @@ pub struct Log {
     pub plan: Option<Plan>,
     /// Byte ranges of the file replay changes.
     pub changes: Vec<Change>,
+    /// Size of the file analysed (RAW).
+    pub file_size: u64,
     /// File size after replay (max of the file, the targets and the head's LastFileOffset).
     pub replayed_size: u64,
     /// Where the analysis stopped at a bound, in words (LOG-071).
@@ -394,8 +396,8 @@ impl Log {
     }
 
     /// Replay would change the file: bytes differ or the size grows.
-    pub fn dirty(&self, file_size: u64) -> bool {
-        self.plan.is_some() && (!self.changes.is_empty() || self.replayed_size != file_size)
+    pub fn dirty(&self) -> bool {
+        self.plan.is_some() && (!self.changes.is_empty() || self.replayed_size != self.file_size)
     }
 }
 
@@ -448,6 +450,7 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
         applied: Vec::new(),
         plan: None,
         changes: Vec::new(),
+        file_size: src.len(),
         replayed_size: src.len(),
         bound: Vec::new(),
     };
@@ -760,6 +763,8 @@ fn scan(log: &Log, mode: Mode) -> Scan {
     let mut tail = 0u64;
     let mut travelled = 0u64;
     let mut seen_heads = std::collections::BTreeSet::new();
+    // Head entry -> index into `out.runs`.
+    let mut run_heads = std::collections::HashMap::new();
     // Entries walked for runs longer than the ring (crafted logs only).
     let mut capped_steps = 4 * log.entries.len() as u64 + 65536;
     while travelled < ring {
@@ -792,12 +797,21 @@ fn scan(log: &Log, mode: Mode) -> Scan {
                 // A run met again from an earlier start (its entries before the ring end
                 // scanned last) is the same sequence: the first one found stays.
                 let head = entries[entries.len() - 1];
-                if !out.runs.iter().any(|r| r.head() == head) {
-                    out.runs.push(Run {
-                        entries,
-                        valid: contains,
-                        after: None,
-                    });
+                match run_heads.get(&head) {
+                    None => {
+                        run_heads.insert(head, out.runs.len());
+                        out.runs.push(Run {
+                            entries,
+                            valid: contains,
+                            after: None,
+                        });
+                    }
+                    // Readings that replay from the Tail replay the same entries either
+                    // way; the longer run shows what precedes the Tail (LOG-062).
+                    Some(&k) if mode.tail_test() && entries.len() > out.runs[k].entries.len() => {
+                        out.runs[k].entries = entries;
+                    }
+                    Some(_) => {}
                 }
             } else if seen_heads.insert(head) {
                 out.invalid_heads.push(head);

@@ -237,7 +237,7 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
     }
     // A set LogGuid whose sequence is already applied changes nothing (LOG-004): accepted.
     let why = match m.log.as_deref() {
-        Some(log) if log.plan.is_some() && !log.dirty(m.file_size) => return,
+        Some(log) if log.plan.is_some() && !log.dirty() => return,
         Some(log) if log.plan.is_some() => "replay would change the file (LOG-003)",
         Some(_) => "the log holds no valid sequence (LOG-002)",
         None => "the header locates no usable log",

@@ -108,7 +108,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
         "empty: LogGuid is zero (entries are history, nothing is replayed)".to_string()
     } else if log.plan.is_none() {
         "corrupt: LogGuid is set but no valid sequence (LOG-002)".to_string()
-    } else if log.dirty(m.file_size) {
+    } else if log.dirty() {
         "replay pending (LOG-003)".to_string()
     } else {
         "already applied (LOG-004)".to_string()
@@ -154,7 +154,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
         .collect();
     let names = crate::rules::Namer::new(m);
     let replay = log.plan.as_ref().map(|_| ReplayInfo {
-        dirty: log.dirty(m.file_size),
+        dirty: log.dirty(),
         size_before: m.file_size,
         size_after: log.replayed_size,
         descriptors_applied: log.applied.len(),

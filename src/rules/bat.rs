@@ -132,7 +132,7 @@ fn run(m: &Model, s: &mut Sink) {
         base: view.offset,
         stats: Stats::default(),
         chunk: Chunk::default(),
-        starts: Bits::new(m.file_size.div_ceil(MIB)),
+        starts: Bits::for_file(m.file_size),
         outside: HashSet::new(),
         holes: io::Holes::default(),
     };
@@ -259,8 +259,10 @@ impl Walk<'_, '_> {
             return false;
         };
         let (mb, step) = (start / MIB, bs / MIB);
-        // Inside the file, so every FileOffsetMB of the run is inside the `starts` grid.
-        if end > self.m.file_size || self.starts.any(mb, end / MIB) {
+        // Inside the file and the `starts` grid (a file longer than the grid is walked
+        // entry by entry there).
+        if end > self.m.file_size || end / MIB > self.starts.len() || self.starts.any(mb, end / MIB)
+        {
             return false;
         }
         if step == 1 {

@@ -116,7 +116,7 @@ struct Grid {
 }
 
 fn run(m: &Model, s: &mut Sink) {
-    let units = m.file_size.div_ceil(MIB);
+    let units = Bits::for_file(m.file_size).len();
     let fixed = m.fixed_objects();
     let fixed_beyond = fixed
         .iter()
@@ -244,10 +244,10 @@ impl Grid {
         else {
             return false;
         };
-        if end > m.file_size {
+        let (a, b) = (start / MIB, end.div_ceil(MIB));
+        if end > m.file_size || b > self.block_bits.len() {
             return false;
         }
-        let (a, b) = (start / MIB, end.div_ceil(MIB));
         if self.fixed_bits.any(a, b) || self.block_bits.any(a, b) {
             return false;
         }
@@ -280,7 +280,7 @@ impl Grid {
         }
         self.last_end = self
             .last_end
-            .max(o.end().min(m.file_size.div_ceil(MIB) * MIB));
+            .max(o.end().min(m.file_size.div_ceil(MIB).saturating_mul(MIB)));
         self.first_block = Some(self.first_block.map_or(o.offset, |f| f.min(o.offset)));
         let (a, b) = unit_range(&o);
         let units = self.block_bits.len();
@@ -467,7 +467,7 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
     };
     let regions: u64 = m.regions().iter().map(|r| r.length as u64).sum();
     let expected = MIB + regions + h.log_length as u64 + geo.payload_blocks * geo.block_size;
-    let explained = g.last_end.div_ceil(MIB) * MIB;
+    let explained = g.last_end.div_ceil(MIB).saturating_mul(MIB);
     if m.file_size < expected || m.file_size > explained.max(expected) {
         s.emit("LAYOUT-007", Loc::at(0, m.file_size), || {
             (

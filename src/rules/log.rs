@@ -91,7 +91,7 @@ fn stale_entries(m: &Model, log: &Log, s: &mut Sink) {
             let targets: Vec<String> = (log.descriptors(m.src, i, NAMED).into_iter())
                 .filter_map(|(_, d)| d.target())
                 .map(|(off, len)| {
-                    let end = off.saturating_add(len).max(off + 1);
+                    let end = off.saturating_add(len).max(off.saturating_add(1));
                     format!("{} bytes at {} ({})", len, hex(off), names.range(off, end))
                 })
                 .collect();
@@ -308,7 +308,9 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
             .map(|r| (ent(r.head()).seq(), r.head()))
             .collect();
         seqs.sort_unstable();
-        for w in seqs.windows(2).filter(|w| w[0].0 == w[1].0) {
+        // The tie matters only for the winner: "greater than" cannot choose between them.
+        let top = seqs.last().map(|t| t.0);
+        for w in (seqs.windows(2)).filter(|w| w[0].0 == w[1].0 && Some(w[0].0) == top) {
             let (a, b) = (ent(w[0].1), ent(w[1].1));
             s.emit("LOG-064", entry_loc(log, b), || {
                 (
@@ -452,7 +454,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
             )
         });
     }
-    if !log.dirty(size) {
+    if !log.dirty() {
         s.emit("LOG-004", Loc::at(log.offset, log.length), || {
             (
                 "log".into(),
@@ -514,7 +516,7 @@ impl<'m, 'a> Namer<'m, 'a> {
 
     /// Names the structures in `[a, b)`: the first and the last byte's, or a BAT entry range.
     pub(crate) fn range(&self, a: u64, b: u64) -> String {
-        let (first, last) = (self.at(a), self.at(b.max(a + 1) - 1));
+        let (first, last) = (self.at(a), self.at(b.max(a.saturating_add(1)) - 1));
         if first == last {
             return first;
         }
