@@ -741,6 +741,7 @@ pub fn replay_oracle(src: &dyn ReadAt, seed: u64) {
         );
         assert!(k == 0 || ranges[k - 1].1 <= s, "plan ranges overlap");
     }
+    assert_eq!(log.file_size, src.len());
     assert!(plan.size >= src.len());
     assert_eq!(plan.size, log.replayed_size);
     let view = ReplayedView::new(src, plan);
@@ -770,7 +771,7 @@ pub fn replay_oracle(src: &dyn ReadAt, seed: u64) {
     }
     let _ = total;
     assert_eq!(
-        log.dirty(src.len()),
+        log.dirty(),
         !log.changes.is_empty() || plan.size != src.len()
     );
 
