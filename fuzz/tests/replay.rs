@@ -360,9 +360,16 @@ fn log_ring_replay_command() {
             assert!(res.is_err(), "{}: replayed without a plan", path.display());
             continue;
         };
+        let view = ReplayedView::new(&src, plan);
+        if view.len() > 1 << 30 {
+            // A hostile size (LastFileOffset or a target near 2^60): the file system may
+            // refuse the length; not refusing it or failing cleanly is all that is asked.
+            eprintln!("log_ring replay {}: {res:?}", path.display());
+            let _ = std::fs::remove_file(&out);
+            continue;
+        }
         res.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let written = std::fs::read(&out).unwrap();
-        let view = ReplayedView::new(&src, plan);
         assert_eq!(written.len() as u64, view.len(), "{}", path.display());
         let mut want = vec![0u8; written.len()];
         vhdx_check::io::read_padded(&view, 0, &mut want);
