@@ -93,7 +93,7 @@ pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
     });
     // Only the families both views judge are compared.
     sink.begin_pass(log::VIEW_DIFF_IDS);
-    log::diff_views(raw_views.findings(), rep_views.findings(), sink);
+    log::diff_views(&raw_views, &rep_views, sink);
     sink.join(rep_views);
     sink.join(rep_targets);
 }

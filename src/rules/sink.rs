@@ -232,6 +232,19 @@ impl Sink {
         self.counts.iter().any(|c| c.id == id)
     }
 
+    /// Instances of `id` so far, shown and beyond the cap.
+    pub fn total(&self, id: &str) -> u64 {
+        self.counts
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.count)
+    }
+
+    /// Whether some instances of `id` are beyond the cap (not shown).
+    pub fn capped(&self, id: &str) -> bool {
+        self.total(id) > self.cap
+    }
+
     pub fn finish(self) -> (Vec<Finding>, BTreeMap<&'static str, Suppressed>) {
         let mut suppressed: BTreeMap<&'static str, Suppressed> = BTreeMap::new();
         for c in self.counts.iter().filter(|c| c.count > self.cap) {
