@@ -142,19 +142,16 @@ fn disk_types<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<DiskType>>, 
 
 /// A rule id the catalogue knows, or an error at its place.
 fn known_rule(text: &str, id: &Spanned<String>) -> Result<&'static str, PolicyError> {
-    catalogue()
-        .get(id.get_ref())
-        .map(|r| r.id.as_str())
-        .ok_or_else(|| {
-            PolicyError::at(
-                text,
-                Some(id.span()),
-                &format!(
-                    "unknown rule id {:?} (see `vhdx-check rules`)",
-                    id.get_ref()
-                ),
-            )
-        })
+    catalogue().get(id.get_ref()).map(|r| r.id).ok_or_else(|| {
+        PolicyError::at(
+            text,
+            Some(id.span()),
+            &format!(
+                "unknown rule id {:?} (see `vhdx-check rules`)",
+                id.get_ref()
+            ),
+        )
+    })
 }
 
 impl Policy {

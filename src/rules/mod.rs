@@ -111,7 +111,7 @@ mod tests {
         let catalogued: BTreeSet<&str> = catalogue()
             .rules()
             .filter(|r| r.deferred.is_none())
-            .map(|r| r.id.as_str())
+            .map(|r| r.id)
             .collect();
         let unchecked: Vec<_> = catalogued.difference(&implemented).collect();
         let undocumented: Vec<_> = implemented.difference(&catalogued).collect();
