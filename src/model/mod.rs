@@ -384,8 +384,8 @@ impl<'a> Model<'a> {
     /// Stops early if `f` returns false.
     pub fn for_each_bat_chunk(&self, mut f: impl FnMut(u64, &[BatEntry]) -> bool) {
         let Some(bv) = self.bat else { return };
-        const PER_CHUNK: u64 = (io::CHUNK as u64) / bat::ENTRY_SIZE;
-        let mut buf = vec![0u8; io::CHUNK];
+        const PER_CHUNK: u64 = (io::BAT_CHUNK as u64) / bat::ENTRY_SIZE;
+        let mut buf = vec![0u8; io::BAT_CHUNK];
         let mut entries: Vec<BatEntry> = Vec::with_capacity(PER_CHUNK as usize);
         let mut first = 0u64;
         while first < bv.readable_entries {
