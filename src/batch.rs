@@ -89,6 +89,12 @@ fn parallel_map<I: Sync, O: Send>(
     f: impl Fn(&I) -> O + Sync,
     done: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<O> {
+    // One item (the usual `check IMAGE`): no pool, no thread to start and wake.
+    if let [item] = items {
+        let out = f(item);
+        done(1, 1);
+        return vec![out];
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len())
@@ -122,6 +128,10 @@ fn parallel_map<I: Sync, O: Send>(
 /// then the policy and the digests, which need each member's model.
 fn check_members(chain: &[Member], job: &Job) -> Vec<Outcome> {
     let mut out = check_chain(chain, &job.opts);
+    // The empty policy changes nothing: no model to rebuild unless digests are wanted.
+    if !job.hash && job.policy.is_empty() {
+        return out;
+    }
     for (member, (name, result)) in chain.iter().zip(out.iter_mut()) {
         let Ok(report) = result else { continue };
         // Reopened rather than threaded through the engine: the model is a few hundred
