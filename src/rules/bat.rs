@@ -139,6 +139,16 @@ fn run(m: &Model, s: &mut Sink) {
         let mut slots = SlotCursor::at(&g, first);
         let mut k = 0;
         while k < entries.len() {
+            // BAT slack (past the disk's entries): only a non-zero entry matters (BAT-016).
+            // Half of a small disk's BAT region can be slack.
+            if first + k as u64 >= g.total_entries {
+                for (j, &e) in entries[k..].iter().enumerate() {
+                    if e.0 != 0 {
+                        w.entry(s, first + (k + j) as u64, Slot::Beyond, e);
+                    }
+                }
+                break;
+            }
             // Runs of payload entries inside the disk go in bulk when every entry is empty.
             let run = slots
                 .payload_run()
