@@ -24,6 +24,13 @@ pub const PASSES: &[Pass] = &[Pass {
 /// Offsets beyond the end of the file tracked for BAT-013 (the in-file ones use a bitset).
 const MAX_TRACKED_OUTSIDE: usize = 65_536;
 
+/// Whether the BAT pass is worth a thread of its own beside the other passes
+/// ([`super::run_all`]): only for a large table. Walking a small one (up to 1 Mi entries,
+/// 8 MiB) takes less than starting a thread and waiting for it on a busy machine.
+pub(super) fn walk_on_thread(m: &Model) -> bool {
+    m.bat.is_some_and(|b| b.readable_entries > 1 << 20)
+}
+
 /// Why the BAT cannot be evaluated, if it cannot.
 fn missing_prerequisite(m: &Model) -> Option<String> {
     if m.bat_region.is_none() {

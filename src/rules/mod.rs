@@ -58,6 +58,13 @@ pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
 /// overlap. Passes share nothing but the model, and no pass claims another's ids, so the
 /// second sink joins the first unchanged; findings are sorted afterwards.
 pub fn run_all(model: &Model, sink: &mut Sink) {
+    if !bat::walk_on_thread(model) {
+        for p in passes() {
+            sink.begin_pass(p.ids);
+            (p.run)(model, sink);
+        }
+        return;
+    }
     let mut side = sink.fork();
     std::thread::scope(|scope| {
         // A panic in the side pass is propagated when the scope ends.
