@@ -46,19 +46,17 @@ fn solid_run(entries: &[BatEntry], block_size: u64) -> usize {
     let Some(first) = entries.first() else {
         return 0;
     };
-    let mut expected = Some(first.file_offset());
-    entries
-        .iter()
-        .take_while(|e| {
-            let solid = matches!(
-                e.state(),
-                bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT
-            );
-            let next = solid && expected == Some(e.file_offset());
-            expected = expected.and_then(|x| x.checked_add(block_size));
-            next
-        })
-        .count()
+    // States 6 and 7 are the states with bits 1 and 2 set; reserved bits do not matter.
+    const SOLID: u64 = 0b110;
+    const _: () = assert!(
+        bat::PAYLOAD_BLOCK_FULLY_PRESENT as u64 & SOLID == SOLID
+            && bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT as u64 & SOLID == SOLID
+    );
+    if first.0 & SOLID != SOLID {
+        return 0;
+    }
+    let mask = !(MIB - 1) | SOLID;
+    super::bat::arithmetic_prefix(entries, mask, first.file_offset() | SOLID, block_size)
 }
 
 fn is_retained(o: &Object) -> bool {
@@ -167,8 +165,9 @@ fn run(m: &Model, s: &mut Sink) {
             if first >= g.total_entries {
                 return false;
             }
-            // Most chunks of an empty disk allocate nothing at all: one branch-free look.
-            if !entries.iter().fold(false, |any, &e| any | allocates(e)) {
+            // Most chunks of an empty disk allocate nothing at all: a branch-free look per
+            // 64 entries, which stops at the first that allocates.
+            if !(entries.chunks(64)).any(|c| c.iter().fold(false, |any, &e| any | allocates(e))) {
                 return true;
             }
             let mut slots = SlotCursor::at(&g, first);
