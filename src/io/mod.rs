@@ -66,14 +66,12 @@ pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> (Vec<u8>, usize) {
 /// Size of the buffer used when streaming large ranges (digests).
 pub const CHUNK: usize = 1 << 20;
 
-/// Read size of a BAT walk over `bytes` of table. A walk allocates its buffers afresh:
-/// on a small image faulting in 1 MiB buffers cost more than reading the table (1.3 ms
-/// of a 4 ms check), so tables up to 8 MiB are read in 64 KiB pieces (below glibc's mmap
-/// threshold, from the heap). Larger ones in 1 MiB pieces: 16 times fewer system calls
-/// (a 512 MiB table is 8 Ki reads of 64 KiB per walk, and as many lseeks).
-pub fn bat_chunk(bytes: u64) -> usize {
-    if bytes <= 8 << 20 { 64 * 1024 } else { CHUNK }
-}
+/// Read size of BAT walks. Small on purpose: a walk allocates its buffers afresh, and on
+/// a small image faulting in 1 MiB buffers cost more than reading the table (1.3 ms of
+/// a 4 ms check); below glibc's mmap threshold (128 KiB) they come from the heap. Large
+/// tables too take less CPU in 64 KiB pieces, which stay in cache, than in 1 MiB ones
+/// (64 TiB dynamic image: 0.22 s against 0.27 s), despite 16 times more system calls.
+pub const BAT_CHUNK: usize = 64 * 1024;
 
 /// Read size of zero sweeps: most ranges hold data early, so small reads stop sooner.
 const SWEEP: usize = 64 * 1024;

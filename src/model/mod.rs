@@ -384,13 +384,12 @@ impl<'a> Model<'a> {
     /// Stops early if `f` returns false.
     pub fn for_each_bat_chunk(&self, mut f: impl FnMut(u64, &[BatEntry]) -> bool) {
         let Some(bv) = self.bat else { return };
-        let chunk = io::bat_chunk(bv.readable_entries * bat::ENTRY_SIZE);
-        let per_chunk = chunk as u64 / bat::ENTRY_SIZE;
-        let mut buf = vec![0u8; chunk];
-        let mut entries: Vec<BatEntry> = Vec::with_capacity(per_chunk as usize);
+        const PER_CHUNK: u64 = (io::BAT_CHUNK as u64) / bat::ENTRY_SIZE;
+        let mut buf = vec![0u8; io::BAT_CHUNK];
+        let mut entries: Vec<BatEntry> = Vec::with_capacity(PER_CHUNK as usize);
         let mut first = 0u64;
         while first < bv.readable_entries {
-            let n = (bv.readable_entries - first).min(per_chunk);
+            let n = (bv.readable_entries - first).min(PER_CHUNK);
             let bytes = &mut buf[..(n * bat::ENTRY_SIZE) as usize];
             // offset + first*8 < file size, so no overflow.
             let at = bv.offset + first * bat::ENTRY_SIZE;
