@@ -25,10 +25,11 @@ pub const PASSES: &[Pass] = &[Pass {
 const MAX_TRACKED_OUTSIDE: usize = 65_536;
 
 /// Whether the BAT pass is worth a thread of its own beside the other passes
-/// ([`super::run_all`]): only for a large table. Walking a small one (up to 1 Mi entries,
-/// 8 MiB) takes less than starting a thread and waiting for it on a busy machine.
+/// ([`super::run_all`]): only for a large table ([`crate::model::BatView::large`], whose
+/// reads the walks then share). Walking a small one (up to 1 Mi entries, 8 MiB) takes less
+/// than starting a thread and waiting for it on a busy machine.
 pub(super) fn walk_on_thread(m: &Model) -> bool {
-    m.bat.is_some_and(|b| b.readable_entries > 1 << 20)
+    m.bat.is_some_and(|b| b.large())
 }
 
 /// Why the BAT cannot be evaluated, if it cannot.
