@@ -31,6 +31,11 @@ struct Shared {
     chunks: Vec<(u64, State)>,
     /// The first index of the chunk each walk needs next; `None` once it ended.
     walks: Vec<Option<u64>>,
+    /// Walks waiting on `changed`: without any, nobody is woken (a system call each).
+    waiting: usize,
+    /// A walk waiting for the others to catch up goes on when they reach this index:
+    /// earlier steps wake nobody.
+    wake_at: u64,
 }
 
 #[derive(Default)]
@@ -43,6 +48,25 @@ impl BatCache {
     fn lock(&self) -> MutexGuard<'_, Shared> {
         // A walk that panicked is propagated by its thread scope; the state stays usable.
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Releases `sh` after a change and wakes the waiting walks, if any wait.
+    fn changed(&self, mut sh: MutexGuard<'_, Shared>) {
+        let wake = sh.waiting > 0;
+        sh.wake_at = u64::MAX;
+        drop(sh);
+        if wake {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Waits for a change, at most [`PATIENCE`]; true if none came in time.
+    fn wait<'a>(&self, mut sh: MutexGuard<'a, Shared>) -> (MutexGuard<'a, Shared>, bool) {
+        sh.waiting += 1;
+        let (mut sh, w) =
+            (self.changed.wait_timeout(sh, PATIENCE)).unwrap_or_else(|e| e.into_inner());
+        sh.waiting -= 1;
+        (sh, w.timed_out())
     }
 
     /// Starts a walk (it ends when the returned value is dropped).
@@ -67,7 +91,8 @@ pub struct Walk<'a> {
 impl Walk<'_> {
     /// The entries of the chunk of `span` entries that starts at index `first` (walks go
     /// in increasing `first`): kept, or being read by another walk, or else filled by
-    /// `read` (into an empty buffer, recycled from a chunk no walk needs any more).
+    /// `read` (into a buffer recycled from a chunk no walk needs any more: `read` sets its
+    /// length and overwrites every entry).
     pub fn get(
         &mut self,
         first: u64,
@@ -77,23 +102,39 @@ impl Walk<'_> {
         let c = self.cache;
         let mut sh = c.lock();
         sh.walks[self.id] = Some(first);
-        c.changed.notify_all();
-        let ahead = |sh: &Shared| {
+        if sh.waiting > 0 && first >= sh.wake_at {
+            sh.wake_at = u64::MAX;
+            c.changed.notify_all();
+        }
+        // Another walk still going at least `lag` chunks behind.
+        let behind = |sh: &Shared, lag: u64| {
             (sh.walks.iter().enumerate()).any(|(w, pos)| {
-                w != self.id && pos.is_some_and(|p| p.saturating_add(CAPACITY * span) <= first)
+                w != self.id && pos.is_some_and(|p| p.saturating_add(lag * span) <= first)
             })
         };
         loop {
             match sh.chunks.iter().find(|(f, _)| *f == first) {
                 Some((_, State::Ready(chunk))) => return Arc::clone(chunk),
-                Some((_, State::Reading)) => {
-                    sh = c.changed.wait(sh).unwrap_or_else(|e| e.into_inner());
-                }
-                None if !self.alone && ahead(&sh) => {
-                    let (guard, wait) =
-                        (c.changed.wait_timeout(sh, PATIENCE)).unwrap_or_else(|e| e.into_inner());
-                    sh = guard;
-                    self.alone = wait.timed_out() && ahead(&sh);
+                // The walk reading it finishes without waiting for anything.
+                Some((_, State::Reading)) => sh = c.wait(sh).0,
+                None if !self.alone && behind(&sh, CAPACITY) => {
+                    // Until the others are half as far behind: fewer wake-ups.
+                    let half = CAPACITY / 2 * span;
+                    while behind(&sh, CAPACITY / 2) {
+                        let at = (first + 1).saturating_sub(half);
+                        // The first to wait sets it; a stale value is not kept.
+                        sh.wake_at = if sh.waiting == 0 {
+                            at
+                        } else {
+                            sh.wake_at.min(at)
+                        };
+                        let (guard, timed_out) = c.wait(sh);
+                        sh = guard;
+                        if timed_out && behind(&sh, CAPACITY / 2) {
+                            self.alone = true;
+                            break;
+                        }
+                    }
                 }
                 None => break,
             }
@@ -115,7 +156,6 @@ impl Walk<'_> {
         drop(sh);
         // Should `read` unwind, the claim is withdrawn so that no walk waits for it.
         let claim = Claim { cache: c, first };
-        spare.clear();
         read(&mut spare);
         let chunk = Arc::new(spare);
         std::mem::forget(claim);
@@ -123,16 +163,16 @@ impl Walk<'_> {
         if let Some(slot) = sh.chunks.iter_mut().find(|(f, _)| *f == first) {
             slot.1 = State::Ready(Arc::clone(&chunk));
         }
-        drop(sh);
-        c.changed.notify_all();
+        c.changed(sh);
         chunk
     }
 }
 
 impl Drop for Walk<'_> {
     fn drop(&mut self) {
-        self.cache.lock().walks[self.id] = None;
-        self.cache.changed.notify_all();
+        let mut sh = self.cache.lock();
+        sh.walks[self.id] = None;
+        self.cache.changed(sh);
     }
 }
 
@@ -144,8 +184,9 @@ struct Claim<'a> {
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
-        self.cache.lock().chunks.retain(|(f, _)| *f != self.first);
-        self.cache.changed.notify_all();
+        let mut sh = self.cache.lock();
+        sh.chunks.retain(|(f, _)| *f != self.first);
+        self.cache.changed(sh);
     }
 }
 
@@ -155,7 +196,10 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn fill(first: u64) -> impl FnOnce(&mut Vec<BatEntry>) {
-        move |v| v.extend((0..4).map(|k| BatEntry(first * 10 + k)))
+        move |v| {
+            v.clear();
+            v.extend((0..4).map(|k| BatEntry(first * 10 + k)))
+        }
     }
 
     #[test]
