@@ -77,7 +77,7 @@ pub const BAT_CHUNK: usize = 64 * 1024;
 const SWEEP: usize = 64 * 1024;
 
 /// Bytes a sweep reads before asking where data is (see [`first_nonzero_in`]).
-const PROBE: usize = 4096;
+const PROBE: usize = 512;
 
 /// Returns the offset of the first non-zero byte in `[offset, offset + len)` clipped to
 /// the source, streaming in bounded chunks and skipping holes of sparse files (a 1 TiB
@@ -117,10 +117,11 @@ impl Holes {
 /// [`first_nonzero`] for a caller that sweeps many ranges and keeps `holes` between them.
 pub fn first_nonzero_in(src: &dyn ReadAt, holes: &mut Holes, offset: u64, len: u64) -> Option<u64> {
     let end = offset.saturating_add(len).min(src.len());
-    // A range with data nearly always has some in its first page: one read answers it
+    // A range with data usually has some in its first sector: one small read answers it
     // without asking the file system where data is (BAT-020 over many allocated blocks
-    // cost two lseeks and a read per block). Not where a known hole starts the range: on
-    // a sparse image of zero blocks the sweeps then cost no read at all.
+    // cost two lseeks and a read per block); otherwise it cost one read more. Not where a
+    // known hole starts the range: on a sparse image of zero blocks the sweeps then cost
+    // no read at all.
     if offset < end && !holes.covers(offset) {
         let mut probe = [0u8; PROBE];
         let n = (end - offset).min(PROBE as u64) as usize;
