@@ -15,6 +15,7 @@ const FILES: &[&str] = &[
     "identifier.toml",
     "header.toml",
     "region.toml",
+    "log.toml",
     "metadata.toml",
     "parent.toml",
     "bat.toml",

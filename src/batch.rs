@@ -4,7 +4,6 @@
 
 use crate::chain::{Member, check_chain};
 use crate::check::{CheckOptions, ImageReport};
-use crate::io::FileReader;
 use crate::model::Model;
 use crate::policy::Policy;
 use std::path::{Path, PathBuf};
@@ -125,33 +124,18 @@ fn parallel_map<I: Sync, O: Send>(
 }
 
 /// The whole pipeline for one chain: rules (the CHAIN rules with each member's parent),
-/// then the policy and the digests, which need each member's model.
+/// then the policy and the digests on the same models. The policy judges the structures
+/// as the image will be read: after a pending log replay (the REPLAYED model); the file
+/// digest is of the file as stored (the RAW model's source).
 fn check_members(chain: &[Member], job: &Job) -> Vec<Outcome> {
-    let mut out = check_chain(chain, &job.opts);
-    // The empty policy changes nothing: no model to rebuild unless digests are wanted.
-    if !job.hash && job.policy.is_empty() {
-        return out;
-    }
-    for (member, (name, result)) in chain.iter().zip(out.iter_mut()) {
-        let Ok(report) = result else { continue };
-        // Reopened rather than threaded through the engine: the model is a few hundred
-        // KiB of reads, and the engine stays unaware of policies and digests.
-        let stage = FileReader::open(&member.path)
-            .map_err(|e| format!("cannot read {name}: {e}"))
-            .and_then(|f| {
-                let model = Model::build(&f);
-                job.policy.judge(&model, report, job.opts.max_per_rule);
-                if job.hash {
-                    report.digests = Some(
-                        crate::hash::digests(&model)
-                            .map_err(|e| format!("cannot hash {name}: {e}"))?,
-                    );
-                }
-                Ok(())
-            });
-        if let Err(e) = stage {
-            *result = Err(e);
+    let stage = |raw: &Model, replayed: Option<&Model>, report: &mut ImageReport| {
+        job.policy
+            .judge(replayed.unwrap_or(raw), report, job.opts.max_per_rule);
+        if job.hash {
+            let digests = crate::hash::digests(raw).map_err(|e| format!("cannot hash: {e}"))?;
+            report.digests = Some(digests);
         }
-    }
-    out
+        Ok(())
+    };
+    check_chain(chain, &job.opts, &stage)
 }

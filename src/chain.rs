@@ -2,7 +2,7 @@
 //! child with its parents. Discovery only reads directories and opens files read-only,
 //! and never leaves the child's directory tree unless the user names a search directory.
 
-use crate::check::{CheckOptions, ImageReport, check_with_parent};
+use crate::check::{CheckOptions, ImageReport, check_staged, with_models};
 use crate::format::parent::{KEY_ABSOLUTE_WIN32_PATH, KEY_RELATIVE_PATH, KEY_VOLUME_PATH};
 use crate::io::FileReader;
 use crate::model::{DiskType, Model, ParentLink};
@@ -165,11 +165,18 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
     chain
 }
 
-/// Checks every member of a chain; each child is judged against its parent (CHAIN rules).
-/// Results are in chain order: the child first.
+/// What runs after the rules on each member, with its report and models (see
+/// [`crate::check::check_staged`]); an error replaces the member's report.
+pub type Stage<'s> =
+    dyn Fn(&Model, Option<&Model>, &mut ImageReport) -> Result<(), String> + Sync + 's;
+
+/// Checks every member of a chain; each child is judged against its parent (CHAIN rules),
+/// whose identity is read after its own log replay. Results are in chain order: the child
+/// first.
 pub fn check_chain(
     chain: &[Member],
     opts: &CheckOptions,
+    stage: &Stage,
 ) -> Vec<(String, Result<ImageReport, String>)> {
     let readers: Vec<Result<FileReader, String>> = chain
         .iter()
@@ -180,19 +187,22 @@ pub fn check_chain(
     (0..chain.len())
         .map(|i| {
             let name = chain[i].path.display().to_string();
-            let report = readers[i].as_ref().map_err(Clone::clone).map(|r| {
+            let report = readers[i].as_ref().map_err(Clone::clone).and_then(|r| {
                 let link = chain
                     .get(i + 1)
                     .zip(readers.get(i + 1))
                     .and_then(|(pm, pr)| {
                         let pr = pr.as_ref().ok()?;
-                        Some(ParentLink::of(
-                            pm.path.display().to_string(),
-                            &Model::build(pr),
-                            pm.found_via,
-                        ))
+                        Some(with_models(pr, None, |raw, replayed| {
+                            ParentLink::of(
+                                pm.path.display().to_string(),
+                                replayed.unwrap_or(raw),
+                                pm.found_via,
+                            )
+                        }))
                     });
-                check_with_parent(r, link, opts)
+                let (report, staged) = check_staged(r, link, opts, stage);
+                staged.map(|()| report).map_err(|e| format!("{name}: {e}"))
             });
             (name, report)
         })

@@ -1,6 +1,7 @@
 //! One image, end to end: build the model, run every rule pass, collect the report.
 
 use crate::io::ReadAt;
+use crate::model::replay::ReplayedView;
 use crate::model::{Model, ParentLink};
 use crate::rules::finding::{Finding, Severity, View};
 use crate::rules::sink::{Sink, Suppressed};
@@ -110,20 +111,57 @@ pub fn check_with_parent(
     parent: Option<ParentLink>,
     opts: &CheckOptions,
 ) -> ImageReport {
-    let mut sink = Sink::new(View::Raw, opts.max_per_rule);
+    check_staged(src, parent, opts, |_, _, _| ()).0
+}
+
+/// [`check_with_parent`], then `stage` with the report and the models it was judged on
+/// (the policy and the digests need them): the model, and the log analysis in it, is
+/// built once per image.
+pub fn check_staged<R>(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    opts: &CheckOptions,
+    stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
+) -> (ImageReport, R) {
+    with_models(src, parent, |raw, replayed| {
+        let mut sink = Sink::new(View::Raw, opts.max_per_rule);
+        crate::rules::run_all(raw, replayed, &mut sink);
+        let (mut findings, suppressed) = sink.finish();
+        sort_findings(&mut findings);
+        let mut report = ImageReport {
+            size: src.len(),
+            findings,
+            suppressed,
+            waived: BTreeMap::new(),
+            waived_suppressed: BTreeMap::new(),
+            digests: None,
+        };
+        let r = stage(raw, replayed, &mut report);
+        (report, r)
+    })
+}
+
+/// Builds the RAW model of `src` and, when its log has a pending replay, the REPLAYED model
+/// (the structures judged after replay, CATALOGUE 0.4), and hands both to `f`.
+pub fn with_models<R>(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    f: impl FnOnce(&Model, Option<&Model>) -> R,
+) -> R {
     let mut model = Model::build(src);
-    model.parent = parent;
-    crate::rules::run_all(&model, &mut sink);
-    let (mut findings, suppressed) = sink.finish();
-    sort_findings(&mut findings);
-    ImageReport {
-        size: src.len(),
-        findings,
-        suppressed,
-        waived: BTreeMap::new(),
-        waived_suppressed: BTreeMap::new(),
-        digests: None,
-    }
+    model.parent = parent.clone();
+    let log = model.log.clone().filter(|l| l.dirty());
+    let view = log
+        .as_deref()
+        .and_then(|l| l.plan.as_ref())
+        .map(|plan| ReplayedView::new(src, plan));
+    let replayed = view.as_ref().map(|v| {
+        let mut m = Model::build_structures(v);
+        m.log = model.log.clone();
+        m.parent = parent;
+        m
+    });
+    f(&model, replayed.as_ref())
 }
 
 /// The report order (DESIGN: by offset, then rule id); findings without an offset last.

@@ -118,6 +118,9 @@ enum Cmd {
         chain: ChainArgs,
         image: PathBuf,
     },
+    /// Write IMAGE with its pending log replayed to the new file OUT (IMAGE is only read;
+    /// OUT must not exist). Exit 0 written, 2 nothing to replay or cannot write.
+    Replay { image: PathBuf, out: PathBuf },
     /// List the rule catalogue.
     Rules {
         #[arg(long, value_enum, default_value = "text")]
@@ -191,6 +194,7 @@ pub fn run() -> i32 {
             chain,
             image,
         } => cmd_info(format, &chain, &image),
+        Cmd::Replay { image, out } => cmd_replay(&image, &out),
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
     }
@@ -283,6 +287,30 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &std::path::Path) -> i32 {
     match format {
         Format::Json => print(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")),
         Format::Text => print(&report::info::to_text(&v)),
+    }
+}
+
+fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
+    match crate::replay::replay(image, out) {
+        Ok(r) => {
+            for w in &r.warnings {
+                eprintln!("vhdx-check: warning: {w}");
+            }
+            print(&format!(
+                "replayed {} log entries (head SequenceNumber {}, {} descriptors): {} byte range(s), {} bytes changed; wrote {} ({} bytes, LogGuid cleared)\n",
+                r.entries,
+                r.head_sequence,
+                r.descriptors,
+                r.changed_ranges,
+                r.changed_bytes,
+                out.display(),
+                r.size
+            ))
+        }
+        Err(e) => {
+            eprintln!("vhdx-check: {e}");
+            EXIT_TOOL
+        }
     }
 }
 

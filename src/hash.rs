@@ -125,8 +125,20 @@ impl Feeder<'_> {
     }
 }
 
-/// The virtual digest, or why it cannot be computed from this file.
+/// The virtual digest, or why it cannot be computed from this file. With a pending log the
+/// guest reads the disk after replay (as QEMU and Hyper-V do), so the replayed view is hashed.
 fn virtual_digest(m: &Model) -> std::io::Result<Result<String, String>> {
+    if let Some(plan) = (m.log.as_deref())
+        .filter(|l| l.dirty())
+        .and_then(|l| l.plan.as_ref())
+    {
+        let view = crate::model::replay::ReplayedView::new(m.src, plan);
+        return guest_digest(&Model::build_structures(&view));
+    }
+    guest_digest(m)
+}
+
+fn guest_digest(m: &Model) -> std::io::Result<Result<String, String>> {
     let why = match (m.disk_type, m.geometry, m.bat) {
         (Some(DiskType::Differencing), ..) => {
             "a differencing disk: unwritten sectors are read from its parent"

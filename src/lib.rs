@@ -3,7 +3,8 @@
 //! Data flow, one direction: [`io`] (read-only bytes) → [`format`] (spec-named structures,
 //! no judgement) → [`model`] (the image as understood) → [`rules`] (one check per catalogue
 //! id) → [`policy`] (overrides, waivers, requirements) → [`report`] (text, JSON, SARIF).
-//! Beside the flow: [`hash`] (evidence digests) and [`batch`] (many images in parallel).
+//! Beside the flow: [`hash`] (evidence digests), [`batch`] (many images in parallel) and
+//! [`replay`] (a replayed copy written to a new file).
 #![forbid(unsafe_code)]
 
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod hash;
 pub mod io;
 pub mod model;
 pub mod policy;
+pub mod replay;
 pub mod report;
 pub mod rules;
 

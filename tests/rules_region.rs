@@ -628,6 +628,22 @@ fn layout_007_fixed_file_size_unexpected() {
     assert!(!run(&dynamic).has("LAYOUT-007"));
 }
 
+#[test]
+fn layout_008_structures_past_the_log_heads_last_file_offset() {
+    // An applied log entry (no descriptors) whose LastFileOffset stops at 2 MiB, while
+    // the BAT, metadata and blocks lie further out.
+    let mut logged = base();
+    let mut entry = logged.log_entry(&[]);
+    logged.write_log(std::slice::from_ref(&entry));
+    let r = fires(&logged, "LAYOUT-008", |img| {
+        entry.last_file_offset = 2 * MIB;
+        entry.flushed_file_offset = 2 * MIB;
+        img.write_log(&[entry]);
+    });
+    expect(&r, "LAYOUT-008", Warning, &[2 * MIB]);
+    assert!(message(&r, "LAYOUT-008").contains("0x200000"));
+}
+
 /// Damage: the BAT region moved to `to` (its entries copied, both tables updated).
 fn move_bat(to: u64) -> impl FnOnce(&mut Built) {
     move |img| {

@@ -6,6 +6,7 @@ pub mod crc;
 pub mod guid;
 pub mod header;
 pub mod identifier;
+pub mod log;
 pub mod metadata;
 pub mod parent;
 pub mod region;

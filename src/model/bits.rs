@@ -1,6 +1,12 @@
 //! A plain bitset over 1 MiB units of the file, with word-at-a-time range operations so
 //! that marking a 256 MiB block costs a handful of word writes.
 
+/// Units a grid over the file holds at most: 128 TiB, twice the largest virtual disk, so
+/// every real image fits. A longer file (a sparse file claiming petabytes, or a REPLAYED
+/// view whose size an attacker set through LastFileOffset) is judged on its first 128 TiB
+/// by the grids; what lies beyond is handled like objects past the end of the file.
+pub const GRID_UNITS_MAX: u64 = 1 << 27;
+
 pub struct Bits {
     words: Vec<u64>,
     len: u64,
@@ -14,6 +20,11 @@ impl Bits {
             words: vec![0; len.div_ceil(64) as usize],
             len,
         }
+    }
+
+    /// A bit per MiB of a file of `size` bytes, at most [`GRID_UNITS_MAX`].
+    pub fn for_file(size: u64) -> Bits {
+        Bits::new(size.div_ceil(crate::format::MIB).min(GRID_UNITS_MAX))
     }
 
     pub fn len(&self) -> u64 {

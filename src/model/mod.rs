@@ -5,6 +5,8 @@
 mod bat_cache;
 mod bits;
 mod layout;
+pub mod log;
+pub mod replay;
 
 pub use bits::Bits;
 pub use layout::{Object, ObjectKind};
@@ -242,6 +244,8 @@ pub struct Model<'a> {
     pub parent: Option<ParentLink>,
     /// Chunks of a large BAT, read once for the walks that run at the same time.
     bat_cache: bat_cache::BatCache,
+    /// The log found through the current header (shared by the RAW and REPLAYED models).
+    pub log: Option<std::sync::Arc<log::Log>>,
 }
 
 /// The parent of a differencing disk as the chain rules need it: its identity and
@@ -282,7 +286,19 @@ pub struct LocatorItem {
 }
 
 impl<'a> Model<'a> {
+    /// The RAW model: every structure as found, and the log analysed.
     pub fn build(src: &'a dyn ReadAt) -> Model<'a> {
+        let mut m = Model::build_structures(src);
+        m.log = m
+            .current_header()
+            .and_then(|h| log::analyse(src, h))
+            .map(std::sync::Arc::new);
+        m
+    }
+
+    /// The structures of `src` without a log analysis: the REPLAYED model is built from the
+    /// replayed view and shares the RAW model's log.
+    pub fn build_structures(src: &'a dyn ReadAt) -> Model<'a> {
         let file_size = src.len();
         let identifier_slot = SlotBytes::read(src, identifier::OFFSET, identifier::SLOT);
         let identifier = identifier::parse(&identifier_slot.bytes);
@@ -378,6 +394,7 @@ impl<'a> Model<'a> {
             parent_locator,
             parent: None,
             bat_cache: Default::default(),
+            log: None,
         }
     }
 

@@ -232,19 +232,27 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
         return cannot_evaluate(s, "allow_pending_log", "a valid header");
     };
     let h = &m.headers[i].header;
-    if !h.log_guid.is_zero() {
-        // LogGuid is at byte 48 of the header (MS-VHDX 2.2.2).
-        let at = m.headers[i].slot.offset + 48;
-        s.emit("POLICY-006", Loc::at(at, 16), || {
-            (
-                format!("header[{}].log_guid", i + 1),
-                format!(
-                    "the current header's LogGuid is {}: the log is pending replay, which the policy forbids",
-                    h.log_guid
-                ),
-            )
-        });
+    if h.log_guid.is_zero() {
+        return;
     }
+    // A set LogGuid whose sequence is already applied changes nothing (LOG-004): accepted.
+    let why = match m.log.as_deref() {
+        Some(log) if log.plan.is_some() && !log.dirty() => return,
+        Some(log) if log.plan.is_some() => "replay would change the file (LOG-003)",
+        Some(_) => "the log holds no valid sequence (LOG-002)",
+        None => "the header locates no usable log",
+    };
+    // LogGuid is at byte 48 of the header (MS-VHDX 2.2.2).
+    let at = m.headers[i].slot.offset + 48;
+    s.emit("POLICY-006", Loc::at(at, 16), || {
+        (
+            format!("header[{}].log_guid", i + 1),
+            format!(
+                "the current header's LogGuid is {}: the log is pending replay ({why}), which the policy forbids",
+                h.log_guid
+            ),
+        )
+    });
 }
 
 fn unknown_regions(m: &Model, req: &Requirements, s: &mut Sink) {

@@ -22,6 +22,161 @@ struct Info<'a> {
     geometry: Option<Geometry>,
     bat: Option<BatInfo>,
     parent_locator: Option<LocatorInfo>,
+    log: Option<LogInfo>,
+}
+
+/// Entries and descriptors listed at most (the counts are always complete).
+const MAX_LISTED_ENTRIES: usize = 1024;
+const MAX_LISTED_DESCRIPTORS: u32 = 64;
+
+#[derive(Serialize)]
+struct LogInfo {
+    offset: u64,
+    length: u64,
+    log_guid: Guid,
+    state: String,
+    entry_count: usize,
+    entries: Vec<EntryInfo>,
+    sequences: Vec<ScanInfo>,
+    replay: Option<ReplayInfo>,
+    bounds: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct EntryInfo {
+    ring_offset: u64,
+    file_offset: u64,
+    sequence_number: u64,
+    log_guid: Guid,
+    entry_length: u32,
+    tail: u32,
+    descriptor_count: u32,
+    data_descriptors: u32,
+    flushed_file_offset: u64,
+    last_file_offset: u64,
+    checksum_ok: bool,
+    valid_strict: bool,
+    valid_lenient: bool,
+    /// Ids of the entry predicates it fails.
+    fails: Vec<&'static str>,
+    replayed: bool,
+    descriptors: Vec<DescriptorInfo>,
+}
+
+#[derive(Serialize)]
+struct DescriptorInfo {
+    index: usize,
+    slot_offset: u64,
+    #[serde(flatten)]
+    descriptor: crate::format::log::Descriptor,
+}
+
+#[derive(Serialize)]
+struct ScanInfo {
+    mode: &'static str,
+    /// Valid sequences: ring offsets of their entries, in order.
+    sequences: Vec<Vec<u64>>,
+    active_head_sequence: Option<u64>,
+    /// Ring offsets of the entries replay applies, in order.
+    replayed: Vec<u64>,
+}
+
+#[derive(Serialize)]
+struct ReplayInfo {
+    dirty: bool,
+    size_before: u64,
+    size_after: u64,
+    descriptors_applied: usize,
+    changes: Vec<ChangeInfo>,
+}
+
+#[derive(Serialize)]
+struct ChangeInfo {
+    offset: u64,
+    length: u64,
+    structure: String,
+}
+
+fn log_info(m: &Model) -> Option<LogInfo> {
+    use crate::model::log::Mode;
+    let log = m.log.as_deref()?;
+    let strict = log.scan(Mode::Strict);
+    let replayed: std::collections::BTreeSet<usize> = strict
+        .map(|s| s.replayed.iter().copied().collect())
+        .unwrap_or_default();
+    let state = if log.log_guid.is_zero() {
+        "empty: LogGuid is zero (entries are history, nothing is replayed)".to_string()
+    } else if log.plan.is_none() {
+        "corrupt: LogGuid is set but no valid sequence (LOG-002)".to_string()
+    } else if log.dirty() {
+        "replay pending (LOG-003)".to_string()
+    } else {
+        "already applied (LOG-004)".to_string()
+    };
+    let entries = (log.entries.iter().enumerate().take(MAX_LISTED_ENTRIES))
+        .map(|(i, e)| EntryInfo {
+            ring_offset: e.pos,
+            file_offset: log.file_offset(e.pos),
+            sequence_number: e.seq(),
+            log_guid: e.header.log_guid,
+            entry_length: e.header.entry_length,
+            tail: e.header.tail,
+            descriptor_count: e.header.descriptor_count,
+            data_descriptors: e.data_descriptors,
+            flushed_file_offset: e.header.flushed_file_offset,
+            last_file_offset: e.header.last_file_offset,
+            checksum_ok: e.computed_checksum == Some(e.header.checksum),
+            valid_strict: e.valid(Mode::Strict),
+            valid_lenient: e.valid(Mode::Lenient),
+            fails: e.fails.iter().map(|p| p.id()).collect(),
+            replayed: replayed.contains(&i),
+            descriptors: log
+                .descriptors(m.src, i, MAX_LISTED_DESCRIPTORS)
+                .into_iter()
+                .enumerate()
+                .map(|(index, (slot_offset, descriptor))| DescriptorInfo {
+                    index,
+                    slot_offset,
+                    descriptor,
+                })
+                .collect(),
+        })
+        .collect();
+    let sequences = (log.scans.iter())
+        .map(|s| ScanInfo {
+            mode: s.mode.name(),
+            sequences: (s.runs.iter())
+                .map(|r| r.entries.iter().map(|&i| log.entries[i].pos).collect())
+                .collect(),
+            active_head_sequence: s.active_run().map(|r| log.entries[r.head()].seq()),
+            replayed: s.replayed.iter().map(|&i| log.entries[i].pos).collect(),
+        })
+        .collect();
+    let names = crate::rules::Namer::new(m);
+    let replay = log.plan.as_ref().map(|_| ReplayInfo {
+        dirty: log.dirty(),
+        size_before: m.file_size,
+        size_after: log.replayed_size,
+        descriptors_applied: log.applied.len(),
+        changes: (log.changes.iter())
+            .map(|c| ChangeInfo {
+                offset: c.offset,
+                length: c.length,
+                structure: names.range(c.offset, c.offset + c.length),
+            })
+            .collect(),
+    });
+    Some(LogInfo {
+        offset: log.offset,
+        length: log.length,
+        log_guid: log.log_guid,
+        state,
+        entry_count: log.entries.len(),
+        entries,
+        sequences,
+        replay,
+        bounds: log.bound.clone(),
+    })
 }
 
 #[derive(Serialize)]
@@ -215,6 +370,7 @@ pub fn collect(m: &Model) -> Value {
                 .map(|(entry, key, value)| KeyValue { entry, key, value })
                 .collect(),
         }),
+        log: log_info(m),
     };
     serde_json::to_value(info).unwrap_or(Value::Null)
 }
@@ -232,6 +388,10 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
         Value::Object(map) => {
             for (k, v) in map {
                 match v {
+                    Value::Array(a) if !a.is_empty() && a.iter().all(is_scalar) => {
+                        let items: Vec<String> = a.iter().map(scalar).collect();
+                        let _ = writeln!(out, "{pad}{k}: [{}]", items.join(", "));
+                    }
                     Value::Object(_) | Value::Array(_) if !is_empty(v) => {
                         let _ = writeln!(out, "{pad}{k}:");
                         write_value(out, v, depth + 1);
@@ -244,14 +404,26 @@ fn write_value(out: &mut String, v: &Value, depth: usize) {
         }
         Value::Array(items) => {
             for v in items {
-                let _ = writeln!(out, "{pad}-");
-                write_value(out, v, depth + 1);
+                match v {
+                    Value::Array(a) if a.iter().all(is_scalar) => {
+                        let items: Vec<String> = a.iter().map(scalar).collect();
+                        let _ = writeln!(out, "{pad}- [{}]", items.join(", "));
+                    }
+                    _ => {
+                        let _ = writeln!(out, "{pad}-");
+                        write_value(out, v, depth + 1);
+                    }
+                }
             }
         }
         _ => {
             let _ = writeln!(out, "{pad}{}", scalar(v));
         }
     }
+}
+
+fn is_scalar(v: &Value) -> bool {
+    !matches!(v, Value::Object(_) | Value::Array(_))
 }
 
 fn is_empty(v: &Value) -> bool {

@@ -15,6 +15,11 @@ pub fn ser_bytes<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&preview(b))
 }
 
+/// Serializes bytes as lowercase hex (log descriptors' leading and trailing bytes).
+pub fn ser_hex<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+}
+
 /// A short printable preview of bytes: ASCII where printable, `\xNN` otherwise, at most
 /// 16 bytes, quoted.
 pub fn preview(b: &[u8]) -> String {

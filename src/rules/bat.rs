@@ -1,7 +1,7 @@
 //! BAT: every entry of the block allocation table (CATALOGUE 2.5), streamed in chunks.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::MIB;
 use crate::format::bat::{
     self, BatEntry, Geometry, Slot, SlotCursor, payload_state_name, sb_state_name,
@@ -18,6 +18,7 @@ pub const PASSES: &[Pass] = &[Pass {
         "BAT-009", "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016",
         "BAT-017", "BAT-018", "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
     ],
+    scope: Scope::Views,
     run,
 }];
 
@@ -139,7 +140,7 @@ fn run(m: &Model, s: &mut Sink) {
         base: view.offset,
         stats: Stats::default(),
         chunk: Chunk::default(),
-        starts: Bits::new(m.file_size.div_ceil(MIB)),
+        starts: Bits::for_file(m.file_size),
         outside: HashSet::new(),
         holes: io::Holes::default(),
     };
@@ -277,8 +278,10 @@ impl Walk<'_, '_> {
             return false;
         };
         let (mb, step) = (start / MIB, bs / MIB);
-        // Inside the file, so every FileOffsetMB of the run is inside the `starts` grid.
-        if end > self.m.file_size || self.starts.any(mb, end / MIB) {
+        // Inside the file and the `starts` grid (a file longer than the grid is walked
+        // entry by entry there).
+        if end > self.m.file_size || end / MIB > self.starts.len() || self.starts.any(mb, end / MIB)
+        {
             return false;
         }
         if step == 1 {

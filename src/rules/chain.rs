@@ -1,9 +1,9 @@
 //! CHAIN: a differencing disk against its parent (CATALOGUE 2.9), when the parent was
 //! supplied (`--parent`) or found (`--find-parents`).
 
-use super::Pass;
 use super::meta::value_loc;
 use super::sink::{Loc, Sink};
+use super::{Pass, Scope};
 use crate::format::metadata::KnownItem;
 use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
 use crate::model::Model;
@@ -17,6 +17,7 @@ pub const PASSES: &[Pass] = &[Pass {
         "CHAIN-004",
         "CHAIN-005",
     ],
+    scope: Scope::Views,
     run,
 }];
 

@@ -1,7 +1,7 @@
 //! FTI: the file type identifier (CATALOGUE 2.1), RAW view.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::identifier::{self, CREATOR_LEN, CREATOR_OFFSET, RESERVED_OFFSET};
 use crate::model::{HEADER_SECTION, Model};
 
@@ -10,6 +10,7 @@ pub const PASSES: &[Pass] = &[Pass {
     ids: &[
         "FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006",
     ],
+    scope: Scope::Raw,
     run,
 }];
 

@@ -1,7 +1,7 @@
 //! HDR: the two headers and the choice of the current one (CATALOGUE 2.2), RAW view.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::MIB;
 use crate::format::crc;
 use crate::format::header::{self, CHECKSUM_FIELD, DEFINED, SIZE, SLOT};
@@ -11,6 +11,7 @@ pub const PASSES: &[Pass] = &[
     Pass {
         name: "each header copy",
         ids: &["HDR-001", "HDR-002", "HDR-008", "HDR-017", "HDR-018"],
+        scope: Scope::Raw,
         run: each_copy,
     },
     Pass {
@@ -18,6 +19,7 @@ pub const PASSES: &[Pass] = &[
         ids: &[
             "HDR-003", "HDR-004", "HDR-005", "HDR-006", "HDR-021", "HDR-022", "HDR-023",
         ],
+        scope: Scope::Raw,
         run: pair,
     },
     Pass {
@@ -26,6 +28,7 @@ pub const PASSES: &[Pass] = &[
             "HDR-007", "HDR-009", "HDR-010", "HDR-011", "HDR-012", "HDR-013", "HDR-014", "HDR-015",
             "HDR-016", "HDR-019", "HDR-020", "HDR-024", "HDR-025",
         ],
+        scope: Scope::Raw,
         run: current,
     },
 ];

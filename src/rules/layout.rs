@@ -3,7 +3,7 @@
 //! the work is linear in the BAT and memory is one bit per MiB of the real file.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, bat::past_eof_severity, hex};
+use super::{Pass, Scope, bat::past_eof_severity, hex};
 use crate::format::MIB;
 use crate::format::bat::{self, BatEntry, Slot, SlotCursor};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
@@ -19,8 +19,10 @@ pub const PASSES: &[Pass] = &[Pass {
         "LAYOUT-005",
         "LAYOUT-006",
         "LAYOUT-007",
+        "LAYOUT-008",
         "LAYOUT-009",
     ],
+    scope: Scope::Views,
     run,
 }];
 
@@ -120,7 +122,7 @@ struct Grid {
 }
 
 fn run(m: &Model, s: &mut Sink) {
-    let units = m.file_size.div_ceil(MIB);
+    let units = Bits::for_file(m.file_size).len();
     let fixed = m.fixed_objects();
     let fixed_beyond = fixed
         .iter()
@@ -227,6 +229,7 @@ fn run(m: &Model, s: &mut Sink) {
         );
     }
     header_reserved(m, s);
+    last_file_offset(m, s, &grid);
     // Sweeps need the complete object list: a missing header, region table or BAT would
     // make every structure look like free space.
     let complete = m.current_header().is_some()
@@ -253,10 +256,10 @@ impl Grid {
         else {
             return false;
         };
-        if end > m.file_size {
+        let (a, b) = (start / MIB, end.div_ceil(MIB));
+        if end > m.file_size || b > self.block_bits.len() {
             return false;
         }
-        let (a, b) = (start / MIB, end.div_ceil(MIB));
         if self.fixed_bits.any(a, b) || self.block_bits.any(a, b) {
             return false;
         }
@@ -289,7 +292,7 @@ impl Grid {
         }
         self.last_end = self
             .last_end
-            .max(o.end().min(m.file_size.div_ceil(MIB) * MIB));
+            .max(o.end().min(m.file_size.div_ceil(MIB).saturating_mul(MIB)));
         self.first_block = Some(self.first_block.map_or(o.offset, |f| f.min(o.offset)));
         let (a, b) = unit_range(&o);
         let units = self.block_bits.len();
@@ -476,7 +479,7 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
     };
     let regions: u64 = m.regions().iter().map(|r| r.length as u64).sum();
     let expected = MIB + regions + h.log_length as u64 + geo.payload_blocks * geo.block_size;
-    let explained = g.last_end.div_ceil(MIB) * MIB;
+    let explained = g.last_end.div_ceil(MIB).saturating_mul(MIB);
     if m.file_size < expected || m.file_size > explained.max(expected) {
         s.emit("LAYOUT-007", Loc::at(0, m.file_size), || {
             (
@@ -487,6 +490,30 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
                     geo.payload_blocks,
                     expected,
                     explained
+                ),
+            )
+        });
+    }
+}
+
+/// LAYOUT-008: the head entry's LastFileOffset should enclose every object.
+fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
+    let Some(lfo) = m
+        .log
+        .as_deref()
+        .and_then(|l| l.head())
+        .map(|h| h.header.last_file_offset)
+    else {
+        return;
+    };
+    if g.last_end > lfo {
+        s.emit("LAYOUT-008", Loc::at(lfo, g.last_end - lfo), || {
+            (
+                "file".into(),
+                format!(
+                    "structures end at {}, past the active log head's LastFileOffset {}",
+                    hex(g.last_end),
+                    hex(lfo)
                 ),
             )
         });

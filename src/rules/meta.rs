@@ -1,7 +1,7 @@
 //! META: the metadata region, its table and the known items (CATALOGUE 2.7).
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::metadata::{self, KnownItem, MAX_ENTRIES, MAX_USER_ENTRIES, TABLE_SIZE};
 use crate::format::{KIB, MIB};
 use crate::model::{Item, Metadata, Model};
@@ -13,6 +13,7 @@ pub const PASSES: &[Pass] = &[
         ids: &[
             "META-001", "META-002", "META-003", "META-004", "META-005", "META-036",
         ],
+        scope: Scope::Views,
         run: table,
     },
     Pass {
@@ -22,6 +23,7 @@ pub const PASSES: &[Pass] = &[
             "META-013", "META-014", "META-015", "META-016", "META-017", "META-018", "META-019",
             "META-020", "META-021", "META-022", "META-026", "META-027", "META-038",
         ],
+        scope: Scope::Views,
         run: entries,
     },
     Pass {
@@ -30,11 +32,13 @@ pub const PASSES: &[Pass] = &[
             "META-023", "META-024", "META-025", "META-028", "META-029", "META-030", "META-031",
             "META-032", "META-033", "META-034", "META-035",
         ],
+        scope: Scope::Views,
         run: values,
     },
     Pass {
         name: "metadata free space",
         ids: &["META-037"],
+        scope: Scope::Views,
         run: free_space,
     },
 ];

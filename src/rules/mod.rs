@@ -10,14 +10,18 @@ mod chain;
 mod fti;
 mod hdr;
 mod layout;
+mod log;
 mod meta;
 mod ploc;
 mod rgn;
 mod sbm;
 
 use crate::model::Model;
+use finding::View;
 use sink::Sink;
 
+/// Names the structures a byte range of the file holds (what replay changes).
+pub(crate) use log::Namer;
 /// Where a known metadata item's value is (for the policy's requirement findings too).
 pub(crate) use meta::value_loc;
 
@@ -25,13 +29,28 @@ pub(crate) use meta::value_loc;
 pub struct Pass {
     pub name: &'static str,
     pub ids: &'static [&'static str],
+    /// Which view of the file the pass judges (CATALOGUE 0.4).
+    pub scope: Scope,
     pub run: fn(&Model, &mut Sink),
 }
 
+/// The views a pass runs on when the log has a pending replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The bytes as they are: identifier, headers, the log itself.
+    Raw,
+    /// Structures the log may rewrite: judged on the REPLAYED view, and on RAW too so
+    /// LOG-007 can say what replay changes.
+    Views,
+    /// What replay writes: judged on the view replay produces.
+    Replay,
+}
+
 /// Every pass but the BAT walk, in evaluation order (CATALOGUE 5).
-const MAIN: [&[Pass]; 8] = [
+const MAIN: [&[Pass]; 9] = [
     fti::PASSES,
     hdr::PASSES,
+    log::PASSES,
     rgn::PASSES,
     meta::PASSES,
     ploc::PASSES,
@@ -48,18 +67,44 @@ pub fn passes() -> impl Iterator<Item = &'static Pass> {
     MAIN.into_iter().flatten().chain(SIDE)
 }
 
-/// Every rule id some pass implements.
+/// Every rule id some pass (or the view comparison) implements.
 pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
-    passes().flat_map(|p| p.ids.iter().copied())
+    passes()
+        .flat_map(|p| p.ids.iter().copied())
+        .chain(log::VIEW_DIFF_IDS.iter().copied())
 }
 
-/// Runs every pass. The BAT pass runs on a second thread beside the others: it and the
-/// layout pass each stream the whole table (up to 4 GiB), and on two cores the walks
-/// overlap. Passes share nothing but the model, and no pass claims another's ids, so the
-/// second sink joins the first unchanged; findings are sorted afterwards.
-pub fn run_all(model: &Model, sink: &mut Sink) {
+/// Runs every pass on `raw`, or, when the log has a pending replay, the RAW passes on
+/// `raw` and the others on `replayed` (CATALOGUE 0.4); findings that only one view has
+/// are reported once more as LOG-007.
+pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
+    let Some(rep) = replayed else {
+        run_passes(raw, |_| true, sink);
+        return;
+    };
+    run_passes(raw, |p| p.scope == Scope::Raw, sink);
+    let mut raw_views = sink.fork_view(View::Raw);
+    let mut rep_views = sink.fork_view(View::Replayed);
+    let mut rep_targets = sink.fork_view(View::Replayed);
+    std::thread::scope(|scope| {
+        scope.spawn(|| run_passes(raw, |p| p.scope == Scope::Views, &mut raw_views));
+        run_passes(rep, |p| p.scope == Scope::Views, &mut rep_views);
+        run_passes(rep, |p| p.scope == Scope::Replay, &mut rep_targets);
+    });
+    // Only the families both views judge are compared.
+    sink.begin_pass(log::VIEW_DIFF_IDS);
+    log::diff_views(raw_views.findings(), rep_views.findings(), sink);
+    sink.join(rep_views);
+    sink.join(rep_targets);
+}
+
+/// Runs the selected passes. The BAT pass runs on a second thread beside the others: it
+/// and the layout pass each stream the whole table (up to 4 GiB), and on two cores the
+/// walks overlap. Passes share nothing but the model, and no pass claims another's ids,
+/// so the second sink joins the first unchanged; findings are sorted afterwards.
+fn run_passes(model: &Model, select: impl Fn(&Pass) -> bool + Sync, sink: &mut Sink) {
     if !bat::walk_on_thread(model) {
-        for p in passes() {
+        for p in passes().filter(|p| select(p)) {
             sink.begin_pass(p.ids);
             (p.run)(model, sink);
         }
@@ -69,12 +114,12 @@ pub fn run_all(model: &Model, sink: &mut Sink) {
     std::thread::scope(|scope| {
         // A panic in the side pass is propagated when the scope ends.
         scope.spawn(|| {
-            for p in SIDE {
+            for p in SIDE.iter().filter(|p| select(p)) {
                 side.begin_pass(p.ids);
                 (p.run)(model, &mut side);
             }
         });
-        for p in MAIN.into_iter().flatten() {
+        for p in MAIN.into_iter().flatten().filter(|p| select(p)) {
             sink.begin_pass(p.ids);
             (p.run)(model, sink);
         }

@@ -2,7 +2,7 @@
 //! UTF-16LE strings and the VHDX locator keys.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::guid;
 use crate::format::parent::{self, KeyValueEntry, ParentLocator};
 use crate::model::{LocatorItem, Model};
@@ -16,6 +16,7 @@ pub const PASSES: &[Pass] = &[
             "PLOC-001", "PLOC-002", "PLOC-003", "PLOC-004", "PLOC-005", "PLOC-006", "PLOC-007",
             "PLOC-008", "PLOC-009", "PLOC-010", "PLOC-011", "PLOC-012", "PLOC-026",
         ],
+        scope: Scope::Views,
         run: structure,
     },
     Pass {
@@ -24,6 +25,7 @@ pub const PASSES: &[Pass] = &[
             "PLOC-013", "PLOC-014", "PLOC-015", "PLOC-016", "PLOC-017", "PLOC-018", "PLOC-019",
             "PLOC-020", "PLOC-021", "PLOC-022", "PLOC-023", "PLOC-024", "PLOC-025", "PLOC-027",
         ],
+        scope: Scope::Views,
         run: keys,
     },
 ];

@@ -1,7 +1,7 @@
 //! RGN: the two region tables and the working table's entries (CATALOGUE 2.3).
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::region::{self, ENTRY_SIZE, MAX_ENTRIES, SIZE};
 use crate::format::{MIB, guid};
 use crate::model::Model;
@@ -11,11 +11,13 @@ pub const PASSES: &[Pass] = &[
     Pass {
         name: "each region table copy",
         ids: &["RGN-001", "RGN-002", "RGN-007", "RGN-008", "RGN-021"],
+        scope: Scope::Views,
         run: each_copy,
     },
     Pass {
         name: "region table pair",
         ids: &["RGN-003", "RGN-004", "RGN-005", "RGN-006"],
+        scope: Scope::Views,
         run: pair,
     },
     Pass {
@@ -24,6 +26,7 @@ pub const PASSES: &[Pass] = &[
             "RGN-009", "RGN-010", "RGN-011", "RGN-012", "RGN-013", "RGN-014", "RGN-015", "RGN-016",
             "RGN-017", "RGN-018", "RGN-019", "RGN-020",
         ],
+        scope: Scope::Views,
         run: entries,
     },
 ];

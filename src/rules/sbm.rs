@@ -2,7 +2,7 @@
 //! bitmap block (1 MiB) is read once and judged slice by slice against its payload entries.
 
 use super::sink::{Loc, Sink};
-use super::{Pass, hex};
+use super::{Pass, Scope, hex};
 use crate::format::bat::{self, SECTOR_BITMAP_BLOCK_SIZE, SECTORS_PER_BITMAP};
 use crate::io;
 use crate::model::{DiskType, Model};
@@ -10,6 +10,7 @@ use crate::model::{DiskType, Model};
 pub const PASSES: &[Pass] = &[Pass {
     name: "sector bitmaps",
     ids: &["SBM-001", "SBM-002", "SBM-003", "SBM-004", "SBM-005"],
+    scope: Scope::Views,
     run,
 }];
 

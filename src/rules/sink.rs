@@ -185,6 +185,33 @@ impl Sink {
         Sink::new(self.view, self.cap)
     }
 
+    /// An empty sink with this one's cap for findings judged on `view`.
+    pub fn fork_view(&self, view: View) -> Sink {
+        Sink::new(view, self.cap)
+    }
+
+    /// The findings shown so far.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// As [`Sink::emit`], for a finding that belongs to `view` rather than this sink's.
+    pub fn emit_in_view(
+        &mut self,
+        id: &'static str,
+        view: View,
+        loc: Loc,
+        describe: impl FnOnce() -> (String, String),
+    ) {
+        let n = self.counter(id);
+        let sev = self.counts[n].default;
+        let before = self.findings.len();
+        self.record(n, sev, loc, describe);
+        if let Some(f) = self.findings.get_mut(before) {
+            f.view = view;
+        }
+    }
+
     /// Takes in the findings and counts of a forked sink whose passes claim other ids
     /// than this one's (each rule's count stays in one sink, so caps are unchanged).
     pub fn join(&mut self, other: Sink) {

@@ -73,6 +73,74 @@ impl LogEntry {
         self
     }
 
+    /// EntryLength of [`LogEntry::encode`]: 4096·(D + #data descriptors).
+    pub fn length(&self) -> u64 {
+        let data = self
+            .descriptors
+            .iter()
+            .filter(|d| matches!(d, Descriptor::Data { .. }))
+            .count();
+        (log::SECTOR * (log::descriptor_sectors(self.descriptors.len()) + data)) as u64
+    }
+
+    /// Entry offset of the data sector of the `j`-th data descriptor: 4096·(D + j).
+    pub fn data_sector(&self, j: usize) -> usize {
+        log::SECTOR * (log::descriptor_sectors(self.descriptors.len()) + j)
+    }
+
+    /// This entry with another sequence number (header, descriptors and data sectors).
+    pub fn seq(mut self, sequence: u64) -> Self {
+        self.sequence = sequence;
+        self
+    }
+
+    /// This entry with another Tail.
+    pub fn tail(mut self, tail: u32) -> Self {
+        self.tail = tail;
+        self
+    }
+
+    /// This entry with another LogGuid.
+    pub fn guid(mut self, log_guid: Guid) -> Self {
+        self.log_guid = log_guid;
+        self
+    }
+
+    /// This entry with other FlushedFileOffset and LastFileOffset.
+    pub fn file_offsets(mut self, flushed: u64, last: u64) -> Self {
+        self.flushed_file_offset = flushed;
+        self.last_file_offset = last;
+        self
+    }
+
+    /// Raw field override: the encoded bytes after `f` changed them, checksum recomputed
+    /// over all of them (so the entry stays CRC-valid with the odd value).
+    pub fn encode_with(&self, f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+        let mut e = self.encode();
+        f(&mut e);
+        reseal_entry(&mut e);
+        e
+    }
+
+    /// The encoding followed by `extra` zero sectors that EntryLength covers (resealed): an
+    /// entry padded past its minimal length (CATALOGUE §4 A10).
+    pub fn encode_padded(&self, extra: usize) -> Vec<u8> {
+        self.encode_with(|e| {
+            e.resize(e.len() + extra * log::SECTOR, 0);
+            let length = e.len() as u32;
+            put_u32(e, log::ENTRY_LENGTH, length);
+        })
+    }
+
+    /// A torn entry: the encoding with one byte of its last sector changed after the
+    /// checksum was computed (valid header fields, wrong CRC).
+    pub fn encode_torn(&self) -> Vec<u8> {
+        let mut e = self.encode();
+        let last = e.len() - 100;
+        e[last] ^= 0x5A;
+        e
+    }
+
     /// The entry's bytes: descriptor sectors, then one data sector per data descriptor in
     /// descriptor order; EntryLength = 4096·(D + #data); checksum over all of it.
     pub fn encode(&self) -> Vec<u8> {
@@ -132,6 +200,11 @@ impl LogEntry {
     }
 }
 
+/// Recomputes the CRC-32C of an encoded entry over all its bytes (Checksum at byte 4).
+pub fn reseal_entry(entry: &mut [u8]) {
+    seal(entry, log::CHECKSUM);
+}
+
 impl Built {
     /// An entry whose data descriptors turn every 4 KiB sector touched by `writes`
     /// (file offset, bytes) into its current contents with the writes applied. Sequence
@@ -183,12 +256,18 @@ impl Built {
     /// Encodes `entry` at ring offset `ring_offset`; bytes past the end of the log wrap to
     /// its start (ring order). Headers are not touched.
     pub fn put_log_entry(&mut self, ring_offset: u64, entry: &LogEntry) -> LogPlace {
+        self.put_log_bytes(ring_offset, &entry.encode())
+    }
+
+    /// Writes `bytes` (an encoded, possibly damaged entry, or anything else) at ring offset
+    /// `ring_offset`, wrapping past the ring end. Headers are not touched.
+    pub fn put_log_bytes(&mut self, ring_offset: u64, bytes: &[u8]) -> LogPlace {
         let (log_offset, ring) = (self.layout.log_offset, self.layout.log_length);
         assert!(
             ring_offset < ring,
             "ring offset {ring_offset} outside the log"
         );
-        let bytes = entry.encode();
+        assert!(bytes.len() as u64 <= ring, "entry longer than the ring");
         let first = (ring - ring_offset).min(bytes.len() as u64) as usize;
         self.patch(log_offset + ring_offset, &bytes[..first]);
         if first < bytes.len() {
@@ -199,6 +278,43 @@ impl Built {
             file_offset: log_offset + ring_offset,
             length: bytes.len() as u64,
         }
+    }
+
+    /// `len` bytes of the ring from `ring_offset`, in ring order (wrapping).
+    pub fn read_log(&self, ring_offset: u64, len: usize) -> Vec<u8> {
+        let (log_offset, ring) = (self.layout.log_offset, self.layout.log_length);
+        assert!(ring_offset < ring && len as u64 <= ring);
+        let first = (ring - ring_offset).min(len as u64) as usize;
+        let mut bytes = self.read(log_offset + ring_offset, first);
+        bytes.extend(self.read(log_offset, len - first));
+        bytes
+    }
+
+    /// Lays `entries` end to end from ring offset `start` (wrapping past the ring end) as
+    /// one sequence: sequence numbers `first_seq`, `first_seq + 1`, ..., every Tail =
+    /// `start` (the whole sequence is replayed). Sets LogGuid in both headers to the first
+    /// entry's. Returns the entries as written and where they went.
+    pub fn write_sequence(
+        &mut self,
+        start: u64,
+        first_seq: u64,
+        entries: &[LogEntry],
+    ) -> (Vec<LogEntry>, Vec<LogPlace>) {
+        let ring = self.layout.log_length;
+        let mut at = start;
+        let mut written = Vec::new();
+        let mut places = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            let e = e.clone().seq(first_seq + i as u64).tail(start as u32);
+            let place = self.put_log_entry(at, &e);
+            at = (at + place.length) % ring;
+            written.push(e);
+            places.push(place);
+        }
+        if let Some(first) = written.first() {
+            self.set_log_guid(first.log_guid);
+        }
+        (written, places)
     }
 
     /// Sets LogGuid in both headers and reseals them (zero GUID: log empty).

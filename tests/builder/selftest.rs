@@ -576,6 +576,59 @@ fn log_entries_from_writes_and_wrapping() {
     );
 }
 
+#[test]
+fn log_raw_overrides_padding_tearing_and_sequences() {
+    let mut img = ImageBuilder::dynamic(64 * MIB).build();
+    let e = img.log_entry(&[(img.layout.bat_offset, &[1])]);
+    let plain = e.encode();
+    assert_eq!((e.length(), e.data_sector(0)), (8192, 4096));
+    assert_eq!(plain.len() as u64, e.length());
+
+    // A raw override keeps the entry CRC-valid.
+    let odd = e.encode_with(|b| put_u32(b, log::RESERVED, 7));
+    assert!(checksum_ok(&odd) && get_u32(&odd, log::RESERVED) == 7);
+    assert_eq!(odd[8..28], plain[8..28]);
+
+    // Padding: EntryLength covers the extra zero sectors, the content is unchanged.
+    let padded = e.encode_padded(2);
+    assert_eq!(padded.len(), plain.len() + 2 * 4096);
+    assert_eq!(get_u32(&padded, log::ENTRY_LENGTH) as usize, padded.len());
+    assert!(checksum_ok(&padded));
+    assert_eq!(padded[12..plain.len()], plain[12..]);
+    assert!(padded[plain.len()..].iter().all(|&b| b == 0));
+
+    // Torn: header intact, checksum wrong.
+    let torn = e.encode_torn();
+    assert_eq!(torn[..4096], plain[..4096]);
+    assert!(!checksum_ok(&torn));
+
+    // A sequence from 4 KiB before the ring end: the first entry wraps, the second follows.
+    let ring = img.layout.log_length;
+    let start = ring - 0x1000;
+    let (written, places) = img.write_sequence(start, 9, &[e.clone(), e.clone()]);
+    assert_eq!(
+        written
+            .iter()
+            .map(|w| (w.sequence, w.tail))
+            .collect::<Vec<_>>(),
+        [(9, start as u32), (10, start as u32)]
+    );
+    assert_eq!(
+        places.iter().map(|p| p.ring_offset).collect::<Vec<_>>(),
+        [start, 0x1000]
+    );
+    assert_eq!(img.read_log(start, 8192), written[0].encode());
+    assert_eq!(
+        img.read(img.layout.log_offset, 0x1000),
+        written[0].encode()[4096..]
+    );
+    assert_eq!(img.read_log(0x1000, 8192), written[1].encode());
+    for copy in 1..=2 {
+        let h = img.read(img.layout.header_offset(copy), HEADER_SIZE);
+        assert!(checksum_ok(&h) && h[48..64] == img.layout.log_guid);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // qemu-img as an independent reader.
 

@@ -1,0 +1,876 @@
+//! The log as understood (MS-VHDX 2.3, CATALOGUE 3): every entry of the ring checked
+//! against the entry predicates, the active sequence found by the specification's scan in
+//! three readings (strict, QEMU-like lenient, DiscUtils-like no-wrap), and the plan of
+//! what replay would write. Nothing here judges severity; the LOG rules do.
+//!
+//! Bounds (hostile logs are normal input): the ring is swept once for entry signatures
+//! (holes skipped); at most [`MAX_ENTRIES`] entries are examined and at most
+//! `8 x LogLength + 256 MiB` entry bytes are checksummed; runs are followed with a memo so
+//! each scan is linear in the number of entries; at most [`MAX_DESCRIPTORS`] descriptors
+//! are applied. Reaching a bound is recorded in [`Log::bound`] (LOG-071), never a hang.
+
+use super::replay::Plan;
+use crate::format::MIB;
+use crate::format::guid::Guid;
+use crate::format::header::Header;
+use crate::format::log::{self as fmt, Descriptor, EntryHeader, SECTOR};
+use crate::io::{self, ReadAt};
+use serde::Serialize;
+
+/// Entries examined at most: a 1 GiB ring of 4 KiB entries.
+pub const MAX_ENTRIES: usize = 1 << 18;
+/// Descriptors of the active sequence applied at most.
+pub const MAX_DESCRIPTORS: usize = 1 << 18;
+/// Extra entry bytes the scan may checksum beyond 8 passes over the ring.
+const BYTE_ALLOWANCE: u64 = 256 * MIB;
+
+/// The entry predicates (CATALOGUE 2.4): each names the rule it stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Pred {
+    Length,
+    Checksum,
+    SequenceZero,
+    LogGuid,
+    Tail,
+    Reserved,
+    FlushedAlign,
+    LastAlign,
+    Capacity,
+    Padding,
+    Wraps,
+    BelowOneMib,
+    DescriptorSignature,
+    DescriptorSequence,
+    DescriptorAlign,
+    ZeroLengthAlign,
+    ZeroReserved,
+    TargetOverflow,
+    SectorSignature,
+    SectorSequence,
+    Slack,
+    /// Not examined: the analysis bound was reached first (LOG-071).
+    Unexamined,
+}
+
+impl Pred {
+    pub const ALL: [Pred; 22] = [
+        Pred::Length,
+        Pred::Checksum,
+        Pred::SequenceZero,
+        Pred::LogGuid,
+        Pred::Tail,
+        Pred::Reserved,
+        Pred::FlushedAlign,
+        Pred::LastAlign,
+        Pred::Capacity,
+        Pred::Padding,
+        Pred::Wraps,
+        Pred::BelowOneMib,
+        Pred::DescriptorSignature,
+        Pred::DescriptorSequence,
+        Pred::DescriptorAlign,
+        Pred::ZeroLengthAlign,
+        Pred::ZeroReserved,
+        Pred::TargetOverflow,
+        Pred::SectorSignature,
+        Pred::SectorSequence,
+        Pred::Slack,
+        Pred::Unexamined,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Pred::Length => "LOG-011",
+            Pred::Checksum => "LOG-012",
+            Pred::SequenceZero => "LOG-013",
+            Pred::LogGuid => "LOG-014",
+            Pred::Tail => "LOG-015",
+            Pred::Reserved => "LOG-016",
+            Pred::FlushedAlign => "LOG-017",
+            Pred::LastAlign => "LOG-018",
+            Pred::Capacity => "LOG-019",
+            Pred::Padding => "LOG-020",
+            Pred::Wraps => "LOG-021",
+            Pred::BelowOneMib => "LOG-022",
+            Pred::DescriptorSignature => "LOG-030",
+            Pred::DescriptorSequence => "LOG-031",
+            Pred::DescriptorAlign => "LOG-032",
+            Pred::ZeroLengthAlign => "LOG-033",
+            Pred::ZeroReserved => "LOG-034",
+            Pred::TargetOverflow => "LOG-035",
+            Pred::SectorSignature => "LOG-036",
+            Pred::SectorSequence => "LOG-037",
+            Pred::Slack => "LOG-038",
+            Pred::Unexamined => "LOG-071",
+        }
+    }
+
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
+
+    /// Predicates QEMU and DiscUtils also check (CATALOGUE 3.6 "core").
+    const CORE: [Pred; 13] = [
+        Pred::Length,
+        Pred::Checksum,
+        Pred::SequenceZero,
+        Pred::LogGuid,
+        Pred::Capacity,
+        Pred::DescriptorSignature,
+        Pred::DescriptorSequence,
+        Pred::DescriptorAlign,
+        Pred::ZeroLengthAlign,
+        Pred::TargetOverflow,
+        Pred::SectorSignature,
+        Pred::SectorSequence,
+        Pred::Unexamined,
+    ];
+
+    /// Per-descriptor / per-sector predicates, in [`Entry::first`] order.
+    pub const PER_SLOT: [Pred; 9] = [
+        Pred::DescriptorSignature,
+        Pred::DescriptorSequence,
+        Pred::DescriptorAlign,
+        Pred::ZeroLengthAlign,
+        Pred::ZeroReserved,
+        Pred::TargetOverflow,
+        Pred::SectorSignature,
+        Pred::SectorSequence,
+        Pred::Slack,
+    ];
+}
+
+/// A set of predicates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Preds(u32);
+
+impl Preds {
+    pub fn has(self, p: Pred) -> bool {
+        self.0 & p.bit() != 0
+    }
+    fn add(&mut self, p: Pred) {
+        self.0 |= p.bit();
+    }
+    pub fn iter(self) -> impl Iterator<Item = Pred> {
+        Pred::ALL.into_iter().filter(move |p| self.has(*p))
+    }
+    fn of(ps: &[Pred]) -> Preds {
+        let mut s = Preds::default();
+        for &p in ps {
+            s.add(p);
+        }
+        s
+    }
+    fn intersects(self, other: Preds) -> bool {
+        self.0 & other.0 != 0
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// How a reader decides which entries are valid (CATALOGUE 3.6, A8, A9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Every MUST-level predicate, entries may wrap, the head's Tail must be in the run.
+    Strict,
+    /// QEMU: core predicates, entries may wrap, no tail test, the whole run is replayed.
+    Lenient,
+    /// DiscUtils: core predicates, an entry may not pass the ring end, tail test.
+    NoWrap,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::Strict, Mode::Lenient, Mode::NoWrap];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Strict => "strict",
+            Mode::Lenient => "lenient (QEMU)",
+            Mode::NoWrap => "no-wrap (DiscUtils)",
+        }
+    }
+
+    /// Predicates that make an entry invalid in this reading.
+    pub fn invalidating(self) -> Preds {
+        match self {
+            Mode::Strict => {
+                let mut all = Preds::of(&Pred::ALL);
+                all.0 &= !(Pred::Slack.bit() | Pred::Wraps.bit());
+                all
+            }
+            Mode::Lenient => Preds::of(&Pred::CORE),
+            Mode::NoWrap => {
+                let mut s = Preds::of(&Pred::CORE);
+                s.add(Pred::Wraps);
+                s
+            }
+        }
+    }
+
+    fn tail_test(self) -> bool {
+        self != Mode::Lenient
+    }
+}
+
+/// One entry found in the ring (a 4 KiB position starting with "loge").
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Ring offset.
+    pub pos: u64,
+    pub header: EntryHeader,
+    /// CRC-32C over EntryLength bytes (field zeroed); `None` when the length is unusable
+    /// or the entry was not examined.
+    pub computed_checksum: Option<u32>,
+    pub fails: Preds,
+    /// Descriptor slots inside the entry, and how many of them are data descriptors.
+    pub descriptors: u32,
+    pub data_descriptors: u32,
+    /// For each of [`Pred::PER_SLOT`]: the first offending descriptor (or data sector)
+    /// index and how many offend. Boxed: most entries have none, and a hostile ring has
+    /// a quarter million entries.
+    pub first: Option<Box<[(u32, u32); 9]>>,
+}
+
+impl Entry {
+    /// EntryLength.
+    pub fn length(&self) -> u64 {
+        self.header.entry_length as u64
+    }
+    pub fn seq(&self) -> u64 {
+        self.header.sequence_number
+    }
+    pub fn valid(&self, mode: Mode) -> bool {
+        !self.fails.intersects(mode.invalidating())
+    }
+    /// First offending index and count for a per-slot predicate.
+    pub fn slot_failure(&self, p: Pred) -> Option<(u32, u32)> {
+        let i = Pred::PER_SLOT.iter().position(|&q| q == p)?;
+        let (first, count) = self.first.as_ref()?[i];
+        (count > 0).then_some((first, count))
+    }
+    fn note_slot(&mut self, p: Pred, index: u32) {
+        self.fails.add(p);
+        if let Some(i) = Pred::PER_SLOT.iter().position(|&q| q == p) {
+            let slots = self.first.get_or_insert_with(Default::default);
+            let (first, count) = &mut slots[i];
+            if *count == 0 {
+                *first = index;
+            }
+            *count = count.saturating_add(1);
+        }
+    }
+}
+
+/// A run of valid entries laid end to end with consecutive sequence numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// Indexes into [`Log::entries`], in sequence order.
+    pub entries: Vec<usize>,
+    /// Whether the head's Tail names an entry of the run (the lenient reading does not ask).
+    pub valid: bool,
+    /// The header bytes right after the head, where the next entry would go.
+    pub after: Option<AfterHead>,
+}
+
+/// The would-be entry header right after a run's head (torn writes, LOG-010, LOG-065).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct AfterHead {
+    /// Ring offset.
+    pub pos: u64,
+    pub header: EntryHeader,
+}
+
+impl Run {
+    pub fn head(&self) -> usize {
+        self.entries[self.entries.len() - 1]
+    }
+}
+
+/// What one reading of the scan found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Scan {
+    pub mode: Mode,
+    /// Valid runs, in the order the scan found them.
+    pub runs: Vec<Run>,
+    /// Heads of non-empty runs that failed the tail test (LOG-061).
+    pub invalid_heads: Vec<usize>,
+    /// Valid entries that ended a run because their SequenceNumber was not the previous
+    /// one + 1: (previous entry, this entry) (LOG-060).
+    pub sequence_breaks: Vec<(usize, usize)>,
+    /// The active sequence's run, if any: the greatest head SequenceNumber, first found on
+    /// a tie.
+    pub active: Option<usize>,
+    /// The entries replay applies, in order: from the Tail entry (whole run in Lenient).
+    pub replayed: Vec<usize>,
+    /// Runs longer than the ring exhausted the walk bound (LOG-071).
+    pub bounded: bool,
+}
+
+impl Scan {
+    pub fn active_run(&self) -> Option<&Run> {
+        self.active.map(|i| &self.runs[i])
+    }
+}
+
+/// A descriptor replay applies, in replay order.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Applied {
+    /// Index into [`Log::entries`].
+    pub entry: usize,
+    /// Descriptor index inside the entry.
+    pub index: u32,
+    pub descriptor: Descriptor,
+    /// File offset of the data sector (data descriptors).
+    pub sector: Option<u64>,
+    /// File offset of the descriptor slot.
+    pub slot: u64,
+}
+
+/// A byte range replay changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub offset: u64,
+    pub length: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Log {
+    /// File offset and length of the ring.
+    pub offset: u64,
+    pub length: u64,
+    /// The current header's LogGuid; zero means the ring holds only stale entries.
+    pub log_guid: Guid,
+    /// Every entry found, in ring order.
+    pub entries: Vec<Entry>,
+    /// Strict, Lenient, NoWrap (empty when LogGuid is zero: nothing is replayed).
+    pub scans: Vec<Scan>,
+    /// What the strict active sequence writes, in order.
+    pub applied: Vec<Applied>,
+    /// The overlay replay builds (present when a strict active sequence exists).
+    #[serde(skip)]
+    pub plan: Option<Plan>,
+    /// Byte ranges of the file replay changes.
+    pub changes: Vec<Change>,
+    /// Size of the file analysed (RAW).
+    pub file_size: u64,
+    /// File size after replay (max of the file, the targets and the head's LastFileOffset).
+    pub replayed_size: u64,
+    /// Where the analysis stopped at a bound, in words (LOG-071).
+    pub bound: Vec<String>,
+}
+
+impl Log {
+    pub fn scan(&self, mode: Mode) -> Option<&Scan> {
+        self.scans.iter().find(|s| s.mode == mode)
+    }
+
+    /// The strict scan's active head entry.
+    pub fn head(&self) -> Option<&Entry> {
+        let s = self.scan(Mode::Strict)?;
+        s.active_run().map(|r| &self.entries[r.head()])
+    }
+
+    /// File offset of a ring offset.
+    pub fn file_offset(&self, pos: u64) -> u64 {
+        self.offset + pos % self.length.max(1)
+    }
+
+    /// Entry index at a ring offset.
+    pub fn entry_at(&self, pos: u64) -> Option<usize> {
+        self.entries.binary_search_by_key(&pos, |e| e.pos).ok()
+    }
+
+    /// The first `max` descriptors of entry `i` as stored, with their file offsets.
+    pub fn descriptors(&self, src: &dyn ReadAt, i: usize, max: u32) -> Vec<(u64, Descriptor)> {
+        let e = &self.entries[i];
+        (0..e.descriptors.min(max))
+            .map(|k| {
+                let pos = e.pos + (fmt::HEADER_SIZE + k as usize * fmt::DESCRIPTOR_SIZE) as u64;
+                let mut slot = [0u8; fmt::DESCRIPTOR_SIZE];
+                io::read_padded(src, self.file_offset(pos), &mut slot);
+                (self.file_offset(pos), Descriptor::parse(&slot))
+            })
+            .collect()
+    }
+
+    /// Replay would change the file: bytes differ or the size grows.
+    pub fn dirty(&self) -> bool {
+        self.plan.is_some() && (!self.changes.is_empty() || self.replayed_size != self.file_size)
+    }
+}
+
+/// The ring, read in ring order: a read past the end continues at its start.
+struct Ring<'a> {
+    src: &'a dyn ReadAt,
+    offset: u64,
+    len: u64,
+}
+
+impl Ring<'_> {
+    fn read(&self, pos: u64, buf: &mut [u8]) {
+        let mut done = 0usize;
+        let mut pos = pos % self.len;
+        while done < buf.len() {
+            let n = ((self.len - pos) as usize).min(buf.len() - done);
+            io::read_padded(self.src, self.offset + pos, &mut buf[done..done + n]);
+            done += n;
+            pos = (pos + n as u64) % self.len;
+        }
+    }
+}
+
+/// Analyses the log the current header `h` describes. `None` when the header gives no
+/// usable log (no LogGuid and no ring, or a location the HDR rules already reject).
+pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
+    let length = h.log_length as u64;
+    let offset = h.log_offset;
+    // CATALOGUE 3.1: without a sane location the HDR findings say it all.
+    if h.log_version != 0
+        || length == 0
+        || length % MIB != 0
+        || offset % MIB != 0
+        || offset < MIB
+        || offset.checked_add(length).is_none_or(|end| end > src.len())
+    {
+        return None;
+    }
+    let ring = Ring {
+        src,
+        offset,
+        len: length,
+    };
+    let mut log = Log {
+        offset,
+        length,
+        log_guid: h.log_guid,
+        entries: Vec::new(),
+        scans: Vec::new(),
+        applied: Vec::new(),
+        plan: None,
+        changes: Vec::new(),
+        file_size: src.len(),
+        replayed_size: src.len(),
+        bound: Vec::new(),
+    };
+    let positions = entry_positions(&ring, &mut log.bound);
+    let expected_guid = (!h.log_guid.is_zero()).then_some(h.log_guid);
+    let mut budget = 8 * length + BYTE_ALLOWANCE;
+    let mut over_budget = 0u64;
+    log.entries.reserve_exact(positions.len());
+    for pos in positions {
+        let e = check_entry(&ring, pos, expected_guid, &mut budget);
+        if e.fails.has(Pred::Unexamined) {
+            over_budget += 1;
+        }
+        log.entries.push(e);
+    }
+    if over_budget > 0 {
+        log.bound.push(format!(
+            "{over_budget} entries were not checksummed: the entries claim more than 8 x LogLength + 256 MiB in total (overlapping entries)"
+        ));
+    }
+    if h.log_guid.is_zero() {
+        // CATALOGUE 3.1 step 1: the log is empty by definition; entries are history.
+        return Some(log);
+    }
+    for mode in Mode::ALL {
+        let mut scan = scan(&log, mode);
+        for run in &mut scan.runs {
+            let head = &log.entries[run.head()];
+            let pos = (head.pos + head.length()) % length;
+            let mut b = [0u8; fmt::HEADER_SIZE];
+            ring.read(pos, &mut b);
+            run.after = Some(AfterHead {
+                pos,
+                header: fmt::parse_header(&b),
+            });
+        }
+        log.scans.push(scan);
+    }
+    super::replay::plan(src, &mut log);
+    Some(log)
+}
+
+/// Ring offsets of every 4 KiB position starting with "loge", in order (holes skipped).
+fn entry_positions(ring: &Ring, bound: &mut Vec<String>) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; io::CHUNK];
+    let mut pos = 0u64;
+    while pos < ring.len {
+        let Some(data) = ring.src.data_from(ring.offset + pos) else {
+            break;
+        };
+        // Round down to the 4 KiB position holding the first data byte.
+        let data = (data - ring.offset) / SECTOR * SECTOR;
+        if data >= ring.len {
+            break;
+        }
+        pos = pos.max(data);
+        let n = ((ring.len - pos) as usize).min(io::CHUNK);
+        io::read_padded(ring.src, ring.offset + pos, &mut buf[..n]);
+        for (i, sector) in buf[..n].chunks(SECTOR as usize).enumerate() {
+            if sector.starts_with(fmt::ENTRY_SIGNATURE) {
+                if out.len() == MAX_ENTRIES {
+                    bound.push(format!(
+                        "more than {MAX_ENTRIES} entry signatures in the ring: entries from ring offset {:#x} on were not examined",
+                        pos + i as u64 * SECTOR
+                    ));
+                    return out;
+                }
+                out.push(pos + i as u64 * SECTOR);
+            }
+        }
+        pos += n as u64;
+    }
+    out
+}
+
+/// Evaluates every entry predicate for the entry at ring offset `pos` (CATALOGUE 3.2),
+/// streaming the entry once for its checksum, descriptors and data sectors.
+fn check_entry(ring: &Ring, pos: u64, guid: Option<Guid>, budget: &mut u64) -> Entry {
+    let mut head = [0u8; fmt::HEADER_SIZE];
+    ring.read(pos, &mut head);
+    let header = fmt::parse_header(&head);
+    let mut e = Entry {
+        pos,
+        header,
+        computed_checksum: None,
+        fails: Preds::default(),
+        descriptors: 0,
+        data_descriptors: 0,
+        first: None,
+    };
+    let h = &header;
+    let len = h.entry_length as u64;
+    if h.sequence_number == 0 {
+        e.fails.add(Pred::SequenceZero);
+    }
+    if guid.is_some_and(|g| g != h.log_guid) {
+        e.fails.add(Pred::LogGuid);
+    }
+    if h.tail as u64 % SECTOR != 0 || h.tail as u64 >= ring.len {
+        e.fails.add(Pred::Tail);
+    }
+    if h.reserved != 0 {
+        e.fails.add(Pred::Reserved);
+    }
+    if h.flushed_file_offset % MIB != 0 {
+        e.fails.add(Pred::FlushedAlign);
+    }
+    if h.last_file_offset % MIB != 0 {
+        e.fails.add(Pred::LastAlign);
+    }
+    if h.flushed_file_offset < MIB || h.last_file_offset < MIB {
+        e.fails.add(Pred::BelowOneMib);
+    }
+    if len == 0 || len % SECTOR != 0 || len > ring.len {
+        e.fails.add(Pred::Length);
+        return e;
+    }
+    if pos + len > ring.len {
+        e.fails.add(Pred::Wraps);
+    }
+    if *budget < len {
+        e.fails.add(Pred::Unexamined);
+        return e;
+    }
+    *budget -= len;
+    walk_body(ring, &mut e);
+    e
+}
+
+/// The streaming part of [`check_entry`]: checksum, descriptor slots, data sectors.
+fn walk_body(ring: &Ring, e: &mut Entry) {
+    let len = e.length();
+    let seq = e.seq();
+    let count = e.header.descriptor_count;
+    let desc_sectors = fmt::descriptor_sectors(count);
+    // Slots that exist: descriptors, then unused slots to the end of the last descriptor
+    // sector, all clipped to the entry.
+    let slots_end = (desc_sectors * SECTOR).min(len);
+    let mut crc = 0u32;
+    let mut buf = vec![0u8; (len as usize).min(io::CHUNK)];
+    let mut at = 0u64;
+    let mut data_seen = 0u32;
+    let mut next_sector = 0u32; // next data sector to check
+    while at < len {
+        let n = ((len - at) as usize).min(buf.len());
+        let chunk = &mut buf[..n];
+        ring.read(e.pos + at, chunk);
+        // Descriptor slots in this chunk (slots never straddle 4 KiB sectors).
+        let mut off = at.max(fmt::HEADER_SIZE as u64);
+        while off < slots_end && off < at + n as u64 {
+            let i = ((off - fmt::HEADER_SIZE as u64) / fmt::DESCRIPTOR_SIZE as u64) as u32;
+            let s = &chunk[(off - at) as usize..(off - at) as usize + fmt::DESCRIPTOR_SIZE];
+            if i < count {
+                e.descriptors += 1;
+                check_descriptor(e, i, s, seq);
+                if s.starts_with(fmt::DESC_SIGNATURE) {
+                    data_seen += 1;
+                }
+            } else if s.iter().any(|&b| b != 0) {
+                e.note_slot(Pred::Slack, i);
+            }
+            off += fmt::DESCRIPTOR_SIZE as u64;
+        }
+        // Data sectors in this chunk: the j-th data descriptor's is sector D + j.
+        let mut sec = at / SECTOR;
+        while sec * SECTOR < at + n as u64 {
+            if sec >= desc_sectors {
+                let j = (sec - desc_sectors) as u32;
+                if j < data_seen && j == next_sector {
+                    let b = &chunk[(sec * SECTOR - at) as usize..][..SECTOR as usize];
+                    let ds = fmt::parse_data_sector(b);
+                    if &ds.signature != fmt::DATA_SIGNATURE {
+                        e.note_slot(Pred::SectorSignature, j);
+                    }
+                    if ds.sequence_high != (seq >> 32) as u32 || ds.sequence_low != seq as u32 {
+                        e.note_slot(Pred::SectorSequence, j);
+                    }
+                    next_sector += 1;
+                }
+            }
+            sec += 1;
+        }
+        if at == 0 {
+            chunk[fmt::CHECKSUM_FIELD..fmt::CHECKSUM_FIELD + 4].fill(0);
+        }
+        crc = crc32c::crc32c_append(crc, chunk);
+        at += n as u64;
+    }
+    e.data_descriptors = data_seen;
+    e.computed_checksum = Some(crc);
+    if crc != e.header.checksum {
+        e.fails.add(Pred::Checksum);
+    }
+    let needed = (desc_sectors + data_seen as u64) * SECTOR;
+    if needed > len || e.descriptors < count {
+        e.fails.add(Pred::Capacity);
+    } else if needed < len {
+        e.fails.add(Pred::Padding);
+    }
+}
+
+fn check_descriptor(e: &mut Entry, i: u32, slot: &[u8], seq: u64) {
+    let d = Descriptor::parse(slot);
+    match d {
+        Descriptor::Unknown { .. } => {
+            e.note_slot(Pred::DescriptorSignature, i);
+            return;
+        }
+        Descriptor::Zero {
+            reserved,
+            zero_length,
+            ..
+        } => {
+            if zero_length % SECTOR != 0 {
+                e.note_slot(Pred::ZeroLengthAlign, i);
+            }
+            if reserved != 0 {
+                e.note_slot(Pred::ZeroReserved, i);
+            }
+        }
+        Descriptor::Data { .. } => {}
+    }
+    if d.sequence_number() != Some(seq) {
+        e.note_slot(Pred::DescriptorSequence, i);
+    }
+    if let Some((off, len)) = d.target() {
+        if off % SECTOR != 0 {
+            e.note_slot(Pred::DescriptorAlign, i);
+        }
+        if off.checked_add(len).is_none() {
+            e.note_slot(Pred::TargetOverflow, i);
+        }
+    }
+}
+
+/// Where a run from some entry ends, as remembered for the entries on its way.
+#[derive(Clone, Copy)]
+struct Walk {
+    head: usize,
+    /// The head's Tail names this entry or one after it.
+    contains_tail: bool,
+    /// Bytes from this entry's start to the head's end.
+    bytes: u64,
+}
+
+/// The specification's scan for the active sequence (CATALOGUE 3.3) in one reading.
+/// Linear: every entry's walk to its run's head is computed once and remembered.
+fn scan(log: &Log, mode: Mode) -> Scan {
+    let mut out = Scan {
+        mode,
+        runs: Vec::new(),
+        invalid_heads: Vec::new(),
+        sequence_breaks: Vec::new(),
+        active: None,
+        replayed: Vec::new(),
+        bounded: false,
+    };
+    let ring = log.length;
+    let mut memo: Vec<Option<Walk>> = vec![None; log.entries.len()];
+    // Successor of a valid entry in its run, and the entry that broke the run on sequence.
+    let next = |i: usize| -> (Option<usize>, Option<usize>) {
+        let e = &log.entries[i];
+        let Some(j) = log.entry_at((e.pos + e.length()) % ring) else {
+            return (None, None);
+        };
+        let n = &log.entries[j];
+        match (n.valid(mode), e.seq().checked_add(1) == Some(n.seq())) {
+            (false, _) => (None, None),
+            (true, true) => (Some(j), None),
+            (true, false) => (None, Some(j)),
+        }
+    };
+    let mut breaks = std::collections::BTreeSet::new();
+    let mut walk = |start: usize, memo: &mut Vec<Option<Walk>>| -> Walk {
+        let mut path = Vec::new();
+        let mut cur = start;
+        let end = loop {
+            if let Some(w) = memo[cur] {
+                break w;
+            }
+            path.push(cur);
+            match next(cur) {
+                (Some(j), _) => cur = j,
+                (None, brk) => {
+                    if let Some(b) = brk {
+                        breaks.insert((cur, b));
+                    }
+                    break Walk {
+                        head: cur,
+                        contains_tail: false,
+                        bytes: 0,
+                    };
+                }
+            }
+        };
+        let mut w = end;
+        let tail = log.entries[w.head].header.tail as u64;
+        for &i in path.iter().rev() {
+            let e = &log.entries[i];
+            w = Walk {
+                head: w.head,
+                contains_tail: w.contains_tail || e.pos == tail,
+                bytes: w.bytes.saturating_add(e.length()),
+            };
+            memo[i] = Some(w);
+        }
+        w
+    };
+    let mut tail = 0u64;
+    let mut travelled = 0u64;
+    let mut seen_heads = std::collections::BTreeSet::new();
+    // Head entry -> index into `out.runs`.
+    let mut run_heads = std::collections::HashMap::new();
+    // Entries walked for runs longer than the ring (crafted logs only).
+    let mut capped_steps = 4 * log.entries.len() as u64 + 65536;
+    while travelled < ring {
+        let start = log.entry_at(tail).filter(|&i| log.entries[i].valid(mode));
+        let mut advance = SECTOR;
+        if let Some(start) = start {
+            let w = walk(start, &mut memo);
+            let (head, contains, entries) = if w.bytes <= ring {
+                let valid = w.contains_tail || !mode.tail_test();
+                let entries = if valid {
+                    collect_run(log, start, ring, mode)
+                } else {
+                    Vec::new()
+                };
+                (w.head, w.contains_tail, entries)
+            } else if capped_steps > 0 {
+                // The run would pass its own first entry: it ends where the ring is consumed.
+                let entries = collect_run(log, start, ring, mode);
+                capped_steps = capped_steps.saturating_sub(entries.len() as u64);
+                let head = *entries.last().unwrap_or(&start);
+                let t = log.entries[head].header.tail as u64;
+                let contains = entries.iter().any(|&i| log.entries[i].pos == t);
+                (head, contains, entries)
+            } else {
+                out.bounded = true;
+                (w.head, false, Vec::new())
+            };
+            if (contains || !mode.tail_test()) && !entries.is_empty() {
+                advance = entries.iter().map(|&i| log.entries[i].length()).sum();
+                // A run met again from an earlier start (its entries before the ring end
+                // scanned last) is the same sequence: the first one found stays.
+                let head = entries[entries.len() - 1];
+                match run_heads.get(&head) {
+                    None => {
+                        run_heads.insert(head, out.runs.len());
+                        out.runs.push(Run {
+                            entries,
+                            valid: contains,
+                            after: None,
+                        });
+                    }
+                    // Readings that replay from the Tail replay the same entries either
+                    // way; the longer run shows what precedes the Tail (LOG-062).
+                    Some(&k) if mode.tail_test() && entries.len() > out.runs[k].entries.len() => {
+                        out.runs[k].entries = entries;
+                    }
+                    Some(_) => {}
+                }
+            } else if seen_heads.insert(head) {
+                out.invalid_heads.push(head);
+            }
+        }
+        tail = (tail + advance) % ring;
+        travelled += advance;
+    }
+    out.sequence_breaks = breaks.into_iter().collect();
+    // A head met first without its tail (the scan starts inside a sequence that wraps the
+    // ring end) and later as the head of a valid sequence is not a broken run.
+    let valid_heads: std::collections::BTreeSet<usize> = out.runs.iter().map(Run::head).collect();
+    out.invalid_heads.retain(|h| !valid_heads.contains(h));
+    // CATALOGUE 3.3 step 5: strictly greater wins, so the first found stays on a tie.
+    for (i, r) in out.runs.iter().enumerate() {
+        let seq = log.entries[r.head()].seq();
+        if out
+            .active
+            .is_none_or(|a| seq > log.entries[out.runs[a].head()].seq())
+        {
+            out.active = Some(i);
+        }
+    }
+    if let Some(r) = out.active_run() {
+        let t = log.entries[r.head()].header.tail as u64;
+        let from = match mode {
+            Mode::Lenient => 0,
+            _ => (r.entries.iter())
+                .position(|&i| log.entries[i].pos == t)
+                .unwrap_or(0),
+        };
+        out.replayed = r.entries[from..].to_vec();
+    }
+    out
+}
+
+/// The entries of the run from `start`, stopping before an entry that would make the run
+/// longer than the ring (it would overlap the run's first entry). Only valid runs and
+/// runs longer than the ring are collected, and a valid run moves the scan past its
+/// entries, so the walks stay linear.
+fn collect_run(log: &Log, start: usize, ring: u64, mode: Mode) -> Vec<usize> {
+    let mut out = vec![start];
+    let mut bytes = log.entries[start].length();
+    let mut cur = start;
+    loop {
+        let e = &log.entries[cur];
+        let Some(j) = log.entry_at((e.pos + e.length()) % ring) else {
+            break;
+        };
+        let n = &log.entries[j];
+        if !n.valid(mode) || e.seq().checked_add(1) != Some(n.seq()) {
+            break;
+        }
+        bytes = bytes.saturating_add(n.length());
+        if bytes > ring {
+            break;
+        }
+        out.push(j);
+        cur = j;
+    }
+    out
+}
