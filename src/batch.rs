@@ -88,6 +88,12 @@ fn parallel_map<I: Sync, O: Send>(
     f: impl Fn(&I) -> O + Sync,
     done: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<O> {
+    // One item (the usual `check IMAGE`): no pool, no thread to start and wake.
+    if let [item] = items {
+        let out = f(item);
+        done(1, 1);
+        return vec![out];
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len())

@@ -138,7 +138,7 @@ impl Sink {
                         self.counts.push(RuleCount {
                             id,
                             default: rule.map_or(Severity::Error, |r| r.severity),
-                            spec: rule.map_or("", |r| r.spec.as_str()),
+                            spec: rule.map_or("", |r| r.spec),
                             count: 0,
                             suppressed_severity: None,
                         });
