@@ -2,19 +2,29 @@
 """Side-by-side benchmark of vhdx-check against qemu-img on the images of
 make_images.py. Prints the Markdown table of BENCHMARKS.md. Never part of the tests.
 
-    python3 benches/bench.py VHDX_CHECK DIR [RUNS]
+    python3 benches/bench.py VHDX_CHECK DIR [RUNS [SMALL_RUNS]]
 
-For every command: the median of RUNS runs (default 5) after one warm-up run, so the
-page cache holds the images (on tmpfs they are in memory anyway).
-  wall                  elapsed time of the command under /usr/bin/time, measured by
-                        this driver (time.perf_counter; /usr/bin/time's %e has only
-                        10 ms resolution)
-  cpu, peak RSS         /usr/bin/time -f "%U %S %M": user + system time (10 ms
-                        resolution), maximum resident set size of the command
+With BASELINE=PATH in the environment, another vhdx-check binary (an older build) joins
+every `check` round as "vhdx-check check (baseline)", for before/after figures.
+
+The commands compared on one image run in turn, round after round (vhdx-check,
+qemu-img check, qemu-img info, vhdx-check, ...), so a change in the load of the machine
+falls on all of them alike. Each command runs twice first (warm-up: the page cache holds
+the images, on tmpfs they are in memory anyway; bytes read and peak RSS), then RUNS times (default 5; SMALL_RUNS,
+default 50, on the three small images, whose runs take milliseconds); the medians are
+reported.
+  wall                  elapsed time from spawning the command to reaping it
+                        (time.perf_counter; the command is spawned directly, with no
+                        shell or /usr/bin/time in between)
+  cpu                   user + system time of the command, from the rusage that wait4
+                        returns (microsecond resolution)
+  peak RSS              /usr/bin/time -f %M, in a further warm-up run (wait4's maxrss
+                        would report this Python driver's size: Linux keeps the
+                        pre-exec high-water mark of a spawned child)
   bytes read            `rchar` of /proc/PID/io (bytes the child read through read and
                         pread system calls, page cache included, every thread), taken in
-                        the warm-up run: this driver spawns the command directly, waits
-                        for its exit without reaping it (waitid WNOWAIT) and reads the file
+                        the warm-up run: this driver waits for the child's exit without
+                        reaping it (waitid WNOWAIT) and reads the file
 A pipeline of two commands (qemu-img convert, then sha256sum) adds the walls, CPU
 times and bytes read of both and takes the larger peak RSS.
 """
@@ -25,50 +35,71 @@ import sys
 import tempfile
 import time
 
+QUIET = [
+    (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
+]
+
+
+def spawn(argv):
+    return os.posix_spawnp(argv[0], argv, os.environ, file_actions=QUIET)
+
 
 def bytes_read(argv):
     """rchar of one run of argv, read from /proc before the child is reaped."""
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOWAIT)
+    pid = spawn(argv)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
     rchar = 0
-    with open(f"/proc/{p.pid}/io") as f:
+    with open(f"/proc/{pid}/io") as f:
         for line in f:
             if line.startswith("rchar:"):
                 rchar = int(line.split()[1])
-    p.wait()
+    os.wait4(pid, 0)
     return rchar
 
 
-def measure(argv):
-    """(wall s, cpu s, peak RSS KiB) of one run of argv under /usr/bin/time."""
+def peak_rss(argv):
+    """Maximum resident set size (KiB) of one run of argv, from /usr/bin/time."""
     with tempfile.NamedTemporaryFile("r") as t:
-        t0 = time.perf_counter()
         subprocess.run(
-            ["/usr/bin/time", "-f", "%U %S %M", "-o", t.name, *argv],
+            ["/usr/bin/time", "-f", "%M", "-o", t.name, *argv],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             check=False,
         )
-        wall = time.perf_counter() - t0
         # "Command exited with non-zero status" may precede the measurement line.
-        u, s, m = t.read().strip().splitlines()[-1].split()
-    return wall, float(u) + float(s), int(m)
+        return int(t.read().strip().splitlines()[-1])
 
 
-def pipeline(cmds, runs):
-    read = sum(bytes_read(c) for c in cmds)  # also the warm-up run
-    samples = []
+def measure(argv):
+    """(wall s, cpu s) of one run of argv."""
+    t0 = time.perf_counter()
+    pid = spawn(argv)
+    _, _, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def sample(cmds):
+    parts = [measure(c) for c in cmds]
+    return sum(p[0] for p in parts), sum(p[1] for p in parts)
+
+
+def compare(group, runs):
+    """Runs the commands of `group` ([(label, [argv, ...])]) in turn, `runs` rounds after
+    warm-up rounds; returns {label: (wall, cpu, bytes read, rss)} of medians."""
+    read = {label: sum(bytes_read(c) for c in cmds) for label, cmds in group}
+    rss = {label: max(peak_rss(c) for c in cmds) for label, cmds in group}
+    samples = {label: [] for label, _ in group}
     for _ in range(runs):
-        parts = [measure(c) for c in cmds]
-        samples.append(
-            (
-                sum(p[0] for p in parts),
-                sum(p[1] for p in parts),
-                read,
-                max(p[2] for p in parts),
-            )
-        )
-    return tuple(statistics.median(s[i] for s in samples) for i in range(4))
+        for label, cmds in group:
+            samples[label].append(sample(cmds))
+    out = {}
+    for label, _ in group:
+        s = samples[label]
+        wall, cpu = (statistics.median(x[i] for x in s) for i in range(2))
+        out[label] = (wall, cpu, read[label], rss[label])
+    return out
 
 
 def fmt_bytes(n):
@@ -81,40 +112,57 @@ def fmt_bytes(n):
 def main():
     vc, d = sys.argv[1], sys.argv[2]
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    small_runs = int(sys.argv[4]) if len(sys.argv) > 4 else 50
+    baseline = os.environ.get("BASELINE")
     img = lambda n: os.path.join(d, n)
     raw = img("out.raw")
     rows = []
     check_images = ["dyn64t.vhdx", "full64t.vhdx", "dyn2t.vhdx", "fixed1g.vhdx", "log.vhdx"]
+    small = {"dyn2t.vhdx", "fixed1g.vhdx", "log.vhdx"}
     # Whole virtual disks are hashed: only the 1 GiB ones are practical (a 64 TiB disk of
     # zeros is 64 TiB of SHA-256 input for both tools).
     hash_images = ["fixed1g.vhdx", "log.vhdx"]
     for name in check_images:
-        for label, cmds in (
+        group = [
             ("vhdx-check check", [[vc, "check", img(name)]]),
             ("qemu-img check", [["qemu-img", "check", img(name)]]),
             ("qemu-img info", [["qemu-img", "info", img(name)]]),
-        ):
-            rows.append((name, label, pipeline(cmds, runs)))
+        ]
+        if baseline:
+            group.append(("vhdx-check check (baseline)", [[baseline, "check", img(name)]]))
+        res = compare(group, small_runs if name in small else runs)
+        rows += [(name, label, res[label]) for label, _ in group]
     for name in hash_images:
-        for label, cmds in (
+        group = [
             ("vhdx-check check --hash sha256", [[vc, "check", "--hash", "sha256", img(name)]]),
             (
                 "qemu-img convert -O raw + sha256sum",
                 [["qemu-img", "convert", "-O", "raw", img(name), raw], ["sha256sum", raw]],
             ),
-        ):
-            rows.append((name, label, pipeline(cmds, runs)))
+        ]
+        res = compare(group, runs)
+        rows += [(name, label, res[label]) for label, _ in group]
         os.remove(raw)
+    # What starting a process costs each tool, for scale.
+    floor = compare(
+        [("vhdx-check --version", [[vc, "--version"]]), ("qemu-img --version", [["qemu-img", "--version"]])],
+        small_runs,
+    )
     print("| image | command | wall s | CPU s (user+sys) | bytes read | peak RSS |")
     print("|---|---|---:|---:|---:|---:|")
     for name, label, (wall, cpu, rd, rss) in rows:
-        print(f"| {name} | {label} | {wall:.3f} | {cpu:.3f} | {fmt_bytes(rd)} | {rss / 1024:.1f} MiB |")
+        print(f"| {name} | {label} | {wall:.4f} | {cpu:.4f} | {fmt_bytes(rd)} | {rss / 1024:.1f} MiB |")
+    print()
+    print("Start-up alone: " + ", ".join(f"`{l}` {w * 1e3:.2f} ms" for l, (w, *_) in floor.items()))
     print()
     print("Ratios (vhdx-check wall / qemu-img wall; < 1 is faster):")
     by = {(n, l): r for n, l, r in rows}
     for name in check_images:
         a, b = by[(name, "vhdx-check check")][0], by[(name, "qemu-img check")][0]
-        print(f"- {name}: check {a / b:.2f}x of qemu-img check")
+        line = f"- {name}: check {a / b:.2f}x of qemu-img check"
+        if baseline:
+            line += f" (baseline {by[(name, 'vhdx-check check (baseline)')][0] / b:.2f}x)"
+        print(line)
     for name in hash_images:
         a = by[(name, "vhdx-check check --hash sha256")][0]
         b = by[(name, "qemu-img convert -O raw + sha256sum")][0]

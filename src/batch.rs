@@ -88,6 +88,12 @@ fn parallel_map<I: Sync, O: Send>(
     f: impl Fn(&I) -> O + Sync,
     done: &(dyn Fn(usize, usize) + Sync),
 ) -> Vec<O> {
+    // One item (the usual `check IMAGE`): no pool, no thread to start and wake.
+    if let [item] = items {
+        let out = f(item);
+        done(1, 1);
+        return vec![out];
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len())
@@ -123,8 +129,10 @@ fn parallel_map<I: Sync, O: Send>(
 /// digest is of the file as stored (the RAW model's source).
 fn check_members(chain: &[Member], job: &Job) -> Vec<Outcome> {
     let stage = |raw: &Model, replayed: Option<&Model>, report: &mut ImageReport| {
-        job.policy
-            .judge(replayed.unwrap_or(raw), report, job.opts.max_per_rule);
+        if !job.policy.is_empty() {
+            job.policy
+                .judge(replayed.unwrap_or(raw), report, job.opts.max_per_rule);
+        }
         if job.hash {
             let digests = crate::hash::digests(raw).map_err(|e| format!("cannot hash: {e}"))?;
             report.digests = Some(digests);

@@ -84,7 +84,7 @@ pub fn family_ids(family: &str) -> Vec<String> {
     catalogue()
         .rules()
         .filter(|r| r.deferred.is_none() && r.id.starts_with(&format!("{family}-")))
-        .map(|r| r.id.clone())
+        .map(|r| r.id.to_string())
         .collect()
 }
 

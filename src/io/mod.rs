@@ -63,11 +63,21 @@ pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> (Vec<u8>, usize) {
     (buf, got)
 }
 
-/// Size of the buffer used when streaming large ranges (BAT, sweeps).
+/// Size of the buffer used when streaming large ranges (digests).
 pub const CHUNK: usize = 1 << 20;
+
+/// Read size of BAT walks. Small on purpose: a walk allocates its buffers afresh, and on
+/// a small image faulting in 1 MiB buffers cost more than reading the table (1.3 ms of
+/// a 4 ms check); below glibc's mmap threshold (128 KiB) they come from the heap. Large
+/// tables too take less CPU in 64 KiB pieces, which stay in cache, than in 1 MiB ones
+/// (64 TiB dynamic image: 0.22 s against 0.27 s), despite 16 times more system calls.
+pub const BAT_CHUNK: usize = 64 * 1024;
 
 /// Read size of zero sweeps: most ranges hold data early, so small reads stop sooner.
 const SWEEP: usize = 64 * 1024;
+
+/// Bytes a sweep reads before asking where data is (see [`first_nonzero_in`]).
+const PROBE: usize = 512;
 
 /// Returns the offset of the first non-zero byte in `[offset, offset + len)` clipped to
 /// the source, streaming in bounded chunks and skipping holes of sparse files (a 1 TiB
@@ -87,9 +97,14 @@ pub struct Holes {
 }
 
 impl Holes {
+    /// Whether the remembered hole covers `offset`.
+    fn covers(&self, offset: u64) -> bool {
+        self.from <= offset && offset < self.to
+    }
+
     /// [`ReadAt::data_from`], answered from the remembered hole when it covers `offset`.
     pub fn data_from(&mut self, src: &dyn ReadAt, offset: u64) -> Option<u64> {
-        if self.from <= offset && offset < self.to {
+        if self.covers(offset) {
             return (self.to < src.len()).then_some(self.to);
         }
         let data = src.data_from(offset);
@@ -102,6 +117,19 @@ impl Holes {
 /// [`first_nonzero`] for a caller that sweeps many ranges and keeps `holes` between them.
 pub fn first_nonzero_in(src: &dyn ReadAt, holes: &mut Holes, offset: u64, len: u64) -> Option<u64> {
     let end = offset.saturating_add(len).min(src.len());
+    // A range with data usually has some in its first sector: one small read answers it
+    // without asking the file system where data is (BAT-020 over many allocated blocks
+    // cost two lseeks and a read per block); otherwise it cost one read more. Not where a
+    // known hole starts the range: on a sparse image of zero blocks the sweeps then cost
+    // no read at all.
+    if offset < end && !holes.covers(offset) {
+        let mut probe = [0u8; PROBE];
+        let n = (end - offset).min(PROBE as u64) as usize;
+        let got = read_padded(src, offset, &mut probe[..n]);
+        if let Some(i) = probe[..got].iter().position(|&b| b != 0) {
+            return Some(offset + i as u64);
+        }
+    }
     let mut pos = offset;
     // Allocated at the first data: a range that is one hole costs no buffer.
     let mut buf = Vec::new();

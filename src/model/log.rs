@@ -408,15 +408,50 @@ struct Ring<'a> {
     len: u64,
 }
 
+/// The piece of the ring the sweep has just read: entries that lie inside it are checked
+/// from it, so a ring is read about once however many entries it holds.
+struct Window<'b> {
+    pos: u64,
+    bytes: &'b [u8],
+}
+
 impl Ring<'_> {
-    fn read(&self, pos: u64, buf: &mut [u8]) {
+    fn read(&self, pos: u64, win: Option<&Window>, buf: &mut [u8]) {
         let mut done = 0usize;
-        let mut pos = pos % self.len;
-        while done < buf.len() {
-            let n = ((self.len - pos) as usize).min(buf.len() - done);
-            io::read_padded(self.src, self.offset + pos, &mut buf[done..done + n]);
-            done += n;
-            pos = (pos + n as u64) % self.len;
+        self.chunks(pos, buf.len() as u64, win, &mut Vec::new(), |_, b| {
+            buf[done..done + b.len()].copy_from_slice(b);
+            done += b.len();
+        });
+    }
+
+    /// Calls `f(offset from pos, bytes)` for `[pos, pos + len)` in ring order: from `win`
+    /// when it holds the whole range, else read into `buf` in pieces of at most
+    /// [`io::CHUNK`] split at the ring end (multiples of 4 KiB when `pos` and `len` are).
+    fn chunks(
+        &self,
+        pos: u64,
+        len: u64,
+        win: Option<&Window>,
+        buf: &mut Vec<u8>,
+        mut f: impl FnMut(u64, &[u8]),
+    ) {
+        let pos = pos % self.len;
+        if let Some(w) = win
+            && pos >= w.pos
+            && pos + len <= w.pos + w.bytes.len() as u64
+        {
+            let from = (pos - w.pos) as usize;
+            return f(0, &w.bytes[from..from + len as usize]);
+        }
+        let mut at = 0u64;
+        let mut p = pos;
+        while at < len {
+            let n = (self.len - p).min(len - at).min(io::CHUNK as u64) as usize;
+            buf.resize(n.max(buf.len()), 0);
+            io::read_padded(self.src, self.offset + p, &mut buf[..n]);
+            f(at, &buf[..n]);
+            at += n as u64;
+            p = (p + n as u64) % self.len;
         }
     }
 }
@@ -454,18 +489,12 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
         replayed_size: src.len(),
         bound: Vec::new(),
     };
-    let positions = entry_positions(&ring, &mut log.bound);
     let expected_guid = (!h.log_guid.is_zero()).then_some(h.log_guid);
     let mut budget = 8 * length + BYTE_ALLOWANCE;
-    let mut over_budget = 0u64;
-    log.entries.reserve_exact(positions.len());
-    for pos in positions {
-        let e = check_entry(&ring, pos, expected_guid, &mut budget);
-        if e.fails.has(Pred::Unexamined) {
-            over_budget += 1;
-        }
-        log.entries.push(e);
-    }
+    log.entries = sweep(&ring, expected_guid, &mut budget, &mut log.bound);
+    let over_budget = (log.entries.iter())
+        .filter(|e| e.fails.has(Pred::Unexamined))
+        .count();
     if over_budget > 0 {
         log.bound.push(format!(
             "{over_budget} entries were not checksummed: the entries claim more than 8 x LogLength + 256 MiB in total (overlapping entries)"
@@ -481,7 +510,7 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
             let head = &log.entries[run.head()];
             let pos = (head.pos + head.length()) % length;
             let mut b = [0u8; fmt::HEADER_SIZE];
-            ring.read(pos, &mut b);
+            ring.read(pos, None, &mut b);
             run.after = Some(AfterHead {
                 pos,
                 header: fmt::parse_header(&b),
@@ -493,10 +522,13 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
     Some(log)
 }
 
-/// Ring offsets of every 4 KiB position starting with "loge", in order (holes skipped).
-fn entry_positions(ring: &Ring, bound: &mut Vec<String>) -> Vec<u64> {
+/// Every entry of the ring: each 4 KiB position starting with "loge", checked, in ring
+/// order. The ring is swept once in pieces (holes skipped); entries inside the piece just
+/// read are checked from it.
+fn sweep(ring: &Ring, guid: Option<Guid>, budget: &mut u64, bound: &mut Vec<String>) -> Vec<Entry> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; io::CHUNK];
+    let mut scratch = Vec::new();
     let mut pos = 0u64;
     while pos < ring.len {
         let Some(data) = ring.src.data_from(ring.offset + pos) else {
@@ -510,17 +542,22 @@ fn entry_positions(ring: &Ring, bound: &mut Vec<String>) -> Vec<u64> {
         pos = pos.max(data);
         let n = ((ring.len - pos) as usize).min(io::CHUNK);
         io::read_padded(ring.src, ring.offset + pos, &mut buf[..n]);
-        for (i, sector) in buf[..n].chunks(SECTOR as usize).enumerate() {
-            if sector.starts_with(fmt::ENTRY_SIGNATURE) {
-                if out.len() == MAX_ENTRIES {
-                    bound.push(format!(
-                        "more than {MAX_ENTRIES} entry signatures in the ring: entries from ring offset {:#x} on were not examined",
-                        pos + i as u64 * SECTOR
-                    ));
-                    return out;
-                }
-                out.push(pos + i as u64 * SECTOR);
+        let win = Window {
+            pos,
+            bytes: &buf[..n],
+        };
+        for (i, sector) in win.bytes.chunks(SECTOR as usize).enumerate() {
+            if !sector.starts_with(fmt::ENTRY_SIGNATURE) {
+                continue;
             }
+            let p = pos + i as u64 * SECTOR;
+            if out.len() == MAX_ENTRIES {
+                bound.push(format!(
+                    "more than {MAX_ENTRIES} entry signatures in the ring: entries from ring offset {p:#x} on were not examined"
+                ));
+                return out;
+            }
+            out.push(check_entry(ring, &win, &mut scratch, p, guid, budget));
         }
         pos += n as u64;
     }
@@ -529,9 +566,16 @@ fn entry_positions(ring: &Ring, bound: &mut Vec<String>) -> Vec<u64> {
 
 /// Evaluates every entry predicate for the entry at ring offset `pos` (CATALOGUE 3.2),
 /// streaming the entry once for its checksum, descriptors and data sectors.
-fn check_entry(ring: &Ring, pos: u64, guid: Option<Guid>, budget: &mut u64) -> Entry {
+fn check_entry(
+    ring: &Ring,
+    win: &Window,
+    scratch: &mut Vec<u8>,
+    pos: u64,
+    guid: Option<Guid>,
+    budget: &mut u64,
+) -> Entry {
     let mut head = [0u8; fmt::HEADER_SIZE];
-    ring.read(pos, &mut head);
+    ring.read(pos, Some(win), &mut head);
     let header = fmt::parse_header(&head);
     let mut e = Entry {
         pos,
@@ -577,12 +621,12 @@ fn check_entry(ring: &Ring, pos: u64, guid: Option<Guid>, budget: &mut u64) -> E
         return e;
     }
     *budget -= len;
-    walk_body(ring, &mut e);
+    walk_body(ring, win, scratch, &mut e);
     e
 }
 
 /// The streaming part of [`check_entry`]: checksum, descriptor slots, data sectors.
-fn walk_body(ring: &Ring, e: &mut Entry) {
+fn walk_body(ring: &Ring, win: &Window, buf: &mut Vec<u8>, e: &mut Entry) {
     let len = e.length();
     let seq = e.seq();
     let count = e.header.descriptor_count;
@@ -591,14 +635,10 @@ fn walk_body(ring: &Ring, e: &mut Entry) {
     // sector, all clipped to the entry.
     let slots_end = (desc_sectors * SECTOR).min(len);
     let mut crc = 0u32;
-    let mut buf = vec![0u8; (len as usize).min(io::CHUNK)];
-    let mut at = 0u64;
     let mut data_seen = 0u32;
     let mut next_sector = 0u32; // next data sector to check
-    while at < len {
-        let n = ((len - at) as usize).min(buf.len());
-        let chunk = &mut buf[..n];
-        ring.read(e.pos + at, chunk);
+    ring.chunks(e.pos, len, Some(win), buf, |at, chunk| {
+        let n = chunk.len();
         // Descriptor slots in this chunk (slots never straddle 4 KiB sectors).
         let mut off = at.max(fmt::HEADER_SIZE as u64);
         while off < slots_end && off < at + n as u64 {
@@ -634,12 +674,15 @@ fn walk_body(ring: &Ring, e: &mut Entry) {
             }
             sec += 1;
         }
-        if at == 0 {
-            chunk[fmt::CHECKSUM_FIELD..fmt::CHECKSUM_FIELD + 4].fill(0);
-        }
-        crc = crc32c::crc32c_append(crc, chunk);
-        at += n as u64;
-    }
+        // The checksum field counts as zero.
+        crc = if at == 0 {
+            let c = crc32c::crc32c_append(crc, &chunk[..fmt::CHECKSUM_FIELD]);
+            let c = crc32c::crc32c_append(c, &[0; 4]);
+            crc32c::crc32c_append(c, &chunk[fmt::CHECKSUM_FIELD + 4..])
+        } else {
+            crc32c::crc32c_append(crc, chunk)
+        };
+    });
     e.data_descriptors = data_seen;
     e.computed_checksum = Some(crc);
     if crc != e.header.checksum {

@@ -2,6 +2,7 @@
 //! disk type and geometry, and streaming access to the BAT. Built from `format`, with no
 //! judgement: rules decide what is wrong; the model only records what it chose and why.
 
+mod bat_cache;
 mod bits;
 mod layout;
 pub mod log;
@@ -212,6 +213,14 @@ pub struct BatView {
     pub readable_entries: u64,
 }
 
+impl BatView {
+    /// A table large enough (over 1 Mi entries, 8 MiB) for the BAT pass to walk it on a
+    /// thread of its own beside the layout pass, which then share the reads.
+    pub fn large(&self) -> bool {
+        self.readable_entries > 1 << 20
+    }
+}
+
 pub struct Model<'a> {
     pub src: &'a dyn ReadAt,
     pub file_size: u64,
@@ -233,6 +242,8 @@ pub struct Model<'a> {
     pub parent_locator: Option<LocatorItem>,
     /// What is known of the parent file, when the caller supplied or found one.
     pub parent: Option<ParentLink>,
+    /// Chunks of a large BAT, read once for the walks that run at the same time.
+    bat_cache: bat_cache::BatCache,
     /// The log found through the current header (shared by the RAW and REPLAYED models).
     pub log: Option<std::sync::Arc<log::Log>>,
 }
@@ -382,6 +393,7 @@ impl<'a> Model<'a> {
             bat,
             parent_locator,
             parent: None,
+            bat_cache: Default::default(),
             log: None,
         }
     }
@@ -401,33 +413,44 @@ impl<'a> Model<'a> {
     /// Stops early if `f` returns false.
     pub fn for_each_bat_chunk(&self, mut f: impl FnMut(u64, &[BatEntry]) -> bool) {
         let Some(bv) = self.bat else { return };
-        const PER_CHUNK: u64 = (io::CHUNK as u64) / bat::ENTRY_SIZE;
-        let mut buf = vec![0u8; io::CHUNK];
+        const PER_CHUNK: u64 = (io::BAT_CHUNK as u64) / bat::ENTRY_SIZE;
+        let mut buf = vec![0u8; io::BAT_CHUNK];
         let mut entries: Vec<BatEntry> = Vec::with_capacity(PER_CHUNK as usize);
+        // Walks of a large table at the same time share the reads (see `bat_cache`).
+        let mut shared = bv.large().then(|| self.bat_cache.walk());
         let mut first = 0u64;
         while first < bv.readable_entries {
             let n = (bv.readable_entries - first).min(PER_CHUNK);
-            let bytes = &mut buf[..(n * bat::ENTRY_SIZE) as usize];
-            // offset + first*8 < file size, so no overflow.
-            let at = bv.offset + first * bat::ENTRY_SIZE;
-            // A BAT chunk that is a hole of a sparse file reads as zeros: no copy needed.
-            if self
-                .src
-                .data_from(at)
-                .is_none_or(|d| d >= at + bytes.len() as u64)
-            {
-                bytes.fill(0);
-            } else {
-                io::read_padded(self.src, at, bytes);
-            }
-            // Element by element into a sized buffer: compiles to a plain copy.
-            entries.resize(n as usize, BatEntry(0));
-            for (e, b) in entries.iter_mut().zip(bytes.chunks_exact(8)) {
-                *e = BatEntry(u64::from_le_bytes([
-                    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                ]));
-            }
-            if !f(first, &entries) {
+            let mut fill = |entries: &mut Vec<BatEntry>| {
+                let bytes = &mut buf[..(n * bat::ENTRY_SIZE) as usize];
+                // offset + first*8 < file size, so no overflow.
+                let at = bv.offset + first * bat::ENTRY_SIZE;
+                // A BAT chunk that is a hole of a sparse file reads as zeros: no copy needed.
+                if self
+                    .src
+                    .data_from(at)
+                    .is_none_or(|d| d >= at + bytes.len() as u64)
+                {
+                    bytes.fill(0);
+                } else {
+                    io::read_padded(self.src, at, bytes);
+                }
+                // Element by element into a sized buffer: compiles to a plain copy.
+                entries.resize(n as usize, BatEntry(0));
+                for (e, b) in entries.iter_mut().zip(bytes.chunks_exact(8)) {
+                    *e = BatEntry(u64::from_le_bytes([
+                        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+                    ]));
+                }
+            };
+            let go_on = match &mut shared {
+                Some(walk) => f(first, &walk.get(first, PER_CHUNK, fill)),
+                None => {
+                    fill(&mut entries);
+                    f(first, &entries)
+                }
+            };
+            if !go_on {
                 return;
             }
             first += n;

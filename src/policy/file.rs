@@ -142,19 +142,16 @@ fn disk_types<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<DiskType>>, 
 
 /// A rule id the catalogue knows, or an error at its place.
 fn known_rule(text: &str, id: &Spanned<String>) -> Result<&'static str, PolicyError> {
-    catalogue()
-        .get(id.get_ref())
-        .map(|r| r.id.as_str())
-        .ok_or_else(|| {
-            PolicyError::at(
-                text,
-                Some(id.span()),
-                &format!(
-                    "unknown rule id {:?} (see `vhdx-check rules`)",
-                    id.get_ref()
-                ),
-            )
-        })
+    catalogue().get(id.get_ref()).map(|r| r.id).ok_or_else(|| {
+        PolicyError::at(
+            text,
+            Some(id.span()),
+            &format!(
+                "unknown rule id {:?} (see `vhdx-check rules`)",
+                id.get_ref()
+            ),
+        )
+    })
 }
 
 impl Policy {
@@ -272,6 +269,34 @@ allow_unknown_metadata_items = false
             "{e}"
         );
         assert!(!err("= broken").to_string().contains('\n'));
+    }
+
+    #[test]
+    fn only_the_empty_policy_is_empty() {
+        assert!(Policy::default().is_empty());
+        assert!(Policy::parse("").unwrap().is_empty());
+        // fail_on decides the verdict, not the report: still empty.
+        assert!(Policy::parse("fail_on = \"warning\"").unwrap().is_empty());
+        for text in [
+            "[severity]\n\"RGN-020\" = \"info\"",
+            "[[waiver]]\nrule = \"LAYOUT-003\"\nreason = \"legacy\"",
+            "[require]\ndisk_types = [\"fixed\"]",
+            "[require]\nmax_virtual_size = \"2 TiB\"",
+            "[require]\nblock_sizes = [1048576]",
+            "[require]\nlogical_sector_sizes = [512]",
+            "[require]\nallow_parent = false",
+            "[require]\nallow_pending_log = false",
+            "[require]\nallow_unknown_regions = false",
+            "[require]\nallow_unknown_metadata_items = false",
+        ] {
+            assert!(!Policy::parse(text).unwrap().is_empty(), "{text}");
+        }
+        // Requirements set to their defaults ask for nothing.
+        assert!(
+            Policy::parse("[require]\nallow_parent = true")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -73,6 +73,38 @@ impl Default for Requirements {
 }
 
 impl Policy {
+    /// True for the empty policy, whose [`Policy::judge`] leaves every report as it is
+    /// (`fail_on` is applied by the caller, not by `judge`).
+    pub fn is_empty(&self) -> bool {
+        // Exhaustive patterns: a new setting cannot be forgotten here.
+        let Policy {
+            fail_on: _,
+            severity,
+            waivers,
+            require,
+        } = self;
+        let Requirements {
+            disk_types,
+            max_virtual_size,
+            block_sizes,
+            logical_sector_sizes,
+            allow_parent,
+            allow_pending_log,
+            allow_unknown_regions,
+            allow_unknown_metadata_items,
+        } = require;
+        severity.is_empty()
+            && waivers.is_empty()
+            && disk_types.is_none()
+            && max_virtual_size.is_none()
+            && block_sizes.is_none()
+            && logical_sector_sizes.is_none()
+            && *allow_parent
+            && *allow_pending_log
+            && *allow_unknown_regions
+            && *allow_unknown_metadata_items
+    }
+
     /// Applies the policy to the report of `model`'s image, once: requirement findings
     /// (capped at `cap` per rule like any other), then severity overrides, then waivers.
     pub fn judge(&self, model: &Model, report: &mut ImageReport, cap: u64) {

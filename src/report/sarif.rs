@@ -23,9 +23,7 @@ fn level(s: Severity) -> &'static str {
 
 pub fn render(images: &[Checked]) -> String {
     let rules: Vec<&RuleInfo> = catalogue().rules().collect();
-    let index: BTreeMap<&str, usize> = (rules.iter().enumerate())
-        .map(|(i, r)| (r.id.as_str(), i))
-        .collect();
+    let index: BTreeMap<&str, usize> = (rules.iter().enumerate()).map(|(i, r)| (r.id, i)).collect();
     let mut results = Vec::new();
     let mut artifacts = Vec::new();
     let mut notifications = Vec::new();

@@ -41,6 +41,14 @@ fn allocates(e: BatEntry) -> bool {
     e.file_offset() != 0 || e.state() >= bat::PAYLOAD_BLOCK_FULLY_PRESENT
 }
 
+/// Whether any of `entries` [`allocates`], in bit operations only, so that it vectorises:
+/// FileOffsetMB (bits 20-63) non-zero, or state bits 1 and 2 both set (states 6 and 7).
+fn any_allocates(entries: &[BatEntry]) -> bool {
+    let bits = (entries.iter()).fold(0, |acc, e| acc | (e.0 >> 20) | (e.0 >> 1 & e.0 >> 2 & 1));
+    debug_assert_eq!(bits != 0, entries.iter().any(|&e| allocates(e)));
+    bits != 0
+}
+
 /// How many leading entries of `entries` (payload slots) are FULLY_ or PARTIALLY_PRESENT
 /// blocks that follow each other in the file: block j at the first one's offset + j
 /// blocks.
@@ -48,19 +56,17 @@ fn solid_run(entries: &[BatEntry], block_size: u64) -> usize {
     let Some(first) = entries.first() else {
         return 0;
     };
-    let mut expected = Some(first.file_offset());
-    entries
-        .iter()
-        .take_while(|e| {
-            let solid = matches!(
-                e.state(),
-                bat::PAYLOAD_BLOCK_FULLY_PRESENT | bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT
-            );
-            let next = solid && expected == Some(e.file_offset());
-            expected = expected.and_then(|x| x.checked_add(block_size));
-            next
-        })
-        .count()
+    // States 6 and 7 are the states with bits 1 and 2 set; reserved bits do not matter.
+    const SOLID: u64 = 0b110;
+    const _: () = assert!(
+        bat::PAYLOAD_BLOCK_FULLY_PRESENT as u64 & SOLID == SOLID
+            && bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT as u64 & SOLID == SOLID
+    );
+    if first.0 & SOLID != SOLID {
+        return 0;
+    }
+    let mask = !(MIB - 1) | SOLID;
+    super::bat::arithmetic_prefix(entries, mask, first.file_offset() | SOLID, block_size)
 }
 
 fn is_retained(o: &Object) -> bool {
@@ -164,8 +170,14 @@ fn run(m: &Model, s: &mut Sink) {
     // Without a geometry no entry allocates an object (see `Model::block_object`).
     if let Some(g) = m.geometry {
         m.for_each_bat_chunk(|first, entries| {
-            // Most chunks of an empty disk allocate nothing at all: one branch-free look.
-            if !entries.iter().fold(false, |any, &e| any | allocates(e)) {
+            // BAT slack allocates nothing (the walk stops at an entry there that would): no
+            // need to read it. Most of a small disk's BAT region is slack.
+            if first >= g.total_entries {
+                return false;
+            }
+            // Most chunks of an empty disk allocate nothing at all: a branch-free look per
+            // 64 entries, which stops at the first that allocates.
+            if !(entries.chunks(64)).any(any_allocates) {
                 return true;
             }
             let mut slots = SlotCursor::at(&g, first);

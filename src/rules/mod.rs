@@ -93,7 +93,7 @@ pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
     });
     // Only the families both views judge are compared.
     sink.begin_pass(log::VIEW_DIFF_IDS);
-    log::diff_views(raw_views.findings(), rep_views.findings(), sink);
+    log::diff_views(&raw_views, &rep_views, sink);
     sink.join(rep_views);
     sink.join(rep_targets);
 }
@@ -103,6 +103,13 @@ pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
 /// walks overlap. Passes share nothing but the model, and no pass claims another's ids,
 /// so the second sink joins the first unchanged; findings are sorted afterwards.
 fn run_passes(model: &Model, select: impl Fn(&Pass) -> bool + Sync, sink: &mut Sink) {
+    if !bat::walk_on_thread(model) {
+        for p in passes().filter(|p| select(p)) {
+            sink.begin_pass(p.ids);
+            (p.run)(model, sink);
+        }
+        return;
+    }
     let mut side = sink.fork();
     std::thread::scope(|scope| {
         // A panic in the side pass is propagated when the scope ends.
@@ -156,7 +163,7 @@ mod tests {
         let catalogued: BTreeSet<&str> = catalogue()
             .rules()
             .filter(|r| r.deferred.is_none())
-            .map(|r| r.id.as_str())
+            .map(|r| r.id)
             .collect();
         let unchecked: Vec<_> = catalogued.difference(&implemented).collect();
         let undocumented: Vec<_> = implemented.difference(&catalogued).collect();

@@ -138,7 +138,7 @@ impl Sink {
                         self.counts.push(RuleCount {
                             id,
                             default: rule.map_or(Severity::Error, |r| r.severity),
-                            spec: rule.map_or("", |r| r.spec.as_str()),
+                            spec: rule.map_or("", |r| r.spec),
                             count: 0,
                             suppressed_severity: None,
                         });
@@ -230,6 +230,19 @@ impl Sink {
 
     pub fn fired(&self, id: &str) -> bool {
         self.counts.iter().any(|c| c.id == id)
+    }
+
+    /// Instances of `id` so far, shown and beyond the cap.
+    pub fn total(&self, id: &str) -> u64 {
+        self.counts
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(0, |c| c.count)
+    }
+
+    /// Whether some instances of `id` are beyond the cap (not shown).
+    pub fn capped(&self, id: &str) -> bool {
+        self.total(id) > self.cap
     }
 
     pub fn finish(self) -> (Vec<Finding>, BTreeMap<&'static str, Suppressed>) {
