@@ -268,8 +268,6 @@ impl Entry {
 pub struct Run {
     /// Indexes into [`Log::entries`], in sequence order.
     pub entries: Vec<usize>,
-    /// Whether the head's Tail names an entry of the run (the lenient reading does not ask).
-    pub valid: bool,
     /// The header bytes right after the head, where the next entry would go.
     pub after: Option<AfterHead>,
 }
@@ -382,17 +380,33 @@ impl Log {
         self.entries.binary_search_by_key(&pos, |e| e.pos).ok()
     }
 
-    /// The first `max` descriptors of entry `i` as stored, with their file offsets.
+    /// The first `max` descriptors of entry `i` as stored, with the file offsets of their
+    /// slots: read a descriptor sector (128 slots) at a time, in ring order.
     pub fn descriptors(&self, src: &dyn ReadAt, i: usize, max: u32) -> Vec<(u64, Descriptor)> {
         let e = &self.entries[i];
-        (0..e.descriptors.min(max))
-            .map(|k| {
-                let pos = e.pos + (fmt::HEADER_SIZE + k as usize * fmt::DESCRIPTOR_SIZE) as u64;
-                let mut slot = [0u8; fmt::DESCRIPTOR_SIZE];
-                io::read_padded(src, self.file_offset(pos), &mut slot);
-                (self.file_offset(pos), Descriptor::parse(&slot))
-            })
-            .collect()
+        let n = e.descriptors.min(max) as u64;
+        let ring = Ring {
+            src,
+            offset: self.offset,
+            len: self.length,
+        };
+        let slot = fmt::DESCRIPTOR_SIZE as u64;
+        let (first, end) = (fmt::HEADER_SIZE as u64, fmt::HEADER_SIZE as u64 + n * slot);
+        let mut out = Vec::with_capacity(n as usize);
+        let mut buf = [0u8; SECTOR as usize];
+        let mut at = first;
+        while at < end {
+            // Up to the end of this descriptor sector (slots never straddle one).
+            let piece = (SECTOR - at % SECTOR).min(end - at);
+            let bytes = &mut buf[..piece as usize];
+            ring.read(e.pos + at, None, bytes);
+            for (k, b) in bytes.chunks_exact(fmt::DESCRIPTOR_SIZE).enumerate() {
+                let pos = e.pos + at + k as u64 * slot;
+                out.push((self.file_offset(pos), Descriptor::parse(b)));
+            }
+            at += piece;
+        }
+        out
     }
 
     /// Replay would change the file: bytes differ or the size grows.
@@ -845,7 +859,6 @@ fn scan(log: &Log, mode: Mode) -> Scan {
                         run_heads.insert(head, out.runs.len());
                         out.runs.push(Run {
                             entries,
-                            valid: contains,
                             after: None,
                         });
                     }

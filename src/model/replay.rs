@@ -183,21 +183,22 @@ pub(super) fn plan(src: &dyn ReadAt, log: &mut Log) {
     }
     let replayed = scan.replayed.clone();
     let mut applied = Vec::new();
-    'entries: for &ei in &replayed {
+    for &ei in &replayed {
+        let left = MAX_DESCRIPTORS - applied.len();
         let e = &log.entries[ei];
+        if e.descriptors as usize > left {
+            log.bound.push(format!(
+                "the active sequence holds more than {MAX_DESCRIPTORS} descriptors: the REPLAYED view applies the first {MAX_DESCRIPTORS}"
+            ));
+        }
+        // The j-th data descriptor's sector is sector D + j of the entry.
         let d = fmt::descriptor_sectors(e.header.descriptor_count);
         let mut data_index = 0u64;
-        for i in 0..e.descriptors {
-            if applied.len() == MAX_DESCRIPTORS {
-                log.bound.push(format!(
-                    "the active sequence holds more than {MAX_DESCRIPTORS} descriptors: the REPLAYED view applies the first {MAX_DESCRIPTORS}"
-                ));
-                break 'entries;
-            }
-            let slot_pos = e.pos + fmt::HEADER_SIZE as u64 + i as u64 * fmt::DESCRIPTOR_SIZE as u64;
-            let mut slot = [0u8; fmt::DESCRIPTOR_SIZE];
-            read_ring(src, log, slot_pos, &mut slot);
-            let descriptor = Descriptor::parse(&slot);
+        for (i, (slot, descriptor)) in log
+            .descriptors(src, ei, left as u32)
+            .into_iter()
+            .enumerate()
+        {
             let sector = descriptor.is_data().then(|| {
                 let at = log.file_offset(e.pos + (d + data_index) * SECTOR);
                 data_index += 1;
@@ -205,11 +206,14 @@ pub(super) fn plan(src: &dyn ReadAt, log: &mut Log) {
             });
             applied.push(Applied {
                 entry: ei,
-                index: i,
+                index: i as u32,
                 descriptor,
                 sector,
-                slot: log.file_offset(slot_pos),
+                slot,
             });
+        }
+        if e.descriptors as usize > left {
+            break;
         }
     }
     let mut plan = Plan::default();
@@ -259,11 +263,6 @@ pub(super) fn plan(src: &dyn ReadAt, log: &mut Log) {
     log.replayed_size = size;
     log.applied = applied;
     log.plan = Some(plan);
-}
-
-fn read_ring(src: &dyn ReadAt, log: &Log, pos: u64, buf: &mut [u8]) {
-    // Descriptor slots are 32-byte aligned inside 4 KiB sectors: never split by the wrap.
-    io::read_padded(src, log.file_offset(pos), buf);
 }
 
 /// Byte ranges where the replayed view differs from the file: per written range, from its
