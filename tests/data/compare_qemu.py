@@ -4,24 +4,13 @@
     python3 tests/data/compare_qemu.py corpus/images/qemu-dynamic-1M.vhdx target/release/vhdx-check OUTDIR
 Prints a Markdown table (for notes and BENCHMARKS-style records)."""
 import json, os, struct, subprocess, sys
-import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vhdx_crc import reseal  # noqa: E402
 
 src, tool, out = sys.argv[1], sys.argv[2], sys.argv[3]
 os.makedirs(out, exist_ok=True)
 base = open(src, 'rb').read()
-
-def crc32c(data):
-    # Bitwise CRC-32C (Castagnoli), reflected, init/xorout 0xFFFFFFFF.
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc ^ 0xFFFFFFFF
-
-def reseal(b, off, size):
-    b[off + 4:off + 8] = b'\0\0\0\0'
-    struct.pack_into('<I', b, off + 4, crc32c(bytes(b[off:off + size])))
 
 def bat_off(b):
     return struct.unpack_from('<Q', b, 0x30000 + 16 + 16)[0]

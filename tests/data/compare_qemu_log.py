@@ -10,28 +10,11 @@ shows `qemu-img check` (read-only), `qemu-img check -r all` on a copy (QEMU repl
 Usage: python3 tests/data/compare_qemu_log.py target/release/vhdx-check OUTDIR"""
 import json, os, shutil, struct, subprocess, sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vhdx_crc import reseal  # noqa: E402
+
 tool, out = sys.argv[1], sys.argv[2]
 os.makedirs(out, exist_ok=True)
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = crc32c.table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-crc32c.table = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    crc32c.table.append(c)
-
-
-def reseal(b, off, size):
-    struct.pack_into('<I', b, off + 4, 0)
-    struct.pack_into('<I', b, off + 4, crc32c(bytes(b[off:off + size])))
 
 
 def run(*cmd):

@@ -3,24 +3,10 @@
 a 4095 MiB log, a 4095 MiB BAT region (64 TiB disk, 1 MiB blocks), 2047 region-table entries
 (2045 unknown optional regions), 2047 metadata entries, headers and tables with valid CRCs.
 Usage: make_max_tables.py SRC.vhdx OUT.vhdx   (SRC: a qemu-img dynamic image, 1 MiB blocks)"""
-import struct, sys
+import os, struct, sys
 
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    table = crc32c.table
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-crc32c.table = []
-for i in range(256):
-    c = i
-    for _ in range(8):
-        c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-    crc32c.table.append(c)
-
-def seal(b, off, size):
-    struct.pack_into('<I', b, off + 4, 0)
-    struct.pack_into('<I', b, off + 4, crc32c(bytes(b[off:off + size])))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vhdx_crc import reseal as seal  # noqa: E402
 
 src, out = sys.argv[1], sys.argv[2]
 MIB = 1 << 20
