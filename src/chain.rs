@@ -2,7 +2,7 @@
 //! child with its parents. Discovery only reads directories and opens files read-only,
 //! and never leaves the child's directory tree unless the user names a search directory.
 
-use crate::check::{CheckOptions, ImageReport, check_staged, with_models};
+use crate::check::{CheckOptions, ImageReport, check_staged};
 use crate::format::parent::{KEY_ABSOLUTE_WIN32_PATH, KEY_RELATIVE_PATH, KEY_VOLUME_PATH};
 use crate::io::FileReader;
 use crate::model::{DiskType, Model, ParentLink};
@@ -178,33 +178,27 @@ pub fn check_chain(
     opts: &CheckOptions,
     stage: &Stage,
 ) -> Vec<(String, Result<ImageReport, String>)> {
-    let readers: Vec<Result<FileReader, String>> = chain
-        .iter()
-        .map(|m| {
-            FileReader::open(&m.path).map_err(|e| format!("cannot read {}: {e}", m.path.display()))
-        })
-        .collect();
-    (0..chain.len())
-        .map(|i| {
-            let name = chain[i].path.display().to_string();
-            let report = readers[i].as_ref().map_err(Clone::clone).and_then(|r| {
-                let link = chain
-                    .get(i + 1)
-                    .zip(readers.get(i + 1))
-                    .and_then(|(pm, pr)| {
-                        let pr = pr.as_ref().ok()?;
-                        Some(with_models(pr, None, |raw, replayed| {
-                            ParentLink::of(
-                                pm.path.display().to_string(),
-                                replayed.unwrap_or(raw),
-                                pm.found_via,
-                            )
-                        }))
+    // From the root down: each member's model, built once for its own check, also gives
+    // the link its child is judged against.
+    let mut out = Vec::with_capacity(chain.len());
+    let mut link: Option<ParentLink> = None;
+    for m in chain.iter().rev() {
+        let name = m.path.display().to_string();
+        // A member that cannot be read leaves its child without a link.
+        let parent = link.take();
+        let report = FileReader::open(&m.path)
+            .map_err(|e| format!("cannot read {name}: {e}"))
+            .and_then(|r| {
+                let (report, (staged, me)) =
+                    check_staged(&r, parent, opts, |raw, replayed, rep| {
+                        let me = ParentLink::of(name.clone(), replayed.unwrap_or(raw), m.found_via);
+                        (stage(raw, replayed, rep), me)
                     });
-                let (report, staged) = check_staged(r, link, opts, stage);
+                link = Some(me);
                 staged.map(|()| report).map_err(|e| format!("{name}: {e}"))
             });
-            (name, report)
-        })
-        .collect()
+        out.push((name, report));
+    }
+    out.reverse();
+    out
 }

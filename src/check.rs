@@ -143,7 +143,7 @@ pub fn check_staged<R>(
 
 /// Builds the RAW model of `src` and, when its log has a pending replay, the REPLAYED model
 /// (the structures judged after replay, CATALOGUE 0.4), and hands both to `f`.
-pub fn with_models<R>(
+fn with_models<R>(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
     f: impl FnOnce(&Model, Option<&Model>) -> R,
