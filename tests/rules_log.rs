@@ -967,6 +967,44 @@ fn multi_sector_entry_is_valid_and_replayed() {
     );
 }
 
+/// The ring is read in windows (64 KiB): entries that run past a window's end, entries
+/// longer than a window and entries that wrap the ring end are each checksummed whole —
+/// every one is a stale entry with a correct CRC (LOG-001), and a byte changed near the end
+/// of any one of them takes its LOG-001 away and no other.
+#[test]
+fn entries_across_read_windows_are_checksummed_whole() {
+    const SECTORS: [u64; 9] = [3, 5, 9, 18, 2, 15, 4, 30, 1];
+    let base = clean();
+    let (bat, ring) = (base.layout.bat_offset, base.layout.log_length);
+    let entries: Vec<LogEntry> = (SECTORS.iter())
+        .map(|&k| {
+            let e = (1..k).fold(base.log_entry(&[]), |e, i| {
+                e.data(bat + 4096 * i, base.read(bat + 4096 * i, 4096))
+            });
+            assert_eq!(e.length(), k * 4096);
+            e
+        })
+        .collect();
+    for start in [0, ring - 40 * 1024] {
+        let mut img = base.clone();
+        let (_, places) = img.write_sequence(start, OLD, &entries);
+        img.set_log_guid([0; 16]);
+        let all: Vec<(LogPlace, At)> = places.iter().map(|&p| (p, At::Entry)).collect();
+        expect_at(&report(&img), "LOG-001", Info, &all);
+        for (n, p) in places.iter().enumerate() {
+            let mut bad = img.clone();
+            let at = (p.ring_offset + p.length - 8) % ring;
+            let byte = bad.read_log(at, 1)[0];
+            bad.put_log_bytes(at, &[byte ^ 0xFF]);
+            let rest: Vec<(LogPlace, At)> = (all.iter().enumerate())
+                .filter(|&(m, _)| m != n)
+                .map(|(_, &w)| w)
+                .collect();
+            expect_at(&report(&bad), "LOG-001", Info, &rest);
+        }
+    }
+}
+
 #[test]
 fn stale_damage_is_not_a_target_finding() {
     // LOG-040..047 judge the active sequence only.

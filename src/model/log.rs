@@ -536,35 +536,59 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
     Some(log)
 }
 
+/// Read size of the sweep. Small on purpose: the buffer is faulted in once and stays in
+/// cache while entries are checksummed from it (log.vhdx of the benchmark, 512 entries of
+/// 8 KiB: 1 MiB pieces cost 0.7 ms more per check than 64 KiB ones).
+const WINDOW: usize = 64 * 1024;
+
 /// Every entry of the ring: each 4 KiB position starting with "loge", checked, in ring
-/// order. The ring is swept once in pieces (holes skipped); entries inside the piece just
-/// read are checked from it.
+/// order. The ring is swept once in windows (holes skipped); an entry inside the window
+/// is checked from it, and an entry up to a window long that runs past the window's end
+/// starts the next window instead, so such entries are read once. Longer entries are
+/// streamed on their own.
 fn sweep(ring: &Ring, guid: Option<Guid>, budget: &mut u64, bound: &mut Vec<String>) -> Vec<Entry> {
     let mut out = Vec::new();
-    let mut buf = vec![0u8; io::CHUNK];
+    let mut buf = vec![0u8; WINDOW];
     let mut scratch = Vec::new();
     let mut pos = 0u64;
+    // Ring offset where the data run being swept ends (a hole or the ring end).
+    let mut data_end = 0u64;
     while pos < ring.len {
-        let Some(data) = ring.src.data_from(ring.offset + pos) else {
-            break;
-        };
-        // Round down to the 4 KiB position holding the first data byte.
-        let data = (data - ring.offset) / SECTOR * SECTOR;
-        if data >= ring.len {
-            break;
+        if pos >= data_end {
+            let Some(data) = ring.src.data_from(ring.offset + pos) else {
+                break;
+            };
+            // Round down to the 4 KiB position holding the first data byte.
+            let data = (data - ring.offset) / SECTOR * SECTOR;
+            if data >= ring.len {
+                break;
+            }
+            pos = pos.max(data);
+            data_end = ring
+                .src
+                .hole_from(ring.offset + pos)
+                .saturating_sub(ring.offset);
+            data_end = data_end.clamp(pos + SECTOR, ring.len);
         }
-        pos = pos.max(data);
-        let n = ((ring.len - pos) as usize).min(io::CHUNK);
+        let n = ((ring.len - pos) as usize).min(WINDOW);
         io::read_padded(ring.src, ring.offset + pos, &mut buf[..n]);
         let win = Window {
             pos,
             bytes: &buf[..n],
         };
+        let mut next = pos + n as u64;
         for (i, sector) in win.bytes.chunks(SECTOR as usize).enumerate() {
             if !sector.starts_with(fmt::ENTRY_SIGNATURE) {
                 continue;
             }
             let p = pos + i as u64 * SECTOR;
+            let len = fmt::parse_header(sector).entry_length as u64;
+            if p > pos && p + len > next && len <= WINDOW as u64 && len <= *budget {
+                // Read again as the start of the next window; the bytes read twice are
+                // fewer than the entry checksums, so the budget bounds them too.
+                next = p;
+                break;
+            }
             if out.len() == MAX_ENTRIES {
                 bound.push(format!(
                     "more than {MAX_ENTRIES} entry signatures in the ring: entries from ring offset {p:#x} on were not examined"
@@ -573,7 +597,7 @@ fn sweep(ring: &Ring, guid: Option<Guid>, budget: &mut u64, bound: &mut Vec<Stri
             }
             out.push(check_entry(ring, &win, &mut scratch, p, guid, budget));
         }
-        pos += n as u64;
+        pos = next;
     }
     out
 }
@@ -654,20 +678,29 @@ fn walk_body(ring: &Ring, win: &Window, buf: &mut Vec<u8>, e: &mut Entry) {
     ring.chunks(e.pos, len, Some(win), buf, |at, chunk| {
         let n = chunk.len();
         // Descriptor slots in this chunk (slots never straddle 4 KiB sectors).
+        let slot = fmt::DESCRIPTOR_SIZE as u64;
+        let first_unused = fmt::HEADER_SIZE as u64 + count as u64 * slot;
         let mut off = at.max(fmt::HEADER_SIZE as u64);
-        while off < slots_end && off < at + n as u64 {
-            let i = ((off - fmt::HEADER_SIZE as u64) / fmt::DESCRIPTOR_SIZE as u64) as u32;
-            let s = &chunk[(off - at) as usize..(off - at) as usize + fmt::DESCRIPTOR_SIZE];
-            if i < count {
-                e.descriptors += 1;
-                check_descriptor(e, i, s, seq);
-                if s.starts_with(fmt::DESC_SIGNATURE) {
-                    data_seen += 1;
-                }
-            } else if s.iter().any(|&b| b != 0) {
-                e.note_slot(Pred::Slack, i);
+        while off < slots_end.min(first_unused) && off < at + n as u64 {
+            let i = ((off - fmt::HEADER_SIZE as u64) / slot) as u32;
+            let s = &chunk[(off - at) as usize..][..fmt::DESCRIPTOR_SIZE];
+            e.descriptors += 1;
+            check_descriptor(e, i, s, seq);
+            if s.starts_with(fmt::DESC_SIGNATURE) {
+                data_seen += 1;
             }
-            off += fmt::DESCRIPTOR_SIZE as u64;
+            off += slot;
+        }
+        // Unused slots: searched for non-zero bytes as one range, mostly zero.
+        let unused_end = slots_end.min(at + n as u64);
+        while off < unused_end {
+            let Some(k) = io::nonzero_byte(&chunk[(off - at) as usize..(unused_end - at) as usize])
+            else {
+                break;
+            };
+            let i = (off + k as u64 - fmt::HEADER_SIZE as u64) / slot;
+            e.note_slot(Pred::Slack, i as u32);
+            off = fmt::HEADER_SIZE as u64 + (i + 1) * slot;
         }
         // Data sectors in this chunk: the j-th data descriptor's is sector D + j.
         let mut sec = at / SECTOR;
