@@ -154,6 +154,44 @@ fn garbage_and_empty_files_are_findings_not_crashes() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Reading the evidence does not update its access time (O_NOATIME: the test owns the
+/// file). The control read shows the file system would have updated it: an access time
+/// older than the modification time is updated by any read under relatime and strictatime.
+#[test]
+fn check_leaves_the_access_time_as_it_was() {
+    use std::fs::FileTimes;
+    use std::time::{Duration, SystemTime};
+    let dir = std::env::temp_dir().join(format!("vhdx-check-atime-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("image.vhdx");
+    std::fs::copy(corpus("qemu-dynamic-1M.vhdx"), &p).unwrap();
+    let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let age = |p: &std::path::Path| {
+        let times = FileTimes::new()
+            .set_accessed(old)
+            .set_modified(SystemTime::now());
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_times(times)
+            .unwrap();
+    };
+    let atime = |p: &std::path::Path| std::fs::metadata(p).unwrap().accessed().unwrap();
+    age(&p);
+    std::fs::read(&p).unwrap();
+    let updates = atime(&p) != old;
+    age(&p);
+    for cmd in ["check", "info"] {
+        run(&[cmd, p.to_str().unwrap()]);
+        assert_eq!(atime(&p), old, "{cmd} changed the access time");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    if !updates {
+        eprintln!("this file system does not update access times: the test shows nothing here");
+    }
+}
+
 #[test]
 fn check_never_modifies_the_image() {
     let p = corpus("damaged-multi.vhdx");

@@ -12,8 +12,7 @@ pub struct FileReader {
 
 impl FileReader {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        // OpenOptions with only `read` set: the evidence can never be written through us.
-        let file = std::fs::OpenOptions::new().read(true).open(path)?;
+        let file = open_read_only(path)?;
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(std::io::Error::new(
@@ -26,6 +25,25 @@ impl FileReader {
             len: meta.len(),
         })
     }
+}
+
+/// Opens `path` with only `read` set: the evidence can never be written through us. On
+/// Linux also with O_NOATIME where that is allowed (the caller owns the file or has
+/// CAP_FOWNER), so reading the evidence leaves its access time as it was.
+fn open_read_only(path: &Path) -> std::io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let noatime = rustix::fs::OFlags::NOATIME.bits() as i32;
+        match (std::fs::OpenOptions::new().read(true))
+            .custom_flags(noatime)
+            .open(path)
+        {
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => {}
+            opened => return opened,
+        }
+    }
+    std::fs::OpenOptions::new().read(true).open(path)
 }
 
 impl ReadAt for FileReader {
