@@ -2,11 +2,12 @@
 
 use crate::io::ReadAt;
 use crate::model::replay::ReplayedView;
-use crate::model::{Model, ParentLink};
+use crate::model::{Headers, LogCell, Model, ParentLink, log};
 use crate::rules::finding::{Finding, Severity, View};
 use crate::rules::sink::{Sink, Suppressed};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
@@ -148,20 +149,37 @@ fn with_models<R>(
     parent: Option<ParentLink>,
     f: impl FnOnce(&Model, Option<&Model>) -> R,
 ) -> R {
-    let mut model = Model::build(src);
-    model.parent = parent.clone();
-    let log = model.log.clone().filter(|l| l.dirty());
-    let view = log
-        .as_deref()
-        .and_then(|l| l.plan.as_ref())
-        .map(|plan| ReplayedView::new(src, plan));
-    let replayed = view.as_ref().map(|v| {
-        let mut m = Model::build_structures(v);
-        m.log = model.log.clone();
-        m.parent = parent;
-        m
-    });
-    f(&model, replayed.as_ref())
+    let headers = Headers::read(src);
+    let log = LogCell::default();
+    std::thread::scope(|scope| {
+        // A ring with data is analysed ahead on a second thread while the structures are
+        // built — and, for a stale ring (LogGuid zero: nothing depends on it), while every
+        // pass but the LOG passes runs (they run last, CATALOGUE 5.8). Whichever thread
+        // asks first analyses it; the other waits for that analysis.
+        if let Some(h) = headers.current().filter(|h| log::ring_holds_data(src, h)) {
+            let (h, log) = (h.clone(), log.clone());
+            scope.spawn(move || {
+                log.get_or_init(|| log::analyse(src, &h).map(Arc::new))
+                    .is_some()
+            });
+        }
+        let mut model = Model::assemble(src, headers, log);
+        model.parent = parent.clone();
+        if model.log_is_history() {
+            return f(&model, None);
+        }
+        let log = model.log_shared().filter(|l| l.dirty());
+        let view = log
+            .as_deref()
+            .and_then(|l| l.plan.as_ref())
+            .map(|plan| ReplayedView::new(src, plan));
+        let replayed = view.as_ref().map(|v| {
+            let mut m = Model::build_replayed(v, &model);
+            m.parent = parent;
+            m
+        });
+        f(&model, replayed.as_ref())
+    })
 }
 
 /// The report order (DESIGN: by offset, then rule id); findings without an offset last.

@@ -128,7 +128,8 @@ impl Feeder<'_> {
 /// The virtual digest, or why it cannot be computed from this file. With a pending log the
 /// guest reads the disk after replay (as QEMU and Hyper-V do), so the replayed view is hashed.
 fn virtual_digest(m: &Model) -> std::io::Result<Result<String, String>> {
-    if let Some(plan) = (m.log.as_deref())
+    if let Some(plan) = m
+        .active_log()
         .filter(|l| l.dirty())
         .and_then(|l| l.plan.as_ref())
     {

@@ -33,7 +33,7 @@ pub fn replay(image: &Path, out: &Path) -> Result<Replayed, String> {
     let Some(hi) = model.header_choice.index() else {
         return Err("nothing to replay: no valid header".into());
     };
-    let Some(log) = model.log.as_deref() else {
+    let Some(log) = model.log() else {
         return Err("nothing to replay: the current header locates no usable log".into());
     };
     if log.log_guid.is_zero() {

@@ -645,7 +645,7 @@ fn expected_view(
 /// sink (it must visit at most the file's data and the data sectors it applies).
 pub fn replay_oracle(src: &dyn ReadAt, seed: u64) {
     let model = Model::build(src);
-    let Some(log) = model.log.as_deref() else {
+    let Some(log) = model.log() else {
         return;
     };
     assert!(log.length > 0 && log.offset + log.length <= src.len());

@@ -470,21 +470,33 @@ impl Ring<'_> {
     }
 }
 
+/// File offset and length of the ring `h` describes, when usable (CATALOGUE 3.1: without a
+/// sane location the HDR findings say it all).
+pub fn ring_location(src: &dyn ReadAt, h: &Header) -> Option<(u64, u64)> {
+    let length = h.log_length as u64;
+    let offset = h.log_offset;
+    let usable = h.log_version == 0
+        && length != 0
+        && length % MIB == 0
+        && offset % MIB == 0
+        && offset >= MIB
+        && offset
+            .checked_add(length)
+            .is_some_and(|end| end <= src.len());
+    usable.then_some((offset, length))
+}
+
+/// Whether the ring `h` describes is usable and holds data (not only holes) to sweep.
+pub fn ring_holds_data(src: &dyn ReadAt, h: &Header) -> bool {
+    ring_location(src, h).is_some_and(|(offset, length)| {
+        (src.data_from(offset)).is_some_and(|d| d < offset + length)
+    })
+}
+
 /// Analyses the log the current header `h` describes. `None` when the header gives no
 /// usable log (no LogGuid and no ring, or a location the HDR rules already reject).
 pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
-    let length = h.log_length as u64;
-    let offset = h.log_offset;
-    // CATALOGUE 3.1: without a sane location the HDR findings say it all.
-    if h.log_version != 0
-        || length == 0
-        || length % MIB != 0
-        || offset % MIB != 0
-        || offset < MIB
-        || offset.checked_add(length).is_none_or(|end| end > src.len())
-    {
-        return None;
-    }
+    let (offset, length) = ring_location(src, h)?;
     let ring = Ring {
         src,
         offset,

@@ -20,6 +20,7 @@ use crate::format::region::{self, RegionEntry, RegionTable};
 use crate::format::{MIB, u32_at, u64_at};
 use crate::io::{self, ReadAt};
 use serde::Serialize;
+use std::sync::{Arc, OnceLock};
 
 /// Bytes of a fixed-size slot read from the image, with how many really existed.
 #[derive(Debug, Clone, Serialize)]
@@ -244,8 +245,43 @@ pub struct Model<'a> {
     pub parent: Option<ParentLink>,
     /// Chunks of a large BAT, read once for the walks that run at the same time.
     bat_cache: bat_cache::BatCache,
-    /// The log found through the current header (shared by the RAW and REPLAYED models).
-    pub log: Option<std::sync::Arc<log::Log>>,
+    /// The log found through the current header (see [`Model::log`]); the REPLAYED model
+    /// shares the RAW model's.
+    log: LogCell,
+}
+
+/// A log analysis, done once by whichever thread asks first: a model's own, or one a
+/// caller started ahead on another thread (`check::with_models`) and handed to the model.
+pub type LogCell = Arc<OnceLock<Option<Arc<log::Log>>>>;
+
+/// Both header copies of `src` and which one is current (MS-VHDX 2.2.2).
+pub struct Headers {
+    pub copies: [HeaderCopy; 2],
+    pub choice: HeaderChoice,
+}
+
+impl Headers {
+    pub fn read(src: &dyn ReadAt) -> Headers {
+        let copies = header::OFFSETS.map(|off| {
+            let slot = SlotBytes::read(src, off, header::SLOT);
+            let header = header::parse(&slot.bytes);
+            let computed_checksum = header::computed_checksum(&slot.bytes);
+            HeaderCopy {
+                signature_ok: &header.signature == header::SIGNATURE,
+                checksum_ok: computed_checksum == header.checksum,
+                computed_checksum,
+                header,
+                slot,
+            }
+        });
+        let choice = choose_header(&copies);
+        Headers { copies, choice }
+    }
+
+    /// The header later structures are located through, if any.
+    pub fn current(&self) -> Option<&Header> {
+        self.choice.index().map(|i| &self.copies[i].header)
+    }
 }
 
 /// The parent of a differencing disk as the chain rules need it: its identity and
@@ -286,35 +322,67 @@ pub struct LocatorItem {
 }
 
 impl<'a> Model<'a> {
-    /// The RAW model: every structure as found, and the log analysed.
+    /// The RAW model: every structure as found; the log is analysed when first asked for.
     pub fn build(src: &'a dyn ReadAt) -> Model<'a> {
-        let mut m = Model::build_structures(src);
-        m.log = m
-            .current_header()
-            .and_then(|h| log::analyse(src, h))
-            .map(std::sync::Arc::new);
+        Model::build_structures(src)
+    }
+
+    /// The REPLAYED model: the structures of the replayed `view`, with the RAW model's log.
+    pub fn build_replayed(view: &'a dyn ReadAt, raw: &Model) -> Model<'a> {
+        let mut m = Model::build_structures(view);
+        m.log = raw.log.clone();
         m
     }
 
-    /// The structures of `src` without a log analysis: the REPLAYED model is built from the
-    /// replayed view and shares the RAW model's log.
+    /// The log found through the current header (CATALOGUE 3), analysed on first use.
+    /// Threads that ask while another analyses it wait for that analysis.
+    pub fn log(&self) -> Option<&log::Log> {
+        self.log_cell().as_deref()
+    }
+
+    /// [`Model::log`], to be shared beyond the model's lifetime.
+    pub fn log_shared(&self) -> Option<Arc<log::Log>> {
+        self.log_cell().clone()
+    }
+
+    fn log_cell(&self) -> &Option<Arc<log::Log>> {
+        self.log.get_or_init(|| {
+            (self.current_header())
+                .and_then(|h| log::analyse(self.src, h))
+                .map(Arc::new)
+        })
+    }
+
+    /// Whether the log is history only: the current header's LogGuid is zero, so nothing
+    /// is replayed and no view or structure depends on it (CATALOGUE 3.1 step 1). Its
+    /// entries are then only listed (LOG-001), and the analysis may wait (CATALOGUE 5.8).
+    pub fn log_is_history(&self) -> bool {
+        self.current_header().is_none_or(|h| h.log_guid.is_zero())
+    }
+
+    /// The log when it can hold an active sequence ([`Model::log_is_history`] is false).
+    pub fn active_log(&self) -> Option<&log::Log> {
+        if self.log_is_history() {
+            return None;
+        }
+        self.log()
+    }
+
+    /// The structures of `src`; the log is analysed when first asked for.
     pub fn build_structures(src: &'a dyn ReadAt) -> Model<'a> {
+        Model::assemble(src, Headers::read(src), LogCell::default())
+    }
+
+    /// The structures of `src` found through `headers` (read from `src`), with `log` as the
+    /// log analysis.
+    pub fn assemble(src: &'a dyn ReadAt, headers: Headers, log: LogCell) -> Model<'a> {
         let file_size = src.len();
         let identifier_slot = SlotBytes::read(src, identifier::OFFSET, identifier::SLOT);
         let identifier = identifier::parse(&identifier_slot.bytes);
-        let headers = header::OFFSETS.map(|off| {
-            let slot = SlotBytes::read(src, off, header::SLOT);
-            let header = header::parse(&slot.bytes);
-            let computed_checksum = header::computed_checksum(&slot.bytes);
-            HeaderCopy {
-                signature_ok: &header.signature == header::SIGNATURE,
-                checksum_ok: computed_checksum == header.checksum,
-                computed_checksum,
-                header,
-                slot,
-            }
-        });
-        let header_choice = choose_header(&headers);
+        let Headers {
+            copies: headers,
+            choice: header_choice,
+        } = headers;
         let region_tables = region::OFFSETS.map(|off| {
             let slot = SlotBytes::read(src, off, region::SIZE);
             let table = region::parse(&slot.bytes);
@@ -394,7 +462,7 @@ impl<'a> Model<'a> {
             parent_locator,
             parent: None,
             bat_cache: Default::default(),
-            log: None,
+            log,
         }
     }
 

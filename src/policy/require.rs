@@ -236,7 +236,7 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
         return;
     }
     // A set LogGuid whose sequence is already applied changes nothing (LOG-004): accepted.
-    let why = match m.log.as_deref() {
+    let why = match m.log() {
         Some(log) if log.plan.is_some() && !log.dirty() => return,
         Some(log) if log.plan.is_some() => "replay would change the file (LOG-003)",
         Some(_) => "the log holds no valid sequence (LOG-002)",

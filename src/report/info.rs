@@ -99,7 +99,7 @@ struct ChangeInfo {
 
 fn log_info(m: &Model) -> Option<LogInfo> {
     use crate::model::log::Mode;
-    let log = m.log.as_deref()?;
+    let log = m.log()?;
     let strict = log.scan(Mode::Strict);
     let replayed: std::collections::BTreeSet<usize> = strict
         .map(|s| s.replayed.iter().copied().collect())

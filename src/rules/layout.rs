@@ -498,9 +498,7 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
 
 /// LAYOUT-008: the head entry's LastFileOffset should enclose every object.
 fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
-    let Some(lfo) = m
-        .log
-        .as_deref()
+    let Some(lfo) = (m.active_log())
         .and_then(|l| l.head())
         .map(|h| h.header.last_file_offset)
     else {

@@ -49,7 +49,7 @@ fn entry_loc(log: &Log, e: &Entry) -> Loc {
 }
 
 fn run(m: &Model, s: &mut Sink) {
-    let Some(log) = m.log.as_deref() else { return };
+    let Some(log) = m.log() else { return };
     if log.log_guid.is_zero() {
         stale_entries(m, log, s);
         return;
@@ -565,7 +565,7 @@ impl<'m, 'a> Namer<'m, 'a> {
                 "metadata region (no item)".into()
             };
         }
-        if let Some(log) = m.log.as_deref()
+        if let Some(log) = m.log()
             && (log.offset..log.offset + log.length).contains(&off)
         {
             return "log".into();
@@ -662,7 +662,7 @@ fn bound(log: &Log, s: &mut Sink) {
 /// LOG-040..047: where the active sequence's descriptors write, judged on the view replay
 /// produces (the REPLAYED model, or RAW when replay changes nothing).
 fn targets(m: &Model, s: &mut Sink) {
-    let Some(log) = m.log.as_deref() else { return };
+    let Some(log) = m.log() else { return };
     if log.applied.is_empty() {
         return;
     }

@@ -46,11 +46,10 @@ pub enum Scope {
     Replay,
 }
 
-/// Every pass but the BAT walk, in evaluation order (CATALOGUE 5).
-const MAIN: [&[Pass]; 9] = [
+/// The passes before the BAT walk, in evaluation order (CATALOGUE 5).
+const MAIN: [&[Pass]; 8] = [
     fti::PASSES,
     hdr::PASSES,
-    log::PASSES,
     rgn::PASSES,
     meta::PASSES,
     ploc::PASSES,
@@ -59,12 +58,17 @@ const MAIN: [&[Pass]; 9] = [
     chain::PASSES,
 ];
 
-/// The BAT walk: it reads the BAT on its own, so it runs beside the main passes.
+/// The BAT walk: it reads the BAT on its own, so it can run beside the main passes.
 const SIDE: &[Pass] = bat::PASSES;
 
-/// Every pass.
+/// The LOG passes judge what the model already holds (the views are decided before any
+/// pass runs), so they run last, with the forensic sweeps (CATALOGUE 5.8): a stale ring is
+/// analysed meanwhile on another thread (`check::with_models`).
+const LAST: &[Pass] = log::PASSES;
+
+/// Every pass, in the order they run on one thread.
 pub fn passes() -> impl Iterator<Item = &'static Pass> {
-    MAIN.into_iter().flatten().chain(SIDE)
+    MAIN.into_iter().flatten().chain(SIDE).chain(LAST)
 }
 
 /// Every rule id some pass (or the view comparison) implements.
@@ -119,7 +123,7 @@ fn run_passes(model: &Model, select: impl Fn(&Pass) -> bool + Sync, sink: &mut S
                 (p.run)(model, &mut side);
             }
         });
-        for p in MAIN.into_iter().flatten().filter(|p| select(p)) {
+        for p in (MAIN.into_iter().flatten().chain(LAST)).filter(|p| select(p)) {
             sink.begin_pass(p.ids);
             (p.run)(model, sink);
         }
