@@ -105,7 +105,7 @@ fn parallel_map<I: Sync, O: Send>(
         for _ in 0..threads {
             let tx = tx.clone();
             let (f, next, finished) = (&f, &next, &finished);
-            s.spawn(move || {
+            crate::threads::spawn_beside(s, move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(item) = items.get(i) else { break };

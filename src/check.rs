@@ -158,7 +158,7 @@ fn with_models<R>(
         // asks first analyses it; the other waits for that analysis.
         if let Some(h) = headers.current().filter(|h| log::ring_holds_data(src, h)) {
             let (h, log) = (h.clone(), log.clone());
-            scope.spawn(move || {
+            crate::threads::spawn_beside(scope, move || {
                 log.get_or_init(|| log::analyse(src, &h).map(Arc::new))
                     .is_some()
             });

@@ -30,7 +30,7 @@ pub struct Digests {
 /// returned, never hashed as zeros: a digest of evidence must be exact.
 pub fn digests(model: &Model) -> std::io::Result<Digests> {
     let (file, virt) = std::thread::scope(|s| {
-        let file = s.spawn(|| file_digest(model.src));
+        let file = crate::threads::spawn_beside(s, || file_digest(model.src));
         let virt = virtual_digest(model);
         (file.join(), virt)
     });

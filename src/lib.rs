@@ -4,7 +4,7 @@
 //! no judgement) → [`model`] (the image as understood) → [`rules`] (one check per catalogue
 //! id) → [`policy`] (overrides, waivers, requirements) → [`report`] (text, JSON, SARIF).
 //! Beside the flow: [`hash`] (evidence digests), [`batch`] (many images in parallel) and
-//! [`replay`] (a replayed copy written to a new file).
+//! [`replay`] (a replayed copy written to a new file); [`threads`] starts helper threads.
 #![forbid(unsafe_code)]
 
 pub mod batch;
@@ -19,6 +19,7 @@ pub mod policy;
 pub mod replay;
 pub mod report;
 pub mod rules;
+pub mod threads;
 
 pub use check::{CheckOptions, ImageReport, check};
 pub use rules::finding::{Finding, Severity, View};

@@ -91,7 +91,9 @@ pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
     let mut rep_views = sink.fork_view(View::Replayed);
     let mut rep_targets = sink.fork_view(View::Replayed);
     std::thread::scope(|scope| {
-        scope.spawn(|| run_passes(raw, |p| p.scope == Scope::Views, &mut raw_views));
+        crate::threads::spawn_beside(scope, || {
+            run_passes(raw, |p| p.scope == Scope::Views, &mut raw_views)
+        });
         run_passes(rep, |p| p.scope == Scope::Views, &mut rep_views);
         run_passes(rep, |p| p.scope == Scope::Replay, &mut rep_targets);
     });
@@ -117,7 +119,7 @@ fn run_passes(model: &Model, select: impl Fn(&Pass) -> bool + Sync, sink: &mut S
     let mut side = sink.fork();
     std::thread::scope(|scope| {
         // A panic in the side pass is propagated when the scope ends.
-        scope.spawn(|| {
+        crate::threads::spawn_beside(scope, || {
             for p in SIDE.iter().filter(|p| select(p)) {
                 side.begin_pass(p.ids);
                 (p.run)(model, &mut side);
