@@ -4,8 +4,9 @@ make_images.py. Prints the Markdown table of BENCHMARKS.md. Never part of the te
 
     python3 benches/bench.py VHDX_CHECK DIR [RUNS [SMALL_RUNS]]
 
-With BASELINE=PATH in the environment, another vhdx-check binary (an older build) joins
-every `check` round as "vhdx-check check (baseline)", for before/after figures.
+With BASELINE=PATH in the environment, another vhdx-check binary joins every `check`
+round as "vhdx-check check (baseline)", for before/after figures; BASELINE_LABEL names it
+otherwise (run.sh: the dynamically linked build beside the static one).
 
 The commands compared on one image run in turn, round after round (vhdx-check,
 qemu-img check, qemu-img info, vhdx-check, ...), so a change in the load of the machine
@@ -114,6 +115,7 @@ def main():
     runs = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     small_runs = int(sys.argv[4]) if len(sys.argv) > 4 else 50
     baseline = os.environ.get("BASELINE")
+    base_label = f"vhdx-check check ({os.environ.get('BASELINE_LABEL', 'baseline')})"
     img = lambda n: os.path.join(d, n)
     raw = img("out.raw")
     rows = []
@@ -129,7 +131,7 @@ def main():
             ("qemu-img info", [["qemu-img", "info", img(name)]]),
         ]
         if baseline:
-            group.append(("vhdx-check check (baseline)", [[baseline, "check", img(name)]]))
+            group.append((base_label, [[baseline, "check", img(name)]]))
         res = compare(group, small_runs if name in small else runs)
         rows += [(name, label, res[label]) for label, _ in group]
     for name in hash_images:
@@ -161,7 +163,7 @@ def main():
         a, b = by[(name, "vhdx-check check")][0], by[(name, "qemu-img check")][0]
         line = f"- {name}: check {a / b:.2f}x of qemu-img check"
         if baseline:
-            line += f" (baseline {by[(name, 'vhdx-check check (baseline)')][0] / b:.2f}x)"
+            line += f" ({base_label[len('vhdx-check check ('):-1]} {by[(name, base_label)][0] / b:.2f}x)"
         print(line)
     for name in hash_images:
         a = by[(name, "vhdx-check check --hash sha256")][0]
