@@ -109,7 +109,7 @@ fn copy_data(view: &dyn ReadAt, out: &File) -> std::io::Result<()> {
 /// gets SequenceNumber + 1, the current one + 2 (two successive header updates).
 fn clear_log_guid(model: &Model, current: usize, out: &File) -> std::io::Result<()> {
     let slot = &model.headers[current].slot;
-    let mut h = slot.bytes[..header::SIZE].to_vec();
+    let mut h = slot.get(0, header::SIZE).into_owned();
     let seq = model.headers[current].header.sequence_number;
     h[48..64].fill(0);
     for (i, bump) in [(1 - current, 1u64), (current, 2u64)] {

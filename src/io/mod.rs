@@ -77,6 +77,20 @@ pub fn nonzero_byte(b: &[u8]) -> Option<usize> {
     b[at..].iter().position(|&x| x != 0).map(|i| at + i)
 }
 
+/// One past the index of the last non-zero byte of `b` (0 when all are zero), 32 bytes at
+/// a time from the end like [`nonzero_byte`].
+pub fn nonzero_end(b: &[u8]) -> usize {
+    const BLOCK: usize = 32;
+    let mut end = b.len();
+    for block in b.rchunks_exact(BLOCK) {
+        if block.iter().fold(0u8, |acc, &x| acc | x) != 0 {
+            break;
+        }
+        end -= BLOCK;
+    }
+    b[..end].iter().rposition(|&x| x != 0).map_or(0, |i| i + 1)
+}
+
 /// Size of the buffer used when streaming large ranges (digests).
 pub const CHUNK: usize = 1 << 20;
 
@@ -172,6 +186,19 @@ pub fn first_nonzero_in(src: &dyn ReadAt, holes: &mut Holes, offset: u64, len: u
 #[cfg(test)]
 mod tests {
     use super::nonzero_byte;
+
+    #[test]
+    fn nonzero_end_is_one_past_the_last_non_zero_byte() {
+        assert_eq!(super::nonzero_end(&[]), 0);
+        for len in [1, 31, 32, 33, 64, 100] {
+            let mut b = vec![0u8; len];
+            assert_eq!(super::nonzero_end(&b), 0, "zeros of {len}");
+            for at in 0..len {
+                b[at] = 0x80;
+                assert_eq!(super::nonzero_end(&b), at + 1, "len {len}, last at {at}");
+            }
+        }
+    }
 
     #[test]
     fn nonzero_byte_finds_the_first_non_zero_byte_anywhere() {

@@ -65,24 +65,21 @@ fn run(m: &Model, s: &mut Sink) {
         let nul = id.creator_nul_at.unwrap_or(CREATOR_OFFSET) as u64;
         let end = (CREATOR_OFFSET + CREATOR_LEN) as u64;
         s.emit("FTI-005", Loc::at(nul, end - nul), || {
-            let tail = &m.identifier_slot.bytes[nul as usize..end as usize];
+            let tail = m.identifier_slot.get(nul as usize, end as usize);
             (
                 "file_type_identifier.creator".into(),
                 format!(
                     "non-zero code units after the Creator's NUL terminator at {}: {}",
                     hex(nul),
-                    crate::report::preview_utf16(tail)
+                    crate::report::preview_utf16(&tail)
                 ),
             )
         });
     }
-    let slot = &m.identifier_slot.bytes;
-    if let Some(i) = slot[RESERVED_OFFSET..].iter().position(|&b| b != 0) {
-        let first = (RESERVED_OFFSET + i) as u64;
-        let last = slot
-            .iter()
-            .rposition(|&b| b != 0)
-            .unwrap_or(RESERVED_OFFSET + i) as u64;
+    let slot = &m.identifier_slot;
+    if let Some(i) = slot.first_nonzero(RESERVED_OFFSET, slot.len) {
+        let first = i as u64;
+        let last = (slot.nonzero_end() - 1) as u64;
         s.emit("FTI-006", Loc::at(first, last + 1 - first), || {
             (
                 "file_type_identifier.reserved".into(),
@@ -90,7 +87,7 @@ fn run(m: &Model, s: &mut Sink) {
                     "reserved bytes {}..{} of the identifier slot hold data: {}",
                     hex(first),
                     hex(last + 1),
-                    crate::report::preview(&slot[first as usize..])
+                    crate::report::preview(&slot.get(first as usize, slot.len))
                 ),
             )
         });

@@ -82,7 +82,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         if c.valid()
-            && let Some(j) = c.slot.bytes[DEFINED..SIZE].iter().position(|&b| b != 0)
+            && let Some(j) = c.slot.first_nonzero(DEFINED, SIZE).map(|at| at - DEFINED)
         {
             let first = off + (DEFINED + j) as u64;
             s.emit("HDR-017", Loc::at(first, off + SIZE as u64 - first), || {
@@ -92,12 +92,12 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "header {} reserved bytes 80..4095 are not zero (first at {}): {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.bytes[DEFINED + j..SIZE])
+                        crate::report::preview(&c.slot.get(DEFINED + j, SIZE))
                     ),
                 )
             });
         }
-        if let Some(j) = c.slot.bytes[SIZE..SLOT].iter().position(|&b| b != 0) {
+        if let Some(j) = c.slot.first_nonzero(SIZE, SLOT).map(|at| at - SIZE) {
             let first = off + (SIZE + j) as u64;
             s.emit("HDR-018", Loc::at(first, off + SLOT as u64 - first), || {
                 (
@@ -106,7 +106,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}: {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.bytes[SIZE + j..])
+                        crate::report::preview(&c.slot.get(SIZE + j, SLOT))
                     ),
                 )
             });
@@ -116,7 +116,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
 
 /// For HDR-002: does the checksum match a non-conforming span (CATALOGUE A4)?
 fn other_span_match(c: &HeaderCopy) -> &'static str {
-    let b = &c.slot.bytes;
+    let b = c.slot.get(0, SLOT);
     if crc::crc32c_with_zeroed_field(&b[..SLOT], CHECKSUM_FIELD) == c.header.checksum {
         " (it matches the whole 64 KiB slot: a non-conforming writer)"
     } else if crc::crc32c_with_zeroed_field(&b[..DEFINED], CHECKSUM_FIELD) == c.header.checksum {

@@ -117,8 +117,11 @@ fn table(m: &Model, s: &mut Sink) {
         });
     }
     let used = metadata::entry_offset(t.entries.len());
-    let bytes = &md.table_slot.bytes;
-    if let Some(j) = bytes[used..].iter().position(|&b| b != 0) {
+    if let Some(j) = md
+        .table_slot
+        .first_nonzero(used, TABLE_SIZE)
+        .map(|at| at - used)
+    {
         let first = used + j;
         s.emit(
             "META-036",
@@ -130,7 +133,7 @@ fn table(m: &Model, s: &mut Sink) {
                         "table space after entry {} holds data at {}: {}",
                         t.entries.len(),
                         hex(base + first as u64),
-                        crate::report::preview(&bytes[first..])
+                        crate::report::preview(&md.table_slot.get(first, TABLE_SIZE))
                     ),
                 )
             },

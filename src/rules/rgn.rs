@@ -55,7 +55,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
         if !c.checksum_ok {
             s.emit("RGN-002", Loc::at(off, SIZE as u64), || {
                 let short = region::entry_offset((t.entry_count as usize).min(MAX_ENTRIES));
-                let short_match = crate::format::crc::crc32c_with_zeroed_field(&c.slot.bytes[..short], 4) == t.checksum;
+                let short_match = crate::format::crc::crc32c_with_zeroed_field(&c.slot.get(0, short), 4) == t.checksum;
                 (
                     format!("{}.checksum", table_name(i)),
                     format!(
@@ -91,9 +91,9 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         let used = region::entry_offset(t.entries.len());
-        if let Some(j) = c.slot.bytes[used..].iter().position(|&b| b != 0) {
+        if let Some(j) = c.slot.first_nonzero(used, SIZE).map(|at| at - used) {
             let first = used + j;
-            let stale = stale_entries(&c.slot.bytes[used..]);
+            let stale = stale_entries(&c.slot.get(used, SIZE));
             s.emit(
                 "RGN-021",
                 Loc::at(off + first as u64, (SIZE - first) as u64),
@@ -105,7 +105,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                             t.entries.len(),
                             hex(off + first as u64),
                             stale,
-                            crate::report::preview(&c.slot.bytes[first..])
+                            crate::report::preview(&c.slot.get(first, SIZE))
                         ),
                     )
                 },
@@ -162,7 +162,7 @@ fn pair(m: &Model, s: &mut Sink) {
             )
         }),
         (true, true) => {
-            if a.slot.bytes != b.slot.bytes {
+            if !a.slot.same_bytes(&b.slot) {
                 let diff = describe_difference(&a.table, &b.table);
                 s.emit("RGN-006", both, || {
                     (
