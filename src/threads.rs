@@ -1,10 +1,11 @@
 //! Helper threads that really run beside their parent. On the 2-CPU test VMs a new thread
-//! starts on its parent's CPU (the guest scheduler packs threads onto few vCPUs) and
-//! preempts the parent until it ends while the other CPU idles: the log thread of a check
-//! had started on the main thread's CPU in 60 of 60 runs. A thread spawned here that
-//! finds itself on its parent's CPU moves to another allowed one, then allows all of them
-//! again (the scheduler leaves it where it is): the main thread of a check of log.vhdx
-//! (benches/) then finished in a median 1.5-1.9 ms instead of 2.2-2.3 ms.
+//! starts on its parent's CPU (the guest scheduler packs threads onto few vCPUs) and either
+//! preempts the parent until it ends or waits until the parent blocks, while the other CPU
+//! idles: the log thread of a check had started on the main thread's CPU in 60 of 60 runs.
+//! The parent yields once after spawning; a thread spawned here that finds itself on its
+//! parent's CPU moves to another allowed one, then allows all of them again (the scheduler
+//! leaves it where it is). `check` of log.vhdx (benches/), 250 interleaved runs: 3.4-3.8
+//! ms without the yield, 2.5-2.9 ms with it.
 
 use std::thread::{Scope, ScopedJoinHandle};
 
@@ -14,10 +15,14 @@ pub fn spawn_beside<'scope, T: Send + 'scope>(
     f: impl FnOnce() -> T + Send + 'scope,
 ) -> ScopedJoinHandle<'scope, T> {
     let parent = cpu();
-    scope.spawn(move || {
+    let handle = scope.spawn(move || {
         leave(parent);
         f()
-    })
+    });
+    // A new thread queued behind its parent would not run, and so not move, until the
+    // parent blocks: let it run now (a no-op when it already runs elsewhere).
+    std::thread::yield_now();
+    handle
 }
 
 #[cfg(target_os = "linux")]
