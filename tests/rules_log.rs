@@ -967,28 +967,35 @@ fn multi_sector_entry_is_valid_and_replayed() {
     );
 }
 
+/// Stale entries of 3, 5, 9, 18, 2, 15, 4, 30 and 1 sectors (0 to 29 data descriptors)
+/// laid end to end from ring offset `start`, LogGuid zero.
+fn stale_ring_across_windows(start: u64) -> (Built, Vec<LogPlace>) {
+    const SECTORS: [u64; 9] = [3, 5, 9, 18, 2, 15, 4, 30, 1];
+    let mut img = clean();
+    let bat = img.layout.bat_offset;
+    let entries: Vec<LogEntry> = (SECTORS.iter())
+        .map(|&k| {
+            let e = (1..k).fold(img.log_entry(&[]), |e, i| {
+                e.data(bat + 4096 * i, img.read(bat + 4096 * i, 4096))
+            });
+            assert_eq!(e.length(), k * 4096);
+            e
+        })
+        .collect();
+    let (_, places) = img.write_sequence(start, OLD, &entries);
+    img.set_log_guid([0; 16]);
+    (img, places)
+}
+
 /// The ring is read in windows (64 KiB): entries that run past a window's end, entries
 /// longer than a window and entries that wrap the ring end are each checksummed whole —
 /// every one is a stale entry with a correct CRC (LOG-001), and a byte changed near the end
 /// of any one of them takes its LOG-001 away and no other.
 #[test]
 fn entries_across_read_windows_are_checksummed_whole() {
-    const SECTORS: [u64; 9] = [3, 5, 9, 18, 2, 15, 4, 30, 1];
-    let base = clean();
-    let (bat, ring) = (base.layout.bat_offset, base.layout.log_length);
-    let entries: Vec<LogEntry> = (SECTORS.iter())
-        .map(|&k| {
-            let e = (1..k).fold(base.log_entry(&[]), |e, i| {
-                e.data(bat + 4096 * i, base.read(bat + 4096 * i, 4096))
-            });
-            assert_eq!(e.length(), k * 4096);
-            e
-        })
-        .collect();
+    let ring = clean().layout.log_length;
     for start in [0, ring - 40 * 1024] {
-        let mut img = base.clone();
-        let (_, places) = img.write_sequence(start, OLD, &entries);
-        img.set_log_guid([0; 16]);
+        let (img, places) = stale_ring_across_windows(start);
         let all: Vec<(LogPlace, At)> = places.iter().map(|&p| (p, At::Entry)).collect();
         expect_at(&report(&img), "LOG-001", Info, &all);
         for (n, p) in places.iter().enumerate() {
@@ -1002,6 +1009,23 @@ fn entries_across_read_windows_are_checksummed_whole() {
                 .collect();
             expect_at(&report(&bad), "LOG-001", Info, &rest);
         }
+    }
+}
+
+/// The targets LOG-001 names are kept by the sweep (no second read of the ring), and they
+/// are the ones the entries' descriptors hold: asked of an empty file, the kept targets
+/// still equal those read from the image.
+#[test]
+fn targets_named_for_stale_entries_are_kept_from_the_sweep() {
+    let (img, places) = stale_ring_across_windows(0);
+    let model = vhdx_check::model::Model::build(&img);
+    let log = model.log().expect("the ring is analysed");
+    assert_eq!(log.entries.len(), places.len());
+    let nothing = vhdx_check::io::MemReader(&[]);
+    for (i, e) in log.entries.iter().enumerate() {
+        let read = log.read_named_targets(&img, i);
+        assert_eq!(read.len() as u32, e.descriptors.min(4), "entry {i}");
+        assert_eq!(log.named_targets(&nothing, i), read, "entry {i}");
     }
 }
 

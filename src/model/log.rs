@@ -21,6 +21,13 @@ use serde::Serialize;
 pub const MAX_ENTRIES: usize = 1 << 18;
 /// Descriptors of the active sequence applied at most.
 pub const MAX_DESCRIPTORS: usize = 1 << 18;
+/// Descriptors whose targets name a stale entry (LOG-001).
+pub const NAMED_TARGETS: usize = 4;
+/// Stale entries whose named targets the sweep keeps (the rest are read when asked for):
+/// LOG-001 then names the targets of the entries it shows without reading the ring again.
+const DESCRIBED: usize = 4096;
+/// Entry index and named targets, for the first [`DESCRIBED`] checksummed stale entries.
+type Described = Vec<(usize, Box<[(u64, u64)]>)>;
 /// Extra entry bytes the scan may checksum beyond 8 passes over the ring.
 const BYTE_ALLOWANCE: u64 = 256 * MIB;
 
@@ -357,6 +364,10 @@ pub struct Log {
     pub replayed_size: u64,
     /// Where the analysis stopped at a bound, in words (LOG-071).
     pub bound: Vec<String>,
+    /// The named targets of the first [`DESCRIBED`] checksummed entries of a stale ring,
+    /// by entry index (see [`Log::named_targets`]).
+    #[serde(skip)]
+    described: Described,
 }
 
 impl Log {
@@ -407,6 +418,22 @@ impl Log {
             at += piece;
         }
         out
+    }
+
+    /// Offset and length written by each of entry `i`'s first [`NAMED_TARGETS`]
+    /// descriptors that has a target.
+    pub fn named_targets(&self, src: &dyn ReadAt, i: usize) -> Vec<(u64, u64)> {
+        match self.described.binary_search_by_key(&i, |(k, _)| *k) {
+            Ok(k) => self.described[k].1.to_vec(),
+            Err(_) => self.read_named_targets(src, i),
+        }
+    }
+
+    /// [`Log::named_targets`], read from the ring.
+    pub fn read_named_targets(&self, src: &dyn ReadAt, i: usize) -> Vec<(u64, u64)> {
+        (self.descriptors(src, i, NAMED_TARGETS as u32).into_iter())
+            .filter_map(|(_, d)| d.target())
+            .collect()
     }
 
     /// Replay would change the file: bytes differ or the size grows.
@@ -514,10 +541,17 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
         file_size: src.len(),
         replayed_size: src.len(),
         bound: Vec::new(),
+        described: Vec::new(),
     };
     let expected_guid = (!h.log_guid.is_zero()).then_some(h.log_guid);
     let mut budget = 8 * length + BYTE_ALLOWANCE;
-    log.entries = sweep(&ring, expected_guid, &mut budget, &mut log.bound);
+    log.entries = sweep(
+        &ring,
+        expected_guid,
+        &mut budget,
+        &mut log.bound,
+        &mut log.described,
+    );
     let over_budget = (log.entries.iter())
         .filter(|e| e.fails.has(Pred::Unexamined))
         .count();
@@ -558,8 +592,15 @@ const WINDOW: usize = 64 * 1024;
 /// is checked from it, and an entry up to a window long that runs past the window's end
 /// starts the next window instead, so such entries are read once. Longer entries are
 /// streamed on their own.
-fn sweep(ring: &Ring, guid: Option<Guid>, budget: &mut u64, bound: &mut Vec<String>) -> Vec<Entry> {
+fn sweep(
+    ring: &Ring,
+    guid: Option<Guid>,
+    budget: &mut u64,
+    bound: &mut Vec<String>,
+    described: &mut Described,
+) -> Vec<Entry> {
     let mut out = Vec::new();
+    let mut named = Vec::new();
     let mut buf = vec![0u8; WINDOW];
     let mut scratch = Vec::new();
     let mut pos = 0u64;
@@ -607,7 +648,15 @@ fn sweep(ring: &Ring, guid: Option<Guid>, budget: &mut u64, bound: &mut Vec<Stri
                 ));
                 return out;
             }
-            out.push(check_entry(ring, &win, &mut scratch, p, guid, budget));
+            let e = check_entry(ring, &win, &mut scratch, &mut named, p, guid, budget);
+            // A stale ring's checksummed entries are listed with their targets (LOG-001).
+            if guid.is_none()
+                && e.computed_checksum == Some(e.header.checksum)
+                && described.len() < DESCRIBED
+            {
+                described.push((out.len(), named.as_slice().into()));
+            }
+            out.push(e);
         }
         pos = next;
     }
@@ -616,14 +665,17 @@ fn sweep(ring: &Ring, guid: Option<Guid>, budget: &mut u64, bound: &mut Vec<Stri
 
 /// Evaluates every entry predicate for the entry at ring offset `pos` (CATALOGUE 3.2),
 /// streaming the entry once for its checksum, descriptors and data sectors.
+/// `named` receives the targets of its first [`NAMED_TARGETS`] descriptors.
 fn check_entry(
     ring: &Ring,
     win: &Window,
     scratch: &mut Vec<u8>,
+    named: &mut Vec<(u64, u64)>,
     pos: u64,
     guid: Option<Guid>,
     budget: &mut u64,
 ) -> Entry {
+    named.clear();
     let mut head = [0u8; fmt::HEADER_SIZE];
     ring.read(pos, Some(win), &mut head);
     let header = fmt::parse_header(&head);
@@ -671,12 +723,18 @@ fn check_entry(
         return e;
     }
     *budget -= len;
-    walk_body(ring, win, scratch, &mut e);
+    walk_body(ring, win, scratch, named, &mut e);
     e
 }
 
 /// The streaming part of [`check_entry`]: checksum, descriptor slots, data sectors.
-fn walk_body(ring: &Ring, win: &Window, buf: &mut Vec<u8>, e: &mut Entry) {
+fn walk_body(
+    ring: &Ring,
+    win: &Window,
+    buf: &mut Vec<u8>,
+    named: &mut Vec<(u64, u64)>,
+    e: &mut Entry,
+) {
     let len = e.length();
     let seq = e.seq();
     let count = e.header.descriptor_count;
@@ -697,7 +755,10 @@ fn walk_body(ring: &Ring, win: &Window, buf: &mut Vec<u8>, e: &mut Entry) {
             let i = ((off - fmt::HEADER_SIZE as u64) / slot) as u32;
             let s = &chunk[(off - at) as usize..][..fmt::DESCRIPTOR_SIZE];
             e.descriptors += 1;
-            check_descriptor(e, i, s, seq);
+            let d = check_descriptor(e, i, s, seq);
+            if (i as usize) < NAMED_TARGETS {
+                named.extend(d.target());
+            }
             if s.starts_with(fmt::DESC_SIGNATURE) {
                 data_seen += 1;
             }
@@ -755,12 +816,12 @@ fn walk_body(ring: &Ring, win: &Window, buf: &mut Vec<u8>, e: &mut Entry) {
     }
 }
 
-fn check_descriptor(e: &mut Entry, i: u32, slot: &[u8], seq: u64) {
+fn check_descriptor(e: &mut Entry, i: u32, slot: &[u8], seq: u64) -> Descriptor {
     let d = Descriptor::parse(slot);
     match d {
         Descriptor::Unknown { .. } => {
             e.note_slot(Pred::DescriptorSignature, i);
-            return;
+            return d;
         }
         Descriptor::Zero {
             reserved,
@@ -787,6 +848,7 @@ fn check_descriptor(e: &mut Entry, i: u32, slot: &[u8], seq: u64) {
             e.note_slot(Pred::TargetOverflow, i);
         }
     }
+    d
 }
 
 /// Where a run from some entry ends, as remembered for the entries on its way.

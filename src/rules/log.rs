@@ -10,7 +10,7 @@ use super::sink::{Loc, Sink};
 use super::{Pass, Scope, hex};
 use crate::format::log::{DATA_SIGNATURE, Descriptor, ENTRY_SIGNATURE, SECTOR};
 use crate::format::{KIB, bat};
-use crate::model::log::{Entry, Log, Mode, Pred};
+use crate::model::log::{Entry, Log, Mode, NAMED_TARGETS, Pred};
 use crate::model::{Model, Object, ObjectKind};
 use std::collections::BTreeSet;
 
@@ -81,21 +81,19 @@ fn run(m: &Model, s: &mut Sink) {
 /// LOG-001: LogGuid is zero, so nothing is replayed; checksummed entries are history of
 /// metadata writes, so their targets are named.
 fn stale_entries(m: &Model, log: &Log, s: &mut Sink) {
-    const NAMED: u32 = 4;
     let names = Namer::new(m);
     for (i, e) in log.entries.iter().enumerate() {
         if e.computed_checksum != Some(e.header.checksum) {
             continue;
         }
         s.emit("LOG-001", entry_loc(log, e), || {
-            let targets: Vec<String> = (log.descriptors(m.src, i, NAMED).into_iter())
-                .filter_map(|(_, d)| d.target())
+            let targets: Vec<String> = (log.named_targets(m.src, i).into_iter())
                 .map(|(off, len)| {
                     let end = off.saturating_add(len).max(off.saturating_add(1));
                     format!("{} bytes at {} ({})", len, hex(off), names.range(off, end))
                 })
                 .collect();
-            let more = e.descriptors.saturating_sub(NAMED);
+            let more = e.descriptors.saturating_sub(NAMED_TARGETS as u32);
             (
                 entry_path(e),
                 format!(
