@@ -355,7 +355,7 @@ fn log_ring_replay_command() {
         let res = vhdx_check::replay::replay(&input, &out);
         let src = MemReader(&img);
         let model = Model::build(&src);
-        let plan = model.log.as_deref().and_then(|l| l.plan.as_ref());
+        let plan = model.log().and_then(|l| l.plan.as_ref());
         let Some(plan) = plan else {
             assert!(res.is_err(), "{}: replayed without a plan", path.display());
             continue;
