@@ -134,7 +134,7 @@ fn virtual_digest(m: &Model) -> std::io::Result<Result<String, String>> {
         .and_then(|l| l.plan.as_ref())
     {
         let view = crate::model::replay::ReplayedView::new(m.src, plan);
-        return guest_digest(&Model::build_structures(&view));
+        return guest_digest(&Model::build(&view));
     }
     guest_digest(m)
 }

@@ -365,14 +365,14 @@ pub struct LocatorItem {
 }
 
 impl<'a> Model<'a> {
-    /// The RAW model: every structure as found; the log is analysed when first asked for.
+    /// Every structure of `src` as found; the log is analysed when first asked for.
     pub fn build(src: &'a dyn ReadAt) -> Model<'a> {
-        Model::build_structures(src)
+        Model::assemble(src, Headers::read(src), LogCell::default())
     }
 
     /// The REPLAYED model: the structures of the replayed `view`, with the RAW model's log.
     pub fn build_replayed(view: &'a dyn ReadAt, raw: &Model) -> Model<'a> {
-        let mut m = Model::build_structures(view);
+        let mut m = Model::build(view);
         m.log = raw.log.clone();
         m
     }
@@ -409,11 +409,6 @@ impl<'a> Model<'a> {
             return None;
         }
         self.log()
-    }
-
-    /// The structures of `src`; the log is analysed when first asked for.
-    pub fn build_structures(src: &'a dyn ReadAt) -> Model<'a> {
-        Model::assemble(src, Headers::read(src), LogCell::default())
     }
 
     /// The structures of `src` found through `headers` (read from `src`), with `log` as the
