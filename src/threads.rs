@@ -38,8 +38,9 @@ fn cpu() -> Option<usize> {
 /// Moves the calling thread off `cpu` if it runs there and another CPU is allowed.
 #[cfg(target_os = "linux")]
 fn leave(cpu: Option<usize>) {
-    use rustix::thread::{sched_getaffinity, sched_getcpu, sched_setaffinity};
-    let Some(cpu) = cpu.filter(|&c| c == sched_getcpu()) else {
+    use rustix::thread::{CpuSet, sched_getaffinity, sched_getcpu, sched_setaffinity};
+    // Past CpuSet::MAX_CPU (1024) the set cannot name the CPU: stay.
+    let Some(cpu) = cpu.filter(|&c| c == sched_getcpu() && c < CpuSet::MAX_CPU) else {
         return;
     };
     let Ok(allowed) = sched_getaffinity(None) else {
