@@ -82,9 +82,9 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         if c.valid()
-            && let Some(j) = c.slot.first_nonzero(DEFINED, SIZE).map(|at| at - DEFINED)
+            && let Some(at) = c.slot.first_nonzero(DEFINED, SIZE)
         {
-            let first = off + (DEFINED + j) as u64;
+            let first = off + at as u64;
             s.emit("HDR-017", Loc::at(first, off + SIZE as u64 - first), || {
                 (
                     format!("{}.reserved", name(i)),
@@ -92,13 +92,13 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "header {} reserved bytes 80..4095 are not zero (first at {}): {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.get(DEFINED + j, SIZE))
+                        crate::report::preview(&c.slot.get(at, SIZE))
                     ),
                 )
             });
         }
-        if let Some(j) = c.slot.first_nonzero(SIZE, SLOT).map(|at| at - SIZE) {
-            let first = off + (SIZE + j) as u64;
+        if let Some(at) = c.slot.first_nonzero(SIZE, SLOT) {
+            let first = off + at as u64;
             s.emit("HDR-018", Loc::at(first, off + SLOT as u64 - first), || {
                 (
                     format!("{}.slot_padding", name(i)),
@@ -106,7 +106,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}: {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.get(SIZE + j, SLOT))
+                        crate::report::preview(&c.slot.get(at, SLOT))
                     ),
                 )
             });

@@ -117,12 +117,7 @@ fn table(m: &Model, s: &mut Sink) {
         });
     }
     let used = metadata::entry_offset(t.entries.len());
-    if let Some(j) = md
-        .table_slot
-        .first_nonzero(used, TABLE_SIZE)
-        .map(|at| at - used)
-    {
-        let first = used + j;
+    if let Some(first) = md.table_slot.first_nonzero(used, TABLE_SIZE) {
         s.emit(
             "META-036",
             Loc::at(base + first as u64, (TABLE_SIZE - first) as u64),

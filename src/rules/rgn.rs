@@ -91,8 +91,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         let used = region::entry_offset(t.entries.len());
-        if let Some(j) = c.slot.first_nonzero(used, SIZE).map(|at| at - used) {
-            let first = used + j;
+        if let Some(first) = c.slot.first_nonzero(used, SIZE) {
             let stale = stale_entries(&c.slot.get(used, SIZE));
             s.emit(
                 "RGN-021",
