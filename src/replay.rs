@@ -95,7 +95,7 @@ fn copy_data(view: &dyn ReadAt, out: &File) -> std::io::Result<()> {
         while at < end {
             let n = ((end - at) as usize).min(buf.len());
             io::read_padded(view, at, &mut buf[..n]);
-            if buf[..n].iter().any(|&b| b != 0) {
+            if io::nonzero_byte(&buf[..n]).is_some() {
                 out.write_all_at(&buf[..n], at)?;
             }
             at += n as u64;

@@ -63,13 +63,20 @@ pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> (Vec<u8>, usize) {
     (buf, got)
 }
 
-/// Index of the first non-zero byte of `b`. Checks 32 bytes at a time (the fold compiles
-/// to vector instructions; `iter().position` goes byte by byte), then finds the byte.
+/// Bytes tested at once by [`nonzero_byte`] and [`nonzero_end`].
+const BLOCK: usize = 32;
+
+/// Whether a block is all zeros: the fold compiles to vector instructions, where
+/// `iter().position` and `iter().all` go byte by byte.
+fn zero_block(block: &[u8]) -> bool {
+    block.iter().fold(0u8, |acc, &x| acc | x) == 0
+}
+
+/// Index of the first non-zero byte of `b`: [`BLOCK`] bytes at a time, then the byte.
 pub fn nonzero_byte(b: &[u8]) -> Option<usize> {
-    const BLOCK: usize = 32;
     let mut at = 0;
     for block in b.chunks_exact(BLOCK) {
-        if block.iter().fold(0u8, |acc, &x| acc | x) != 0 {
+        if !zero_block(block) {
             break;
         }
         at += BLOCK;
@@ -77,13 +84,12 @@ pub fn nonzero_byte(b: &[u8]) -> Option<usize> {
     b[at..].iter().position(|&x| x != 0).map(|i| at + i)
 }
 
-/// One past the index of the last non-zero byte of `b` (0 when all are zero), 32 bytes at
-/// a time from the end like [`nonzero_byte`].
+/// One past the index of the last non-zero byte of `b` (0 when all are zero), [`BLOCK`]
+/// bytes at a time from the end.
 pub fn nonzero_end(b: &[u8]) -> usize {
-    const BLOCK: usize = 32;
     let mut end = b.len();
     for block in b.rchunks_exact(BLOCK) {
-        if block.iter().fold(0u8, |acc, &x| acc | x) != 0 {
+        if !zero_block(block) {
             break;
         }
         end -= BLOCK;

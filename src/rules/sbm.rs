@@ -46,7 +46,7 @@ fn run(m: &Model, s: &mut Sink) {
             let slice = &bitmap[off..off + slice_len];
             let at = Loc::at(base + off as u64, slice_len as u64);
             let ones = slice.iter().all(|&b| b == 0xFF);
-            let zeros = slice.iter().all(|&b| b == 0);
+            let zeros = io::nonzero_byte(slice).is_none();
             let name = || format!("sector_bitmap[{chunk}].block[{block}]");
             match e.state() {
                 bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if ones => s.emit("SBM-002", at, || {
@@ -87,13 +87,10 @@ fn beyond_disk(m: &Model, s: &mut Sink, chunk: u64, base: u64, bitmap: &[u8]) {
     let found = (first_beyond..(byte_start * 8).min(SECTORS_PER_BITMAP))
         .find(|&b| bit_set(b))
         .or_else(|| {
-            bitmap[byte_start as usize..]
-                .iter()
-                .position(|&b| b != 0)
-                .map(|i| {
-                    (byte_start + i as u64) * 8
-                        + bitmap[byte_start as usize + i].trailing_zeros() as u64
-                })
+            io::nonzero_byte(&bitmap[byte_start as usize..]).map(|i| {
+                (byte_start + i as u64) * 8
+                    + bitmap[byte_start as usize + i].trailing_zeros() as u64
+            })
         });
     if let Some(bit) = found {
         let at = base + bit / 8;
