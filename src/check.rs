@@ -159,8 +159,7 @@ fn with_models<R>(
         if let Some(h) = headers.current().filter(|h| log::ring_holds_data(src, h)) {
             let (h, log) = (h.clone(), log.clone());
             crate::threads::spawn_beside(scope, move || {
-                log.get_or_init(|| log::analyse(src, &h).map(Arc::new))
-                    .is_some()
+                log.get_or_init(|| log::analyse(src, &h).map(Arc::new));
             });
         }
         let mut model = Model::assemble(src, headers, log);
