@@ -547,3 +547,24 @@ fn streamed_documents_are_valid_for_a_mixed_batch() {
     let levels: Vec<&str> = notes.iter().map(|n| n["level"].as_str().unwrap()).collect();
     assert_eq!(levels, vec!["warning", "error"]);
 }
+
+#[test]
+fn a_path_spelled_like_an_internal_marker_stays_a_path() {
+    // The streamed JSON layout splits pretty-printed text at marker values; a file named
+    // exactly like one must not move the findings into its path.
+    let dir = Scratch::new("edges-marker");
+    let name = "@@vhdx-check findings@@";
+    let mut bad = small(1);
+    bad.patch(0, b"XXXX");
+    bad.write_to(&dir.0.join(name)).unwrap();
+    let (code, out, err) = output(
+        bin()
+            .args(["check", "--format", "json", name])
+            .current_dir(&dir.0),
+    );
+    assert_eq!(code, 1, "{err}");
+    let v = json(&out);
+    assert_eq!(v["images"][0]["path"], name);
+    let findings = v["images"][0]["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "FTI-002"), "{out}");
+}

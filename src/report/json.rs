@@ -1,6 +1,8 @@
 //! JSON output, schema version 1 (DESIGN.md "Contracts").
 
-use super::{ArrayWriter, Checked, Render, Status, path_bytes, path_str, split_template};
+use super::{
+    ArrayWriter, Checked, Render, Status, path_bytes, path_str, pretty_at, split_template,
+};
 use crate::check::ImageReport;
 use crate::rules::finding::Severity;
 use serde_json::{Value, json};
@@ -13,6 +15,7 @@ pub fn tool() -> Value {
 }
 
 const IMAGES: &str = "@@vhdx-check images@@";
+const FINDINGS: &str = "@@vhdx-check findings@@";
 
 /// The JSON renderer: the document's head, one element of `images` per image as it is
 /// done, then the closing brackets: one valid document, laid out exactly as
@@ -37,14 +40,29 @@ impl Render for Json {
             &json!({"schema": SCHEMA, "tool": tool(), "images": IMAGES}),
         )
         .unwrap_or_default();
-        let (head, indent, tail) = split_template(&doc, IMAGES);
+        let (head, indent, tail) = split_template(&doc, "images", IMAGES);
         self.images = ArrayWriter::new(indent);
         self.tail = tail.to_string();
         out.write_all(head.as_bytes())
     }
 
+    /// A checked image's findings are written one at a time (with a high
+    /// `--max-per-rule` they are most of the document).
     fn image(&mut self, out: &mut dyn Write, c: &Checked) -> io::Result<()> {
-        self.images.push(out, &entry(c))
+        let Status::Report(r) = c.outcome else {
+            return self.images.push(out, &entry(c));
+        };
+        self.images.push_with(out, |out, inner| {
+            let text = pretty_at(&entry_with(c, Some(FINDINGS)), inner);
+            let (before, indent, after) = split_template(&text, "findings", FINDINGS);
+            out.write_all(before.as_bytes())?;
+            let mut findings = ArrayWriter::new(indent);
+            for i in 0..r.findings.len() {
+                findings.push(out, &finding(r, i))?;
+            }
+            findings.finish(out)?;
+            out.write_all(after.as_bytes())
+        })
     }
 
     fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
@@ -60,6 +78,11 @@ pub fn render(images: &[Checked]) -> String {
 /// One element of `images`. A path that is not UTF-8 is given escaped (`\\xNN` for each
 /// byte of an invalid sequence) with its raw bytes in hex as `path_bytes`.
 pub fn entry(c: &Checked) -> Value {
+    entry_with(c, None)
+}
+
+/// [`entry`], with the string `marker` in place of the findings when given.
+fn entry_with(c: &Checked, marker: Option<&str>) -> Value {
     let mut v = serde_json::Map::new();
     v.insert("path".into(), json!(path_str(c.path)));
     if c.path.to_str().is_none() {
@@ -67,7 +90,7 @@ pub fn entry(c: &Checked) -> Value {
         v.insert("path_bytes".into(), json!(hex));
     }
     let rest = match c.outcome {
-        Status::Report(r) => image(c.rejected, r),
+        Status::Report(r) => image(c.rejected, r, marker),
         Status::Error(e) => json!({"verdict": "error", "status": "error", "error": e}),
         Status::Skipped(why) => json!({"verdict": "skipped", "status": "skipped", "reason": why}),
     };
@@ -79,16 +102,11 @@ pub fn entry(c: &Checked) -> Value {
 
 /// One checked image. Schema 1 only grows: `summary.waived` is always there; a finding's
 /// `waived`, `suppressed_waived` and `digests` appear only when they apply.
-fn image(rejected: bool, r: &ImageReport) -> Value {
-    let findings: Vec<Value> = (r.findings.iter().enumerate())
-        .map(|(i, f)| {
-            let mut v = json!(f);
-            if let (Some(reason), Some(obj)) = (r.waiver(i), v.as_object_mut()) {
-                obj.insert("waived".into(), json!({ "reason": reason }));
-            }
-            v
-        })
-        .collect();
+fn image(rejected: bool, r: &ImageReport, marker: Option<&str>) -> Value {
+    let findings = match marker {
+        Some(m) => json!(m),
+        None => Value::Array((0..r.findings.len()).map(|i| finding(r, i)).collect()),
+    };
     let mut v = json!({
         "size": r.size,
         "verdict": if rejected { "reject" } else { "accept" },
@@ -111,6 +129,15 @@ fn image(rejected: bool, r: &ImageReport) -> Value {
         if let Some(d) = &r.digests {
             obj.insert("digests".into(), json!(d));
         }
+    }
+    v
+}
+
+/// Finding `i` of `r`, with its waiver when one covers it.
+fn finding(r: &ImageReport, i: usize) -> Value {
+    let mut v = json!(r.findings.get(i));
+    if let (Some(reason), Some(obj)) = (r.waiver(i), v.as_object_mut()) {
+        obj.insert("waived".into(), json!({ "reason": reason }));
     }
     v
 }

@@ -243,10 +243,21 @@ impl ArrayWriter {
     }
 
     pub(crate) fn push(&mut self, out: &mut dyn Write, v: &serde_json::Value) -> io::Result<()> {
+        self.push_with(out, |out, inner| {
+            out.write_all(pretty_at(v, inner).as_bytes())
+        })
+    }
+
+    /// An element `write` lays out itself, starting at column `inner` (given to it).
+    pub(crate) fn push_with(
+        &mut self,
+        out: &mut dyn Write,
+        write: impl FnOnce(&mut dyn Write, usize) -> io::Result<()>,
+    ) -> io::Result<()> {
         let inner = self.indent + 2;
         out.write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
         out.write_all(" ".repeat(inner).as_bytes())?;
-        out.write_all(pretty_at(v, inner).as_bytes())?;
+        write(out, inner)?;
         self.count += 1;
         Ok(())
     }
@@ -261,13 +272,20 @@ impl ArrayWriter {
     }
 }
 
-/// Splits a pretty-printed template at the string `"marker"`: the text before, the
-/// column the marker starts at, the text after.
-pub(crate) fn split_template<'t>(doc: &'t str, marker: &str) -> (&'t str, usize, &'t str) {
-    let quoted = format!("\"{marker}\"");
-    let at = doc.find(&quoted).unwrap_or(doc.len());
+/// Splits a pretty-printed template at the value of `"key": "marker"`: the text before
+/// the value, the column the key's line starts at, the text after. Matched with its key:
+/// a string value (a path) equal to the marker cannot match, since within a string value
+/// every quote is escaped.
+pub(crate) fn split_template<'t>(
+    doc: &'t str,
+    key: &str,
+    marker: &str,
+) -> (&'t str, usize, &'t str) {
+    let pair = format!("\"{key}\": \"{marker}\"");
+    let at = doc.find(&pair).map_or(doc.len(), |i| i + key.len() + 4);
     let (before, after) = doc.split_at(at);
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let indent = before[line_start..].len() - before[line_start..].trim_start().len();
-    (before, indent, after.get(quoted.len()..).unwrap_or(""))
+    let line = &before[line_start..];
+    let indent = line.len() - line.trim_start().len();
+    (before, indent, after.get(marker.len() + 2..).unwrap_or(""))
 }

@@ -67,12 +67,15 @@ impl Default for Sarif {
             }],
         }))
         .unwrap_or_default();
-        let at = |marker| ArrayWriter::new(split_template(&template, marker).1);
+        let at = |key, marker| ArrayWriter::new(split_template(&template, key, marker).1);
         Sarif {
             index,
-            notifications: (at(NOTIFICATIONS), Spill::default()),
-            artifacts: (at(ARTIFACTS), Spill::default()),
-            results: (at(RESULTS), Spill::default()),
+            notifications: (
+                at("toolExecutionNotifications", NOTIFICATIONS),
+                Spill::default(),
+            ),
+            artifacts: (at("artifacts", ARTIFACTS), Spill::default()),
+            results: (at("results", RESULTS), Spill::default()),
             template,
             images: 0,
             failed: false,
@@ -161,16 +164,20 @@ impl Render for Sarif {
 
     fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let t = &self.template;
-        let (head, _, t) = split_template(t, SUCCESSFUL);
+        let (head, _, t) = split_template(t, "executionSuccessful", SUCCESSFUL);
         out.write_all(head.as_bytes())?;
         out.write_all(if self.failed { b"false" } else { b"true" })?;
         let mut rest = t;
-        for (marker, (w, spill)) in [
-            (NOTIFICATIONS, &mut self.notifications),
-            (ARTIFACTS, &mut self.artifacts),
-            (RESULTS, &mut self.results),
+        for (key, marker, (w, spill)) in [
+            (
+                "toolExecutionNotifications",
+                NOTIFICATIONS,
+                &mut self.notifications,
+            ),
+            ("artifacts", ARTIFACTS, &mut self.artifacts),
+            ("results", RESULTS, &mut self.results),
         ] {
-            let (before, _, after) = split_template(rest, marker);
+            let (before, _, after) = split_template(rest, key, marker);
             out.write_all(before.as_bytes())?;
             w.finish(spill)?;
             spill.copy_to(out)?;
