@@ -381,7 +381,7 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32
         let members: Vec<serde_json::Value> = chain
             .resolve(image)
             .iter()
-            .map(|m| serde_json::json!({"path": m.path.display().to_string(), "found_via": m.found_via}))
+            .map(|m| serde_json::json!({"path": report::path_str(&m.path), "found_via": m.found_via}))
             .collect();
         v["chain"] = serde_json::Value::Array(members);
     }

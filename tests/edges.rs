@@ -568,3 +568,22 @@ fn a_path_spelled_like_an_internal_marker_stays_a_path() {
     let findings = v["images"][0]["findings"].as_array().unwrap();
     assert!(findings.iter().any(|f| f["rule"] == "FTI-002"), "{out}");
 }
+
+#[test]
+fn image_strings_in_info_text_stay_on_their_line() {
+    let dir = Scratch::new("edges-info");
+    let p = dir.path("c.vhdx");
+    ImageBuilder::dynamic(8 * MIB)
+        .creator("evil\nforged: yes\x1b[2K")
+        .build()
+        .write_to(Path::new(&p))
+        .unwrap();
+    let (code, out, err) = run(&["info", &p]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains('\x1b'), "{out:?}");
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with("forged")),
+        "{out}"
+    );
+    assert!(out.contains("evil\\nforged: yes\\u{1b}[2K"), "{out}");
+}
