@@ -5,7 +5,9 @@
     python3 benches/batch_rss.py DIR BINARY [BINARY...]
 
 Makes in DIR (never committed): many/ with 20,000 hard links to one 4 MiB dynamic image
-written by qemu-img, and crafted.vhdx: a 1 TiB dynamic image (1 MiB blocks) whose every
+written by qemu-img, cut/ with 20,000 hard links to the first 1 MiB of a qemu-img image
+(a truncated file: the BAT and metadata past its end, a few dozen findings each), and
+crafted.vhdx: a 1 TiB dynamic image (1 MiB blocks) whose every
 payload entry is FULLY_PRESENT at its own offset past the end of the file (one BAT finding
 per entry: about 1,000,000). Each BINARY runs `check --format json|sarif many/` and
 `check --format json --max-per-rule 100000 crafted.vhdx`, output to /dev/null; peak RSS
@@ -29,13 +31,21 @@ def make(d):
         qemu_img("create", "-f", "vhdx", "-o", "block_size=1M", seed, "4M")
         for i in range(COUNT):
             os.link(seed, os.path.join(many, f"img{i:05}.vhdx"))
+    cut = os.path.join(d, "cut")
+    if not os.path.isdir(cut):
+        os.makedirs(cut)
+        seed = os.path.join(d, "cut-seed.vhdx")
+        qemu_img("create", "-f", "vhdx", "-o", "block_size=1M", seed, "4M")
+        os.truncate(seed, 1 << 20)
+        for i in range(COUNT):
+            os.link(seed, os.path.join(cut, f"cut{i:05}.vhdx"))
     crafted = os.path.join(d, "crafted.vhdx")
     if not os.path.exists(crafted):
         qemu_img("create", "-f", "vhdx", "-o", "block_size=1M", crafted, "1T")
         size = os.path.getsize(crafted)
         populate(crafted, 1 << 40)
         os.truncate(crafted, size)  # every block now lies past the end of the file
-    return many, crafted
+    return many, cut, crafted
 
 
 def measure(binary, args):
@@ -51,11 +61,13 @@ def measure(binary, args):
 
 def main():
     d, binaries = sys.argv[1], sys.argv[2:]
-    many, crafted = make(d)
+    many, cut, crafted = make(d)
     cases = [
         ("json, 20,000 images", ["check", "--format", "json", many]),
         ("sarif, 20,000 images", ["check", "--format", "sarif", many]),
         ("text, 20,000 images", ["check", many]),
+        ("json, 20,000 truncated images", ["check", "--format", "json", cut]),
+        ("sarif, 20,000 truncated images", ["check", "--format", "sarif", cut]),
         ("json, crafted, --max-per-rule 100000",
          ["check", "--format", "json", "--max-per-rule", "100000", crafted]),
         ("sarif, crafted, --max-per-rule 100000",

@@ -154,7 +154,14 @@ pub fn run() -> i32 {
             } else {
                 EXIT_ACCEPT
             };
-            let _ = e.print();
+            // --help and --version go to stdout: a write failure there is exit 2 too
+            // (a reader that went away is not); a usage error's stderr is best effort.
+            if let Err(w) = e.print() {
+                if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe {
+                    say(&format!("cannot write to standard output: {w}"));
+                    return EXIT_TOOL;
+                }
+            }
             return code;
         }
     };
