@@ -341,3 +341,55 @@ fn check_members(chain: &[Member], job: &Job) -> Vec<(String, Result<ImageReport
     };
     check_chain(chain, &job.opts, &stage)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keeps_order_and_starts_at_most_a_window_ahead() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let window = threads.saturating_mul(2).max(2);
+        let items: Vec<usize> = (0..200).collect();
+        let started = AtomicUsize::new(0);
+        let mut seen = Vec::new();
+        let r: Result<(), ()> = stream(
+            &items,
+            |&i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                // Late items finish first: the reorder buffer must hold them.
+                if i % 7 == 0 {
+                    std::thread::yield_now();
+                }
+                i
+            },
+            &|_, _| {},
+            |i| {
+                // Emitting item i: items 0..i are out, so at most i + window started.
+                assert!(started.load(Ordering::SeqCst) <= i + window + 1);
+                seen.push(i);
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn stream_stops_starting_work_when_emit_fails() {
+        let items: Vec<usize> = (0..500).collect();
+        let started = AtomicUsize::new(0);
+        let r = stream(
+            &items,
+            |&i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            &|_, _| {},
+            |i| if i == 3 { Err(i) } else { Ok(()) },
+        );
+        assert_eq!(r, Err(3));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(started.load(Ordering::SeqCst) <= 4 + threads * 2 + threads);
+    }
+}

@@ -9,7 +9,7 @@ use crate::rules::finding::{Finding, Severity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -205,12 +205,18 @@ impl Spill {
 
     fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if let Some(f) = &mut self.file {
-            f.write_all(&self.memory)?;
+            f.write_all(&self.memory).map_err(spill_error)?;
             self.memory.clear();
-            f.flush()?;
-            f.seek(SeekFrom::Start(0))?;
-            io::copy(f, out)?;
-            return Ok(());
+            f.flush().map_err(spill_error)?;
+            f.seek(SeekFrom::Start(0)).map_err(spill_error)?;
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                let n = f.read(&mut buf).map_err(spill_error)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out.write_all(&buf[..n])?;
+            }
         }
         out.write_all(&self.memory)?;
         self.memory.clear();
@@ -226,7 +232,7 @@ impl Write for Spill {
                 self.file = anonymous_file();
             }
             if let Some(f) = &mut self.file {
-                f.write_all(&self.memory)?;
+                f.write_all(&self.memory).map_err(spill_error)?;
                 self.memory.clear();
             }
         }
@@ -236,6 +242,14 @@ impl Write for Spill {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// A failed read or write of the temporary file, said as such (not as the report's).
+fn spill_error(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("temporary file in {}: {e}", std::env::temp_dir().display()),
+    )
 }
 
 /// A new file in the temporary directory, already unlinked.
