@@ -1,14 +1,17 @@
 //! Many images in one run: directories expand to the images below them, every image is
-//! checked on a pool of threads (one per core), and results come back in input order.
+//! checked on a pool of threads (one per core), and results are handed on in input order
+//! as they are done (streamed: memory does not grow with the number of images).
 //! Each image goes through the whole pipeline: rules, then the policy, then digests.
 
 use crate::chain::{Member, check_chain};
 use crate::check::{CheckOptions, ImageReport};
 use crate::model::Model;
 use crate::policy::Policy;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 
 /// File name extensions of VHDX images (a differencing child is often `.avhdx`).
 const EXTENSIONS: &[&str] = &["vhdx", "avhdx"];
@@ -20,33 +23,110 @@ pub struct Job<'a> {
     pub hash: bool,
 }
 
-/// The outcome for one file: its name and its report, or why it could not be checked.
-pub type Outcome = (String, Result<ImageReport, String>);
+/// One entry of a run, in input order: an image (with its parents, when chains are
+/// followed) to check, or a path the walk met and could not or would not check.
+#[derive(Debug, Clone)]
+pub enum Task {
+    Chain(Vec<Member>),
+    /// A directory (or entry) that could not be read: the reason. The run exits 2.
+    Unreadable(PathBuf, String),
+    /// An entry with an image name that is not a regular file (FIFO, socket, device,
+    /// symbolic link met in a walk): the reason. It is never opened.
+    Skipped(PathBuf, String),
+}
 
-/// Replaces each directory in `inputs` by the images below it (recursively, sorted by
-/// path; symlinked directories are not followed). Other paths stay as given, so a missing
-/// file is reported by the check as unreadable. A directory without images is an error.
-pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// What became of one file.
+#[derive(Debug)]
+pub enum Status {
+    Checked(ImageReport),
+    /// Could not be checked: the reason (a tool failure: exit 2).
+    Error(String),
+    /// Not checked, on purpose: the reason.
+    Skipped(String),
+}
+
+/// The outcome for one file: its path (exactly as found: not always UTF-8) and status.
+#[derive(Debug)]
+pub struct Outcome {
+    pub path: PathBuf,
+    pub status: Status,
+}
+
+/// What a directory walk found, in input order.
+#[derive(Debug, Clone)]
+pub enum Found {
+    Image(PathBuf),
+    Unreadable(PathBuf, String),
+    Skipped(PathBuf, String),
+}
+
+impl Found {
+    fn path(&self) -> &Path {
+        match self {
+            Found::Image(p) | Found::Unreadable(p, _) | Found::Skipped(p, _) => p,
+        }
+    }
+}
+
+/// Replaces each directory in `inputs` by the entries below it (recursively, sorted by
+/// path). Other paths stay as given (a symbolic link named on the command line is
+/// followed: the user asked for it), so a missing file is reported by the check as
+/// unreadable. The walk follows no symbolic link, to a file or a directory: one in a
+/// checked tree could point anywhere, and its target's bytes would be quoted in the
+/// report. A directory that cannot be read is an entry of its own (the other images are
+/// still checked); an entry with an image name that is not a regular file (FIFO, socket,
+/// device, symbolic link) is listed as skipped, without being opened. A directory with
+/// no entries at all is an error.
+pub fn expand(inputs: &[PathBuf]) -> Result<Vec<Found>, String> {
     let mut out = Vec::new();
     for p in inputs {
         if !p.is_dir() {
-            out.push(p.clone());
+            out.push(Found::Image(p.clone()));
             continue;
         }
         let mut found = Vec::new();
         let mut dirs = vec![p.clone()];
         while let Some(dir) = dirs.pop() {
-            let list = std::fs::read_dir(&dir)
-                .map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
+            let list = match std::fs::read_dir(&dir) {
+                Ok(l) => l,
+                Err(e) => {
+                    found.push(Found::Unreadable(
+                        dir.clone(),
+                        format!("cannot read directory {}: {e}", dir.display()),
+                    ));
+                    continue;
+                }
+            };
             for entry in list {
-                let entry =
-                    entry.map_err(|e| format!("cannot read directory {}: {e}", dir.display()))?;
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        found.push(Found::Unreadable(
+                            dir.clone(),
+                            format!("cannot read directory {}: {e}", dir.display()),
+                        ));
+                        break;
+                    }
+                };
                 let path = entry.path();
-                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-                if is_dir {
+                // The entry itself (lstat), never what a link points to.
+                let kind = match entry.file_type() {
+                    Ok(t) => t,
+                    Err(e) if is_image_name(&path) => {
+                        let why = format!("cannot read {}: {e}", path.display());
+                        found.push(Found::Unreadable(path, why));
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                if kind.is_dir() {
                     dirs.push(path);
-                } else if is_image_name(&path) && path.is_file() {
-                    found.push(path);
+                } else if !is_image_name(&path) {
+                } else if kind.is_file() {
+                    found.push(Found::Image(path));
+                } else {
+                    let why = not_a_file(&path, kind);
+                    found.push(Found::Skipped(path, why));
                 }
             }
         }
@@ -56,10 +136,41 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
                 p.display()
             ));
         }
-        found.sort();
+        found.sort_by(|a, b| a.path().cmp(b.path()));
         out.extend(found);
     }
     Ok(out)
+}
+
+/// Why an entry with an image name is not checked.
+fn not_a_file(path: &Path, kind: std::fs::FileType) -> String {
+    #[cfg(unix)]
+    use std::os::unix::fs::FileTypeExt;
+    let what = if kind.is_symlink() {
+        // stat only: the target is not opened.
+        match std::fs::metadata(path) {
+            Ok(_) => "a symbolic link (links are not followed in a directory walk)",
+            Err(_) => "a dangling symbolic link (links are not followed in a directory walk)",
+        }
+    } else {
+        #[cfg(unix)]
+        {
+            if kind.is_fifo() {
+                "a FIFO (named pipe), not a regular file"
+            } else if kind.is_socket() {
+                "a socket, not a regular file"
+            } else if kind.is_block_device() || kind.is_char_device() {
+                "a device, not a regular file"
+            } else {
+                "not a regular file"
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            "not a regular file"
+        }
+    };
+    what.to_string()
 }
 
 fn is_image_name(p: &Path) -> bool {
@@ -68,66 +179,155 @@ fn is_image_name(p: &Path) -> bool {
         .is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)))
 }
 
-/// Checks every chain (a child and its parents; one member without parents) on all
-/// cores. `done(finished, total)` is called as each chain completes, from a worker thread.
-/// The outcomes are in input order, each chain's members in chain order.
-pub fn run(
-    chains: &[Vec<Member>],
+/// Checks every task on all cores and hands each outcome to `emit` as soon as it and
+/// every earlier one are done: input order, each chain's members in chain order.
+/// `done(finished, total)` is called as each task completes, from a worker thread.
+///
+/// Memory does not grow with the number of tasks: at most `2 x threads` tasks are
+/// started ahead of the first one not yet emitted (the reorder buffer), and a worker
+/// waits for `emit` to catch up (back-pressure). When `emit` fails, no further task is
+/// started and the error is returned (outcomes not yet emitted are dropped).
+pub fn run<E>(
+    tasks: &[Task],
     job: &Job,
     done: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<Outcome> {
-    parallel_map(chains, |c| check_members(c, job), done)
-        .into_iter()
-        .flatten()
-        .collect()
+    mut emit: impl FnMut(Outcome) -> Result<(), E>,
+) -> Result<(), E> {
+    stream(
+        tasks,
+        |t| check_task(t, job),
+        done,
+        |outcomes| {
+            for o in outcomes {
+                emit(o)?;
+            }
+            Ok(())
+        },
+    )
 }
 
-/// `f` over `items` on one thread per core; results in the order of `items`.
-fn parallel_map<I: Sync, O: Send>(
+fn check_task(task: &Task, job: &Job) -> Vec<Outcome> {
+    match task {
+        Task::Chain(members) => {
+            let outcomes = check_members(members, job);
+            let paths = members.iter().map(|m| Some(m.path.clone()));
+            (outcomes
+                .into_iter()
+                .zip(paths.chain(std::iter::repeat(None))))
+            .map(|((name, r), path)| Outcome {
+                path: path.unwrap_or_else(|| PathBuf::from(name)),
+                status: match r {
+                    Ok(r) => Status::Checked(r),
+                    Err(e) => Status::Error(e),
+                },
+            })
+            .collect()
+        }
+        Task::Unreadable(p, why) => vec![Outcome {
+            path: p.clone(),
+            status: Status::Error(why.clone()),
+        }],
+        Task::Skipped(p, why) => vec![Outcome {
+            path: p.clone(),
+            status: Status::Skipped(why.clone()),
+        }],
+    }
+}
+
+/// Work handed out to the pool: the next item to start, how many were emitted, whether
+/// to stop.
+struct Gate {
+    next: usize,
+    emitted: usize,
+    stop: bool,
+}
+
+/// `f` over `items` on one thread per core, `emit` called on the main thread with each
+/// result in the order of `items` (see [`run`] for the bounds).
+fn stream<I: Sync, O: Send, E>(
     items: &[I],
     f: impl Fn(&I) -> O + Sync,
     done: &(dyn Fn(usize, usize) + Sync),
-) -> Vec<O> {
+    mut emit: impl FnMut(O) -> Result<(), E>,
+) -> Result<(), E> {
     // One item (the usual `check IMAGE`): no pool, no thread to start and wake.
     if let [item] = items {
         let out = f(item);
         done(1, 1);
-        return vec![out];
+        return emit(out);
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len())
         .max(1);
-    let next = AtomicUsize::new(0);
+    let window = threads.saturating_mul(2);
+    let gate = Mutex::new(Gate {
+        next: 0,
+        emitted: 0,
+        stop: false,
+    });
+    let wake = Condvar::new();
+    let lock = || gate.lock().unwrap_or_else(|e| e.into_inner());
     let finished = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel();
     std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (f, next, finished) = (&f, &next, &finished);
+            let (f, finished, wake, lock) = (&f, &finished, &wake, &lock);
             crate::threads::spawn_beside(s, move || {
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let i = {
+                        let mut g = lock();
+                        while !g.stop && g.next >= g.emitted.saturating_add(window) {
+                            g = wake.wait(g).unwrap_or_else(|e| e.into_inner());
+                        }
+                        if g.stop || g.next >= items.len() {
+                            break;
+                        }
+                        g.next += 1;
+                        g.next - 1
+                    };
                     let Some(item) = items.get(i) else { break };
                     let out = f(item);
                     done(finished.fetch_add(1, Ordering::Relaxed) + 1, items.len());
-                    // The receiver outlives the scope, so the send cannot fail.
-                    let _ = tx.send((i, out));
+                    if tx.send((i, out)).is_err() {
+                        break;
+                    }
                 }
             });
         }
-    });
-    drop(tx);
-    let mut results: Vec<(usize, O)> = rx.into_iter().collect();
-    results.sort_by_key(|&(i, _)| i);
-    results.into_iter().map(|(_, o)| o).collect()
+        drop(tx);
+        // At most `window` results wait here for an earlier one.
+        let mut pending: BTreeMap<usize, O> = BTreeMap::new();
+        let mut emitted = 0;
+        let mut result = Ok(());
+        for (i, out) in rx {
+            pending.insert(i, out);
+            while let Some(out) = pending.remove(&emitted) {
+                result = emit(out);
+                emitted += 1;
+                let mut g = lock();
+                g.emitted = emitted;
+                g.stop = result.is_err();
+                drop(g);
+                wake.notify_all();
+                if result.is_err() {
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        // Leaving the loop drops the receiver: a worker still checking stops at its send.
+        result
+    })
 }
-
 /// The whole pipeline for one chain: rules (the CHAIN rules with each member's parent),
 /// then the policy and the digests on the same models. The policy judges the structures
 /// as the image will be read: after a pending log replay (the REPLAYED model); the file
 /// digest is of the file as stored (the RAW model's source).
-fn check_members(chain: &[Member], job: &Job) -> Vec<Outcome> {
+fn check_members(chain: &[Member], job: &Job) -> Vec<(String, Result<ImageReport, String>)> {
     let stage = |raw: &Model, replayed: Option<&Model>, report: &mut ImageReport| {
         if !job.policy.is_empty() {
             job.policy
@@ -140,4 +340,56 @@ fn check_members(chain: &[Member], job: &Job) -> Vec<Outcome> {
         Ok(())
     };
     check_chain(chain, &job.opts, &stage)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_keeps_order_and_starts_at_most_a_window_ahead() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let window = threads.saturating_mul(2).max(2);
+        let items: Vec<usize> = (0..200).collect();
+        let started = AtomicUsize::new(0);
+        let mut seen = Vec::new();
+        let r: Result<(), ()> = stream(
+            &items,
+            |&i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                // Late items finish first: the reorder buffer must hold them.
+                if i % 7 == 0 {
+                    std::thread::yield_now();
+                }
+                i
+            },
+            &|_, _| {},
+            |i| {
+                // Emitting item i: items 0..i are out, so at most i + window started.
+                assert!(started.load(Ordering::SeqCst) <= i + window + 1);
+                seen.push(i);
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        assert_eq!(seen, items);
+    }
+
+    #[test]
+    fn stream_stops_starting_work_when_emit_fails() {
+        let items: Vec<usize> = (0..500).collect();
+        let started = AtomicUsize::new(0);
+        let r = stream(
+            &items,
+            |&i| {
+                started.fetch_add(1, Ordering::SeqCst);
+                i
+            },
+            &|_, _| {},
+            |i| if i == 3 { Err(i) } else { Ok(()) },
+        );
+        assert_eq!(r, Err(3));
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(started.load(Ordering::SeqCst) <= 4 + threads * 2 + threads);
+    }
 }

@@ -1,22 +1,28 @@
 //! Command line: parse arguments, run, render, choose the exit code (DESIGN.md).
 //! Exit codes: 0 every image accepted, 1 at least one rejected, 2 the tool could not do
-//! its job (unreadable file, bad usage, bad policy file) with a one-line reason on stderr.
+//! its job (unreadable file, bad usage, bad policy file, a report that cannot be written)
+//! with a one-line reason on stderr.
 
-use crate::batch::{self, Job};
+use crate::batch::{self, Found, Job, Task};
 use crate::chain::Member;
 use crate::check::CheckOptions;
 use crate::io::FileReader;
 use crate::model::Model;
+use crate::output::{Output, say, say_raw};
 use crate::policy::Policy;
-use crate::report::{self, Checked, FailOn};
+use crate::report::{self, Checked, FailOn, Render, Status};
 use crate::rules::catalogue::catalogue;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const EXIT_ACCEPT: i32 = 0;
 pub const EXIT_REJECT: i32 = 1;
 pub const EXIT_TOOL: i32 = 2;
+
+/// The highest `--max-per-rule`: what one image's report keeps in memory is the shown
+/// findings (at most this many per rule) plus counts.
+pub const MAX_PER_RULE_LIMIT: u64 = 100_000;
 
 #[derive(Parser)]
 #[command(
@@ -97,14 +103,19 @@ enum Cmd {
         /// policy's fail_on, else error).
         #[arg(long, value_enum)]
         fail_on: Option<FailOnArg>,
-        /// Findings shown per rule and image; further instances are counted.
-        #[arg(long, default_value_t = 100)]
+        /// Findings shown per rule and image (at most 100000); further instances are counted.
+        #[arg(long, default_value_t = 100,
+              value_parser = clap::value_parser!(u64).range(0..=MAX_PER_RULE_LIMIT))]
         max_per_rule: u64,
         /// Digest the image file and the virtual disk as a guest reads it.
         #[arg(long, value_enum, value_name = "ALGORITHM")]
         hash: Option<HashArg>,
         #[command(flatten)]
         chain: ChainArgs,
+        /// Write the report to FILE (replaced only once the whole report is written)
+        /// instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
         /// Image files, and directories searched for *.vhdx / *.avhdx files.
         #[arg(required = true, value_name = "IMAGE|DIR")]
         images: Vec<PathBuf>,
@@ -116,6 +127,9 @@ enum Cmd {
         format: Format,
         #[command(flatten)]
         chain: ChainArgs,
+        /// Write to FILE (replaced only once complete) instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
         image: PathBuf,
     },
     /// Write IMAGE with its pending log replayed to the new file OUT (IMAGE is only read;
@@ -140,7 +154,14 @@ pub fn run() -> i32 {
             } else {
                 EXIT_ACCEPT
             };
-            let _ = e.print();
+            // --help and --version go to stdout: a write failure there is exit 2 too
+            // (a reader that went away is not); a usage error's stderr is best effort.
+            if let Err(w) = e.print() {
+                if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe {
+                    say(&format!("cannot write to standard output: {w}"));
+                    return EXIT_TOOL;
+                }
+            }
             return code;
         }
     };
@@ -152,12 +173,13 @@ pub fn run() -> i32 {
             max_per_rule,
             hash,
             chain,
+            output,
             images,
         } => {
             let policy = match policy.as_deref().map(Policy::load).transpose() {
                 Ok(p) => p.unwrap_or_default(),
                 Err(e) => {
-                    eprintln!("vhdx-check: {e}");
+                    say(&e.to_string());
                     return EXIT_TOOL;
                 }
             };
@@ -174,38 +196,107 @@ pub fn run() -> i32 {
             let images = match batch::expand(&images) {
                 Ok(i) => i,
                 Err(e) => {
-                    eprintln!("vhdx-check: {e}");
+                    say(&e);
                     return EXIT_TOOL;
                 }
             };
-            if !chain.parents.is_empty() && images.len() != 1 {
-                eprintln!("vhdx-check: --parent needs exactly one IMAGE (the child)");
+            if !chain.parents.is_empty()
+                && (images.len() != 1 || !matches!(images[0], Found::Image(_)))
+            {
+                say("--parent needs exactly one IMAGE (the child)");
                 return EXIT_TOOL;
             }
+            let inputs = (images.iter())
+                .filter_map(|f| match f {
+                    Found::Image(p) => Some(p.as_path()),
+                    _ => None,
+                })
+                .chain(chain.parents.iter().map(PathBuf::as_path));
+            let out = match open_output(output.as_deref(), inputs) {
+                Ok(o) => o,
+                Err(e) => {
+                    say(&e);
+                    return EXIT_TOOL;
+                }
+            };
             let job = Job {
                 opts: CheckOptions { max_per_rule },
                 policy: &policy,
                 hash: hash.is_some(),
             };
-            cmd_check(format, fail_on, &job, &chain, &images)
+            cmd_check(format, fail_on, &job, &chain, &images, out)
         }
         Cmd::Info {
             format,
             chain,
+            output,
             image,
-        } => cmd_info(format, &chain, &image),
+        } => match open_output(output.as_deref(), std::iter::once(image.as_path())) {
+            Ok(out) => cmd_info(format, &chain, &image, out),
+            Err(e) => {
+                say(&e);
+                EXIT_TOOL
+            }
+        },
         Cmd::Replay { image, out } => cmd_replay(&image, &out),
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
     }
 }
 
+/// Writes a whole document to standard output: exit 0, or 2 with one line on stderr when
+/// it cannot be written (a reader that went away is not a failure).
 fn print(s: &str) -> i32 {
-    let mut out = std::io::stdout().lock();
-    // A closed pipe (`| head`) is not a failure of the check.
-    let _ = out.write_all(s.as_bytes());
-    let _ = out.flush();
-    EXIT_ACCEPT
+    write_doc(Output::stdout(), s)
+}
+
+fn write_doc(mut out: Output, s: &str) -> i32 {
+    if let Err(e) = out.write_all(s.as_bytes()) {
+        say(&out.failure(&e));
+        return EXIT_TOOL;
+    }
+    match out.finish() {
+        Ok(()) => EXIT_ACCEPT,
+        Err(e) => {
+            say(&e);
+            EXIT_TOOL
+        }
+    }
+}
+
+/// Standard output, or `--output FILE` (never one of the files read: the rename would
+/// replace the evidence).
+fn open_output<'a>(
+    file: Option<&Path>,
+    inputs: impl Iterator<Item = &'a Path>,
+) -> Result<Output, String> {
+    let Some(file) = file else {
+        return Ok(Output::stdout());
+    };
+    if let Ok(target) = std::fs::metadata(file) {
+        for p in inputs {
+            if std::fs::metadata(p).is_ok_and(|m| same_file(&m, &target)) {
+                return Err(format!(
+                    "--output {} is an image being read; refusing to replace it",
+                    file.display()
+                ));
+            }
+        }
+    }
+    Output::file(file)
+}
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        a.dev() == b.dev() && a.ino() == b.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
 }
 
 fn cmd_check(
@@ -213,64 +304,81 @@ fn cmd_check(
     fail_on: FailOn,
     job: &Job,
     chain: &ChainArgs,
-    images: &[PathBuf],
+    images: &[Found],
+    mut out: Output,
 ) -> i32 {
     // With chain options each image brings its parents: every file is checked and named.
-    let chains: Vec<Vec<Member>> = images
+    let tasks: Vec<Task> = images
         .iter()
-        .map(|p| {
-            if chain.active() {
-                chain.resolve(p)
-            } else {
-                vec![Member {
-                    path: p.clone(),
-                    found_via: None,
-                }]
-            }
+        .map(|f| match f {
+            Found::Image(p) if chain.active() => Task::Chain(chain.resolve(p)),
+            Found::Image(p) => Task::Chain(vec![Member {
+                path: p.clone(),
+                found_via: None,
+            }]),
+            Found::Unreadable(p, why) => Task::Unreadable(p.clone(), why.clone()),
+            Found::Skipped(p, why) => Task::Skipped(p.clone(), why.clone()),
         })
         .collect();
-    let show_progress = chains.len() > 1 && std::io::stderr().is_terminal();
+    let show_progress = tasks.len() > 1 && std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
         if show_progress {
-            eprint!("\r\x1b[2Kvhdx-check: {done}/{total} checked");
+            say_raw(&format!("\r\x1b[2Kvhdx-check: {done}/{total} checked"));
         }
     };
-    let results = batch::run(&chains, job, &progress);
-    if show_progress {
-        eprint!("\r\x1b[2K");
-    }
-    let checked: Vec<Checked> = results
-        .iter()
-        .map(|(path, r)| Checked {
-            path,
-            outcome: r.as_ref().map_err(String::as_str),
-            rejected: r.as_ref().is_ok_and(|r| fail_on.rejects(r)),
-        })
-        .collect();
-    print(&match format {
-        CheckFormat::Text => report::text::render(&checked),
-        CheckFormat::Json => report::json::render(&checked),
-        CheckFormat::Sarif => report::sarif::render(&checked),
-    });
+    let mut renderer: Box<dyn Render> = match format {
+        CheckFormat::Text => Box::new(report::text::Text),
+        CheckFormat::Json => Box::new(report::json::Json::default()),
+        CheckFormat::Sarif => Box::new(report::sarif::Sarif::default()),
+    };
     let mut code = EXIT_ACCEPT;
-    for c in &checked {
-        match c.outcome {
-            Err(e) => {
-                eprintln!("vhdx-check: {e}");
-                code = EXIT_TOOL;
+    let written = renderer.begin(&mut out).and_then(|()| {
+        batch::run(&tasks, job, &progress, |o| {
+            let (outcome, rejected) = match &o.status {
+                batch::Status::Checked(r) => (Status::Report(r), fail_on.rejects(r)),
+                batch::Status::Error(e) => (Status::Error(e), false),
+                batch::Status::Skipped(why) => (Status::Skipped(why), false),
+            };
+            let c = Checked {
+                path: &o.path,
+                outcome,
+                rejected,
+            };
+            renderer.image(&mut out, &c)?;
+            match c.outcome {
+                Status::Error(e) => {
+                    if show_progress {
+                        say_raw("\r\x1b[2K");
+                    }
+                    say(e);
+                    code = EXIT_TOOL;
+                }
+                Status::Report(_) if rejected && code == EXIT_ACCEPT => code = EXIT_REJECT,
+                _ => {}
             }
-            Ok(_) if c.rejected && code == EXIT_ACCEPT => code = EXIT_REJECT,
-            Ok(_) => {}
-        }
+            Ok::<(), std::io::Error>(())
+        })?;
+        renderer.end(&mut out)
+    });
+    if show_progress {
+        say_raw("\r\x1b[2K");
+    }
+    let finished = match written {
+        Ok(()) => out.finish(),
+        Err(e) => Err(out.failure(&e)),
+    };
+    if let Err(e) = finished {
+        say(&e);
+        return EXIT_TOOL;
     }
     code
 }
 
-fn cmd_info(format: Format, chain: &ChainArgs, image: &std::path::Path) -> i32 {
+fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32 {
     let f = match FileReader::open(image) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("vhdx-check: cannot read {}: {e}", image.display());
+            say(&format!("cannot read {}: {e}", image.display()));
             return EXIT_TOOL;
         }
     };
@@ -280,13 +388,16 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &std::path::Path) -> i32 {
         let members: Vec<serde_json::Value> = chain
             .resolve(image)
             .iter()
-            .map(|m| serde_json::json!({"path": m.path.display().to_string(), "found_via": m.found_via}))
+            .map(|m| serde_json::json!({"path": report::path_str(&m.path), "found_via": m.found_via}))
             .collect();
         v["chain"] = serde_json::Value::Array(members);
     }
     match format {
-        Format::Json => print(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n")),
-        Format::Text => print(&report::info::to_text(&v)),
+        Format::Json => write_doc(
+            out,
+            &(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"),
+        ),
+        Format::Text => write_doc(out, &report::info::to_text(&v)),
     }
 }
 
@@ -294,7 +405,7 @@ fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
     match crate::replay::replay(image, out) {
         Ok(r) => {
             for w in &r.warnings {
-                eprintln!("vhdx-check: warning: {w}");
+                say(&format!("warning: {w}"));
             }
             print(&format!(
                 "replayed {} log entries (head SequenceNumber {}, {} descriptors): {} byte range(s), {} bytes changed; wrote {} ({} bytes, LogGuid cleared)\n",
@@ -308,7 +419,7 @@ fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
             ))
         }
         Err(e) => {
-            eprintln!("vhdx-check: {e}");
+            say(&e.to_string());
             EXIT_TOOL
         }
     }
@@ -344,7 +455,7 @@ fn cmd_rules(format: Format) -> i32 {
 
 fn cmd_explain(id: &str) -> i32 {
     let Some(r) = catalogue().get(&id.to_ascii_uppercase()) else {
-        eprintln!("vhdx-check: unknown rule id {id:?} (see `vhdx-check rules`)");
+        say(&format!("unknown rule id {id:?} (see `vhdx-check rules`)"));
         return EXIT_TOOL;
     };
     let mut text = format!(

@@ -15,6 +15,7 @@ pub mod format;
 pub mod hash;
 pub mod io;
 pub mod model;
+pub mod output;
 pub mod policy;
 pub mod replay;
 pub mod report;

@@ -39,8 +39,8 @@ fn hidden_data_lines_give_offset_range_and_preview() {
 
     let r = check(&img, &CheckOptions::default());
     let text = report::text::render(&[Checked {
-        path: "x.vhdx",
-        outcome: Ok(&r),
+        path: std::path::Path::new("x.vhdx"),
+        outcome: report::Status::Report(&r),
         rejected: false,
     }]);
     let planted = [

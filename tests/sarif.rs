@@ -14,7 +14,7 @@ fn data(name: &str) -> std::path::PathBuf {
 }
 
 /// Validates `doc` against the schema (formats asserted), listing every violation.
-fn assert_valid_sarif(doc: &Value) {
+pub fn assert_valid_sarif(doc: &Value) {
     let schema: Value =
         serde_json::from_str(&std::fs::read_to_string(data("sarif-schema-2.1.0.json")).unwrap())
             .unwrap();
@@ -189,4 +189,32 @@ fn sample_gate_script_writes_valid_sarif() {
         ids.contains(&"POLICY-001") && ids.contains(&"POLICY-005"),
         "{ids:?}"
     );
+}
+
+#[test]
+fn sample_gate_script_fails_when_its_sarif_cannot_be_written() {
+    let dir = Scratch::new("gate-full");
+    let images = dir.0.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(corpus("qemu-dynamic-1M.vhdx"), images.join("a.vhdx")).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let sarif = dir.path("out.sarif");
+    std::fs::write(&sarif, "previous run").unwrap();
+    // A disk that fills after 4 KiB (file size limit; EFBIG rather than SIGXFSZ).
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 8 && exec sh \"$@\"")
+        .arg("sh")
+        .arg(format!("{root}/examples/gate.sh"))
+        .args([images.to_str().unwrap(), "examples/policy.toml", &sarif])
+        .env("VHDX_CHECK", env!("CARGO_BIN_EXE_vhdx-check"))
+        .current_dir(root)
+        .output()
+        .expect("run gate.sh");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("every image accepted"), "{err}");
+    assert!(err.contains("cannot write the report to"), "{err}");
+    // The previous report is left whole rather than truncated.
+    assert_eq!(std::fs::read_to_string(&sarif).unwrap(), "previous run");
 }

@@ -103,8 +103,8 @@ pub fn check_image_exempt(src: &dyn ReadAt, exempt: &[&str]) -> ImageReport {
 
     let rejected = FailOn::Error.rejects(&r);
     let checked = [Checked {
-        path: "fuzz.vhdx",
-        outcome: Ok(&r),
+        path: std::path::Path::new("fuzz.vhdx"),
+        outcome: report::Status::Report(&r),
         rejected,
     }];
     let json = report::json::render(&checked);

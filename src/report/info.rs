@@ -436,7 +436,8 @@ fn is_empty(v: &Value) -> bool {
 
 fn scalar(v: &Value) -> String {
     match v {
-        Value::String(s) => s.clone(),
+        // Strings from the image (creator, locator keys and values): one line each.
+        Value::String(s) => super::escape_controls(s).into_owned(),
         Value::Number(n) => match n.as_u64() {
             Some(u) if u >= 4096 => format!("{u} ({u:#x})"),
             _ => n.to_string(),

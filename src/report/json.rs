@@ -1,9 +1,12 @@
 //! JSON output, schema version 1 (DESIGN.md "Contracts").
 
-use super::Checked;
+use super::{
+    ArrayWriter, Checked, Render, Status, path_bytes, path_str, pretty_at, split_template,
+};
 use crate::check::ImageReport;
 use crate::rules::finding::Severity;
 use serde_json::{Value, json};
+use std::io::{self, Write};
 
 pub const SCHEMA: u32 = 1;
 
@@ -11,32 +14,100 @@ pub fn tool() -> Value {
     json!({"name": "vhdx-check", "version": env!("CARGO_PKG_VERSION")})
 }
 
-pub fn render(images: &[Checked]) -> String {
-    let images: Vec<Value> = images
-        .iter()
-        .map(|c| match c.outcome {
-            Ok(r) => image(c.path, c.rejected, r),
-            Err(e) => json!({"path": c.path, "verdict": "error", "error": e}),
+const IMAGES: &str = "@@vhdx-check images@@";
+const FINDINGS: &str = "@@vhdx-check findings@@";
+
+/// The JSON renderer: the document's head, one element of `images` per image as it is
+/// done, then the closing brackets: one valid document, laid out exactly as
+/// `serde_json::to_string_pretty` lays out the whole.
+pub struct Json {
+    images: ArrayWriter,
+    tail: String,
+}
+
+impl Default for Json {
+    fn default() -> Self {
+        Json {
+            images: ArrayWriter::new(0),
+            tail: String::new(),
+        }
+    }
+}
+
+impl Render for Json {
+    fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let doc = serde_json::to_string_pretty(
+            &json!({"schema": SCHEMA, "tool": tool(), "images": IMAGES}),
+        )
+        .unwrap_or_default();
+        let (head, indent, tail) = split_template(&doc, "images", IMAGES);
+        self.images = ArrayWriter::new(indent);
+        self.tail = tail.to_string();
+        out.write_all(head.as_bytes())
+    }
+
+    /// A checked image's findings are written one at a time (with a high
+    /// `--max-per-rule` they are most of the document).
+    fn image(&mut self, out: &mut dyn Write, c: &Checked) -> io::Result<()> {
+        let Status::Report(r) = c.outcome else {
+            return self.images.push(out, &entry(c));
+        };
+        self.images.push_with(out, |out, inner| {
+            let text = pretty_at(&entry_with(c, Some(FINDINGS)), inner);
+            let (before, indent, after) = split_template(&text, "findings", FINDINGS);
+            out.write_all(before.as_bytes())?;
+            let mut findings = ArrayWriter::new(indent);
+            for i in 0..r.findings.len() {
+                findings.push(out, &finding(r, i))?;
+            }
+            findings.finish(out)?;
+            out.write_all(after.as_bytes())
         })
-        .collect();
-    let doc = json!({"schema": SCHEMA, "tool": tool(), "images": images});
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+    }
+
+    fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.images.finish(out)?;
+        out.write_all(self.tail.as_bytes())
+    }
+}
+
+pub fn render(images: &[Checked]) -> String {
+    super::render_all(&mut Json::default(), images)
+}
+
+/// One element of `images`. A path that is not UTF-8 is given escaped (`\\xNN` for each
+/// byte of an invalid sequence) with its raw bytes in hex as `path_bytes`.
+pub fn entry(c: &Checked) -> Value {
+    entry_with(c, None)
+}
+
+/// [`entry`], with the string `marker` in place of the findings when given.
+fn entry_with(c: &Checked, marker: Option<&str>) -> Value {
+    let mut v = serde_json::Map::new();
+    v.insert("path".into(), json!(path_str(c.path)));
+    if c.path.to_str().is_none() {
+        let hex = crate::hash::hex(&path_bytes(c.path));
+        v.insert("path_bytes".into(), json!(hex));
+    }
+    let rest = match c.outcome {
+        Status::Report(r) => image(c.rejected, r, marker),
+        Status::Error(e) => json!({"verdict": "error", "status": "error", "error": e}),
+        Status::Skipped(why) => json!({"verdict": "skipped", "status": "skipped", "reason": why}),
+    };
+    if let Value::Object(rest) = rest {
+        v.extend(rest);
+    }
+    Value::Object(v)
 }
 
 /// One checked image. Schema 1 only grows: `summary.waived` is always there; a finding's
 /// `waived`, `suppressed_waived` and `digests` appear only when they apply.
-fn image(path: &str, rejected: bool, r: &ImageReport) -> Value {
-    let findings: Vec<Value> = (r.findings.iter().enumerate())
-        .map(|(i, f)| {
-            let mut v = json!(f);
-            if let (Some(reason), Some(obj)) = (r.waiver(i), v.as_object_mut()) {
-                obj.insert("waived".into(), json!({ "reason": reason }));
-            }
-            v
-        })
-        .collect();
+fn image(rejected: bool, r: &ImageReport, marker: Option<&str>) -> Value {
+    let findings = match marker {
+        Some(m) => json!(m),
+        None => Value::Array((0..r.findings.len()).map(|i| finding(r, i)).collect()),
+    };
     let mut v = json!({
-        "path": path,
         "size": r.size,
         "verdict": if rejected { "reject" } else { "accept" },
         "summary": {
@@ -58,6 +129,15 @@ fn image(path: &str, rejected: bool, r: &ImageReport) -> Value {
         if let Some(d) = &r.digests {
             obj.insert("digests".into(), json!(d));
         }
+    }
+    v
+}
+
+/// Finding `i` of `r`, with its waiver when one covers it.
+fn finding(r: &ImageReport, i: usize) -> Value {
+    let mut v = json!(r.findings.get(i));
+    if let (Some(reason), Some(obj)) = (r.waiver(i), v.as_object_mut()) {
+        obj.insert("waived".into(), json!({ "reason": reason }));
     }
     v
 }

@@ -9,6 +9,9 @@ pub mod text;
 use crate::check::ImageReport;
 use crate::rules::finding::Severity;
 use serde::Serializer;
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::path::Path;
 
 /// Serializes a byte array as a printable string (signatures).
 pub fn ser_bytes<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
@@ -97,9 +100,192 @@ impl FailOn {
     }
 }
 
-/// One checked image as the renderers see it.
+/// What became of one entry of a run.
+#[derive(Debug, Clone, Copy)]
+pub enum Status<'a> {
+    /// Checked: the report (`Checked::rejected` is its verdict).
+    Report(&'a ImageReport),
+    /// Could not be checked (unreadable file or directory): the reason. The run exits 2.
+    Error(&'a str),
+    /// Met in a directory walk and not checked (FIFO, socket, symbolic link): the reason.
+    Skipped(&'a str),
+}
+
+/// One entry as the renderers see it.
 pub struct Checked<'a> {
-    pub path: &'a str,
-    pub outcome: Result<&'a ImageReport, &'a str>,
+    pub path: &'a Path,
+    pub outcome: Status<'a>,
     pub rejected: bool,
+}
+
+/// A report written one image at a time, so memory does not grow with the number of
+/// images: `begin`, then `image` for each in input order, then `end`.
+pub trait Render {
+    fn begin(&mut self, out: &mut dyn Write) -> io::Result<()>;
+    fn image(&mut self, out: &mut dyn Write, c: &Checked) -> io::Result<()>;
+    fn end(&mut self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The whole document for `images` in memory (tests, fuzzing, one image).
+pub fn render_all(r: &mut dyn Render, images: &[Checked]) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = r.begin(&mut out);
+    for c in images {
+        let _ = r.image(&mut out, c);
+    }
+    let _ = r.end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The bytes of a path as the system gives them (lossless; not UTF-8 on every system).
+pub fn path_bytes(p: &Path) -> Cow<'_, [u8]> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Cow::Borrowed(p.as_os_str().as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        match p.to_string_lossy() {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        }
+    }
+}
+
+/// The path as a string: itself when it is UTF-8; otherwise each byte of an invalid
+/// sequence as `\xNN` (JSON adds the raw bytes as `path_bytes`).
+pub fn path_str(p: &Path) -> Cow<'_, str> {
+    if let Some(s) = p.to_str() {
+        return Cow::Borrowed(s);
+    }
+    let bytes = path_bytes(p);
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The path for a line of text: control characters (newline, CR, ESC, ...) escaped
+/// (`\n`, `\u{1b}`), a backslash doubled, each byte of an invalid UTF-8 sequence as
+/// `\xNN`: one line, and two paths never print alike.
+pub fn path_line(p: &Path) -> String {
+    let bytes = path_bytes(p);
+    let mut out = String::new();
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&escape_line(chunk.valid()));
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// `s` with control characters escaped and backslashes doubled, for one line of text.
+pub fn escape_line(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() || c == '\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_control() || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `s` with control characters escaped: text from elsewhere (an error, a message) kept
+/// on one line.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `v` pretty-printed as serde_json does, for a value that starts at column `indent` of a
+/// larger pretty-printed document (JSON strings hold no raw newline, so every line after
+/// the first moves right by `indent`).
+pub(crate) fn pretty_at(v: &serde_json::Value, indent: usize) -> String {
+    let s = serde_json::to_string_pretty(v).unwrap_or_default();
+    if indent == 0 {
+        return s;
+    }
+    s.replace('\n', &format!("\n{}", " ".repeat(indent)))
+}
+
+/// A JSON array written one element at a time, laid out as serde_json's pretty printer
+/// lays out the whole array when its closing bracket is at column `indent`.
+pub(crate) struct ArrayWriter {
+    indent: usize,
+    count: u64,
+}
+
+impl ArrayWriter {
+    pub(crate) fn new(indent: usize) -> ArrayWriter {
+        ArrayWriter { indent, count: 0 }
+    }
+
+    pub(crate) fn push(&mut self, out: &mut dyn Write, v: &serde_json::Value) -> io::Result<()> {
+        self.push_with(out, |out, inner| {
+            out.write_all(pretty_at(v, inner).as_bytes())
+        })
+    }
+
+    /// An element `write` lays out itself, starting at column `inner` (given to it).
+    pub(crate) fn push_with(
+        &mut self,
+        out: &mut dyn Write,
+        write: impl FnOnce(&mut dyn Write, usize) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let inner = self.indent + 2;
+        out.write_all(if self.count == 0 { b"[\n" } else { b",\n" })?;
+        out.write_all(" ".repeat(inner).as_bytes())?;
+        write(out, inner)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    pub(crate) fn finish(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.count == 0 {
+            return out.write_all(b"[]");
+        }
+        out.write_all(b"\n")?;
+        out.write_all(" ".repeat(self.indent).as_bytes())?;
+        out.write_all(b"]")
+    }
+}
+
+/// Splits a pretty-printed template at the value of `"key": "marker"`: the text before
+/// the value, the column the key's line starts at, the text after. Matched with its key:
+/// a string value (a path) equal to the marker cannot match, since within a string value
+/// every quote is escaped.
+pub(crate) fn split_template<'t>(
+    doc: &'t str,
+    key: &str,
+    marker: &str,
+) -> (&'t str, usize, &'t str) {
+    let pair = format!("\"{key}\": \"{marker}\"");
+    let at = doc.find(&pair).map_or(doc.len(), |i| i + key.len() + 4);
+    let (before, after) = doc.split_at(at);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = &before[line_start..];
+    let indent = line.len() - line.trim_start().len();
+    (before, indent, after.get(marker.len() + 2..).unwrap_or(""))
 }

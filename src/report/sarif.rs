@@ -3,12 +3,14 @@
 //! range in the image, waived findings as accepted suppressions, and each image as an
 //! artifact with its verdict and digests.
 
-use super::Checked;
+use super::{ArrayWriter, Checked, Render, Status, path_bytes, split_template};
 use crate::rules::catalogue::{RuleInfo, catalogue};
 use crate::rules::finding::{Finding, Severity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 pub const VERSION: &str = "2.1.0";
@@ -21,25 +23,87 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-pub fn render(images: &[Checked]) -> String {
-    let rules: Vec<&RuleInfo> = catalogue().rules().collect();
-    let index: BTreeMap<&str, usize> = (rules.iter().enumerate()).map(|(i, r)| (r.id, i)).collect();
-    let mut results = Vec::new();
-    let mut artifacts = Vec::new();
-    let mut notifications = Vec::new();
-    for (a, c) in images.iter().enumerate() {
-        let location = json!({ "uri": uri(c.path), "index": a });
-        match c.outcome {
-            Ok(r) => {
+const SUCCESSFUL: &str = "@@vhdx-check executionSuccessful@@";
+const NOTIFICATIONS: &str = "@@vhdx-check notifications@@";
+const ARTIFACTS: &str = "@@vhdx-check artifacts@@";
+const RESULTS: &str = "@@vhdx-check results@@";
+
+/// The SARIF renderer. The run's `invocations` (whether it succeeded, which only the last
+/// image decides) come before `artifacts` and `results` in the document, so the three
+/// arrays are written to [`Spill`]s as images are done (memory up to 1 MiB each, then an
+/// unlinked temporary file) and copied out in order at the end: memory stays bounded
+/// whatever the number of images, and the document is laid out exactly as
+/// `serde_json::to_string_pretty` lays out the whole.
+pub struct Sarif {
+    index: BTreeMap<&'static str, usize>,
+    template: String,
+    notifications: (ArrayWriter, Spill),
+    artifacts: (ArrayWriter, Spill),
+    results: (ArrayWriter, Spill),
+    images: usize,
+    failed: bool,
+}
+
+impl Default for Sarif {
+    fn default() -> Self {
+        let rules: Vec<&RuleInfo> = catalogue().rules().collect();
+        let index = (rules.iter().enumerate()).map(|(i, r)| (r.id, i)).collect();
+        let template = serde_json::to_string_pretty(&json!({
+            "$schema": SCHEMA_URI,
+            "version": VERSION,
+            "runs": [{
+                "tool": { "driver": {
+                    "name": "vhdx-check",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "rules": rules.iter().map(|r| descriptor(r)).collect::<Vec<_>>(),
+                }},
+                "invocations": [{
+                    "executionSuccessful": SUCCESSFUL,
+                    "toolExecutionNotifications": NOTIFICATIONS,
+                }],
+                "artifacts": ARTIFACTS,
+                "results": RESULTS,
+            }],
+        }))
+        .unwrap_or_default();
+        let at = |key, marker| ArrayWriter::new(split_template(&template, key, marker).1);
+        Sarif {
+            index,
+            notifications: (
+                at("toolExecutionNotifications", NOTIFICATIONS),
+                Spill::default(),
+            ),
+            artifacts: (at("artifacts", ARTIFACTS), Spill::default()),
+            results: (at("results", RESULTS), Spill::default()),
+            template,
+            images: 0,
+            failed: false,
+        }
+    }
+}
+
+impl Render for Sarif {
+    fn begin(&mut self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn image(&mut self, _: &mut dyn Write, c: &Checked) -> io::Result<()> {
+        let a = self.images;
+        self.images += 1;
+        let location = json!({ "uri": uri(&path_bytes(c.path)), "index": a });
+        let artifact = match c.outcome {
+            Status::Report(r) => {
                 for (i, f) in r.findings.iter().enumerate() {
-                    let mut res = result(f, &location, index.get(f.rule).copied());
+                    let mut res = result(f, &location, self.index.get(f.rule).copied());
                     if let (Some(reason), Some(obj)) = (r.waiver(i), res.as_object_mut()) {
                         obj.insert(
                             "suppressions".into(),
                             json!([{ "kind": "external", "status": "accepted", "justification": reason }]),
                         );
                     }
-                    results.push(res);
+                    let (w, spill) = &mut self.results;
+                    w.push(spill, &res)?;
                 }
                 let mut props = json!({
                     "verdict": if c.rejected { "reject" } else { "accept" },
@@ -52,7 +116,7 @@ pub fn render(images: &[Checked]) -> String {
                     "suppressed": r.suppressed,
                 });
                 let mut artifact = json!({
-                    "location": { "uri": uri(c.path) },
+                    "location": { "uri": uri(&path_bytes(c.path)) },
                     "length": r.size,
                 });
                 if let Some(d) = &r.digests {
@@ -63,40 +127,157 @@ pub fn render(images: &[Checked]) -> String {
                     }
                 }
                 artifact["properties"] = props;
-                artifacts.push(artifact);
+                artifact
             }
-            Err(e) => {
-                notifications.push(json!({
+            Status::Error(e) => {
+                self.failed = true;
+                let n = json!({
                     "level": "error",
                     "message": { "text": e },
                     "locations": [{ "physicalLocation": { "artifactLocation": location } }],
-                }));
-                artifacts.push(json!({
-                    "location": { "uri": uri(c.path) },
+                });
+                let (w, spill) = &mut self.notifications;
+                w.push(spill, &n)?;
+                json!({
+                    "location": { "uri": uri(&path_bytes(c.path)) },
                     "properties": { "verdict": "error" },
-                }));
+                })
+            }
+            // Not a failure of the run: a warning naming the entry and why it was left.
+            Status::Skipped(why) => {
+                let n = json!({
+                    "level": "warning",
+                    "message": { "text": format!("skipped: {why}") },
+                    "locations": [{ "physicalLocation": { "artifactLocation": location } }],
+                });
+                let (w, spill) = &mut self.notifications;
+                w.push(spill, &n)?;
+                json!({
+                    "location": { "uri": uri(&path_bytes(c.path)) },
+                    "properties": { "verdict": "skipped" },
+                })
+            }
+        };
+        let (w, spill) = &mut self.artifacts;
+        w.push(spill, &artifact)
+    }
+
+    fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let t = &self.template;
+        let (head, _, t) = split_template(t, "executionSuccessful", SUCCESSFUL);
+        out.write_all(head.as_bytes())?;
+        out.write_all(if self.failed { b"false" } else { b"true" })?;
+        let mut rest = t;
+        for (key, marker, (w, spill)) in [
+            (
+                "toolExecutionNotifications",
+                NOTIFICATIONS,
+                &mut self.notifications,
+            ),
+            ("artifacts", ARTIFACTS, &mut self.artifacts),
+            ("results", RESULTS, &mut self.results),
+        ] {
+            let (before, _, after) = split_template(rest, key, marker);
+            out.write_all(before.as_bytes())?;
+            w.finish(spill)?;
+            spill.copy_to(out)?;
+            rest = after;
+        }
+        out.write_all(rest.as_bytes())
+    }
+}
+
+pub fn render(images: &[Checked]) -> String {
+    super::render_all(&mut Sarif::default(), images)
+}
+
+/// Bytes kept in memory up to [`Spill::MEMORY`], then moved to a temporary file that is
+/// unlinked as soon as it is created (nothing is left behind, whatever ends the process).
+/// Without a usable temporary directory everything stays in memory.
+#[derive(Default)]
+struct Spill {
+    memory: Vec<u8>,
+    file: Option<std::fs::File>,
+}
+
+impl Spill {
+    const MEMORY: usize = 1 << 20;
+
+    fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        if let Some(f) = &mut self.file {
+            f.write_all(&self.memory).map_err(spill_error)?;
+            self.memory.clear();
+            f.flush().map_err(spill_error)?;
+            f.seek(SeekFrom::Start(0)).map_err(spill_error)?;
+            let mut buf = vec![0; 1 << 16];
+            loop {
+                let n = f.read(&mut buf).map_err(spill_error)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out.write_all(&buf[..n])?;
             }
         }
+        out.write_all(&self.memory)?;
+        self.memory.clear();
+        Ok(())
     }
-    let doc = json!({
-        "$schema": SCHEMA_URI,
-        "version": VERSION,
-        "runs": [{
-            "tool": { "driver": {
-                "name": "vhdx-check",
-                "version": env!("CARGO_PKG_VERSION"),
-                "semanticVersion": env!("CARGO_PKG_VERSION"),
-                "rules": rules.iter().map(|r| descriptor(r)).collect::<Vec<_>>(),
-            }},
-            "invocations": [{
-                "executionSuccessful": notifications.is_empty(),
-                "toolExecutionNotifications": notifications,
-            }],
-            "artifacts": artifacts,
-            "results": results,
-        }],
-    });
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.memory.extend_from_slice(buf);
+        if self.memory.len() >= Spill::MEMORY {
+            if self.file.is_none() {
+                self.file = anonymous_file();
+            }
+            if let Some(f) = &mut self.file {
+                f.write_all(&self.memory).map_err(spill_error)?;
+                self.memory.clear();
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A failed read or write of the temporary file, said as such (not as the report's).
+fn spill_error(e: io::Error) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("temporary file in {}: {e}", std::env::temp_dir().display()),
+    )
+}
+
+/// A new file in the temporary directory, already unlinked.
+fn anonymous_file() -> Option<std::fs::File> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir();
+    for _ in 0..16 {
+        let name = format!(
+            ".vhdx-check-sarif-{}-{}.tmp",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => {
+                let _ = std::fs::remove_file(&path);
+                return Some(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// A catalogue entry as a SARIF reportingDescriptor.
@@ -184,9 +365,13 @@ fn fingerprint(f: &Finding) -> String {
 /// The image path as a URI reference: relative paths stay relative (code scanning maps
 /// them onto the repository), absolute ones become file: URIs; bytes outside the
 /// unreserved set and `/` are percent-encoded.
-fn uri(path: &str) -> String {
-    let mut out = String::from(if path.starts_with('/') { "file://" } else { "" });
-    for b in path.bytes() {
+fn uri(path: &[u8]) -> String {
+    let mut out = String::from(if path.starts_with(b"/") {
+        "file://"
+    } else {
+        ""
+    });
+    for &b in path {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
             out.push(b as char);
         } else {
@@ -202,8 +387,11 @@ mod tests {
 
     #[test]
     fn uris_and_names() {
-        assert_eq!(uri("images/a b.vhdx"), "images/a%20b.vhdx");
-        assert_eq!(uri("/srv/x#1.vhdx"), "file:///srv/x%231.vhdx");
+        assert_eq!(uri(b"images/a b.vhdx"), "images/a%20b.vhdx");
+        assert_eq!(uri(b"/srv/x#1.vhdx"), "file:///srv/x%231.vhdx");
+        // Raw bytes, not the lossy U+FFFD: two names stay two URIs.
+        assert_eq!(uri(b"a\xff.vhdx"), "a%FF.vhdx");
+        assert_eq!(uri(b"a\xfe.vhdx"), "a%FE.vhdx");
         let r = catalogue().get("LAYOUT-001").unwrap();
         assert_eq!(name(r), "TwoAllocatedObjectsOverlap");
         for r in catalogue().rules() {

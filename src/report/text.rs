@@ -2,10 +2,11 @@
 //! structure, each with a hex offset, severity, rule id and spec section; waived findings
 //! marked with their reason; digests last.
 
-use super::{Checked, HIDDEN_DATA_RULES};
+use super::{Checked, HIDDEN_DATA_RULES, Render, Status, escape_controls, path_line};
 use crate::hash::Digests;
 use crate::rules::finding::{Finding, Severity, View};
 use std::fmt::Write;
+use std::io;
 
 /// The top-level structure a finding belongs to, for grouping.
 fn group(f: &Finding) -> &str {
@@ -18,68 +19,94 @@ fn group(f: &Finding) -> &str {
     }
 }
 
+/// The text renderer: one block per image, written as each image is done.
+pub struct Text;
+
+impl Render for Text {
+    fn begin(&mut self, _: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn image(&mut self, out: &mut dyn io::Write, c: &Checked) -> io::Result<()> {
+        out.write_all(image(c).as_bytes())
+    }
+
+    fn end(&mut self, _: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 pub fn render(images: &[Checked]) -> String {
+    super::render_all(&mut Text, images)
+}
+
+/// One image's block. The path is escaped (one line, and never a forged verdict line);
+/// finding messages quote image bytes escaped already (`preview`, `quote`), and any
+/// control character left in a message or reason is escaped here.
+fn image(c: &Checked) -> String {
     let mut out = String::new();
-    for c in images {
-        let r = match c.outcome {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = writeln!(out, "{}: ERROR  {e}", c.path);
-                continue;
-            }
-        };
-        let waived = match r.count_waived() {
-            0 => String::new(),
-            n => format!(", {n} waived"),
-        };
-        let _ = writeln!(
-            out,
-            "{}: {}  ({} errors, {} warnings, {} info{waived}; {} bytes)",
-            c.path,
-            if c.rejected { "REJECT" } else { "ACCEPT" },
-            r.count(Severity::Error),
-            r.count(Severity::Warning),
-            r.count(Severity::Info),
-            r.size
-        );
-        let mut groups: Vec<&str> = Vec::new();
-        for f in &r.findings {
-            if !groups.contains(&group(f)) {
-                groups.push(group(f));
-            }
+    let path = path_line(c.path);
+    let r = match c.outcome {
+        Status::Report(r) => r,
+        Status::Error(e) => {
+            let _ = writeln!(out, "{path}: ERROR  {}", escape_controls(e));
+            return out;
         }
-        for g in groups {
-            let _ = writeln!(out, "  {g}");
-            for (i, f) in r.findings.iter().enumerate().filter(|(_, f)| group(f) == g) {
-                let off = f.offset.map_or("-".to_string(), |o| format!("{o:#010x}"));
-                let view = if f.view == View::Replayed {
-                    " (replayed)"
-                } else {
-                    ""
-                };
-                let _ = writeln!(
-                    out,
-                    "    {off:>12}  {:<7}  {}  {}{view}{}  [{}]{}",
-                    f.severity.as_str(),
-                    f.rule,
-                    f.message,
-                    swept_range(f),
-                    f.spec,
-                    waiver_note(r.waiver(i))
-                );
-            }
+        Status::Skipped(why) => {
+            let _ = writeln!(out, "{path}: SKIPPED  {}", escape_controls(why));
+            return out;
         }
-        for (id, s) in &r.suppressed {
+    };
+    let waived = match r.count_waived() {
+        0 => String::new(),
+        n => format!(", {n} waived"),
+    };
+    let _ = writeln!(
+        out,
+        "{path}: {}  ({} errors, {} warnings, {} info{waived}; {} bytes)",
+        if c.rejected { "REJECT" } else { "ACCEPT" },
+        r.count(Severity::Error),
+        r.count(Severity::Warning),
+        r.count(Severity::Info),
+        r.size
+    );
+    let mut groups: Vec<&str> = Vec::new();
+    for f in &r.findings {
+        if !groups.contains(&group(f)) {
+            groups.push(group(f));
+        }
+    }
+    for g in groups {
+        let _ = writeln!(out, "  {g}");
+        for (i, f) in r.findings.iter().enumerate().filter(|(_, f)| group(f) == g) {
+            let off = f.offset.map_or("-".to_string(), |o| format!("{o:#010x}"));
+            let view = if f.view == View::Replayed {
+                " (replayed)"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "  ... {} more {id} findings not shown (raise --max-per-rule to see them){}",
-                s.count,
-                waiver_note(r.waived_suppressed.get(id).map(String::as_str))
+                "    {off:>12}  {:<7}  {}  {}{view}{}  [{}]{}",
+                f.severity.as_str(),
+                f.rule,
+                escape_controls(&f.message),
+                swept_range(f),
+                f.spec,
+                waiver_note(r.waiver(i))
             );
         }
-        if let Some(d) = &r.digests {
-            digests(&mut out, d);
-        }
+    }
+    for (id, s) in &r.suppressed {
+        let _ = writeln!(
+            out,
+            "  ... {} more {id} findings not shown (raise --max-per-rule to see them){}",
+            s.count,
+            waiver_note(r.waived_suppressed.get(id).map(String::as_str))
+        );
+    }
+    if let Some(d) = &r.digests {
+        digests(&mut out, d);
     }
     out
 }
