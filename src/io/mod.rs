@@ -91,15 +91,20 @@ impl<'a> Watch<'a> {
         if let Some((offset, e)) = self.failed.get() {
             return Err(SourceError::Read {
                 offset: *offset,
-                error: std::io::Error::new(e.kind(), e.to_string()),
+                error: copy_error(e),
             });
         }
         let start =
             (self.start.clone()).map_err(|e| SourceError::Stat(std::io::Error::other(e)))?;
         let end = self.src.stamp().map_err(SourceError::Stat)?;
         let len = self.src.len();
-        let what = if end.len != len || start.len != len {
-            format!("size {len} bytes when opened, {} now", end.len)
+        let what = if end.len != start.len {
+            format!(
+                "size {} bytes at the start, {} at the end",
+                start.len, end.len
+            )
+        } else if len != start.len {
+            format!("size {len} bytes when opened, {} at the start", start.len)
         } else if end.modified != start.modified {
             "its modification time changed".to_string()
         } else if end.changed != start.changed {
@@ -111,6 +116,14 @@ impl<'a> Watch<'a> {
     }
 }
 
+/// `io::Error` is not `Clone`: the OS error number survives, else kind and text.
+fn copy_error(e: &std::io::Error) -> std::io::Error {
+    e.raw_os_error().map_or_else(
+        || std::io::Error::new(e.kind(), e.to_string()),
+        std::io::Error::from_raw_os_error,
+    )
+}
+
 impl ReadAt for Watch<'_> {
     fn len(&self) -> u64 {
         self.src.len()
@@ -120,9 +133,7 @@ impl ReadAt for Watch<'_> {
         if let Err(e) = &r
             && e.kind() != std::io::ErrorKind::Interrupted
         {
-            let _ = self
-                .failed
-                .set((offset, std::io::Error::new(e.kind(), e.to_string())));
+            let _ = self.failed.set((offset, copy_error(e)));
         }
         r
     }
