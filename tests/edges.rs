@@ -3,7 +3,7 @@
 //! failure (exit 2), never zeros and never a stale verdict.
 
 use crate::builder::*;
-use crate::cli::{Scratch, run};
+use crate::cli::Scratch;
 use crate::rules_header::base;
 use sha2::{Digest, Sha256};
 use std::io::Read;
