@@ -452,21 +452,14 @@ impl Drop for Btrfs {
     }
 }
 
-#[test]
-fn a_read_error_through_the_cli_is_exit_2_naming_the_offset() {
-    let dir = Scratch::new("edges-eio");
-    let Some(mut fs) = Btrfs::make(&dir) else {
-        return;
-    };
+/// `img` written to `x.vhdx` on a btrfs file system whose copy of the 4 KiB block holding
+/// `marker` (at a 4 KiB-aligned offset of `img`) is damaged: reads of it fail with EIO.
+/// `None` (skipped, with a message) without root, btrfs-progs or mount.
+fn on_damaged_btrfs(dir: &Scratch, img: &Built, marker: &[u8]) -> Option<(Btrfs, String)> {
+    let mut fs = Btrfs::make(dir)?;
     if !fs.mount("loop") {
-        return;
+        return None;
     }
-    // A marker in the file identifier's slack (swept by FTI-006): the 4 KiB block that
-    // holds it is damaged below the file system.
-    let marker = b"EDGES-IO-EIO-MARKER-7f3a9c";
-    let bad = 0x2000u64;
-    let mut img = base();
-    img.patch(bad, marker);
     let p = format!("{}/x.vhdx", fs.mnt);
     img.write_to(Path::new(&p)).unwrap();
     fs.umount();
@@ -478,9 +471,20 @@ fn a_read_error_through_the_cli_is_exit_2_naming_the_offset() {
     raw[at] ^= 0xff;
     std::fs::write(&fs.image, &raw).unwrap();
     drop(raw);
-    if !fs.mount("loop,ro") {
+    fs.mount("loop,ro").then_some((fs, p))
+}
+
+#[test]
+fn a_read_error_through_the_cli_is_exit_2_naming_the_offset() {
+    let dir = Scratch::new("edges-eio");
+    // A marker in the file identifier's slack (swept by FTI-006).
+    let marker = b"EDGES-IO-EIO-MARKER-7f3a9c";
+    let bad = 0x2000u64;
+    let mut img = base();
+    img.patch(bad, marker);
+    let Some((_fs, p)) = on_damaged_btrfs(&dir, &img, marker) else {
         return;
-    }
+    };
     for args in [
         vec!["check", p.as_str()],
         vec!["check", "--hash", "sha256", p.as_str()],
@@ -495,4 +499,25 @@ fn a_read_error_through_the_cli_is_exit_2_naming_the_offset() {
         assert!(err.contains("os error 5"), "{err}");
         assert!(!out.contains("ACCEPT") && !out.contains("REJECT"), "{out}");
     }
+}
+
+#[test]
+fn a_read_error_during_replay_leaves_no_copy() {
+    let dir = Scratch::new("edges-eio-replay");
+    // A pending log; a payload block the copy reads is damaged.
+    let (mut img, _, _) = crate::rules_log::dirty();
+    let marker = b"EDGES-IO-REPLAY-MARKER-41c2e8";
+    let bad = img.layout.block_offset(0);
+    img.patch(bad, marker);
+    let out = dir.path("out.vhdx");
+    let Some((_fs, p)) = on_damaged_btrfs(&dir, &img, marker) else {
+        return;
+    };
+    let (code, stdout, err) = finishes(&["replay", &p, &out]);
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(
+        err.contains(&format!("{p}: read error at offset {bad} ({bad:#x}): ")),
+        "{err}"
+    );
+    assert!(!Path::new(&out).exists(), "a copy was left");
 }
