@@ -193,7 +193,9 @@ pub fn check_chain(
                     check_staged(&r, parent, opts, |raw, replayed, rep| {
                         let me = ParentLink::of(name.clone(), replayed.unwrap_or(raw), m.found_via);
                         (stage(raw, replayed, rep), me)
-                    });
+                    })
+                    // A read error or a change voids the report, and the link with it.
+                    .map_err(|e| format!("{name}: {e}"))?;
                 link = Some(me);
                 staged.map(|()| report).map_err(|e| format!("{name}: {e}"))
             });

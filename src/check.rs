@@ -1,6 +1,6 @@
 //! One image, end to end: build the model, run every rule pass, collect the report.
 
-use crate::io::ReadAt;
+use crate::io::{ReadAt, SourceError, Watch};
 use crate::model::replay::ReplayedView;
 use crate::model::{Headers, LogCell, Model, ParentLink, log};
 use crate::rules::finding::{Finding, Severity, View};
@@ -101,24 +101,50 @@ impl ImageReport {
     }
 }
 
-/// Checks one image. Never fails: every defect of the image is a finding.
+/// Checks one image whose reads cannot fail (memory: tests, fuzzing). Never fails: every
+/// defect of the image is a finding. A read error would read as zeros here: files go
+/// through [`try_check`] or [`crate::chain::check_chain`], which void the report then.
 pub fn check(src: &dyn ReadAt, opts: &CheckOptions) -> ImageReport {
     check_with_parent(src, None, opts)
 }
 
-/// Checks one image of a chain: `parent` (from [`crate::chain`]) enables the CHAIN rules.
+/// [`check`] of one image of a chain: `parent` (from [`crate::chain`]) enables the CHAIN
+/// rules.
 pub fn check_with_parent(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
     opts: &CheckOptions,
 ) -> ImageReport {
-    check_staged(src, parent, opts, |_, _, _| ()).0
+    run_checks(src, parent, opts, |_, _, _| ()).0
 }
 
-/// [`check_with_parent`], then `stage` with the report and the models it was judged on
-/// (the policy and the digests need them): the model, and the log analysis in it, is
-/// built once per image.
+/// [`check_with_parent`] of a source that can fail: the report, or why none can be given
+/// (a read error, or the evidence changed while it was checked).
+pub fn try_check(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    opts: &CheckOptions,
+) -> Result<ImageReport, SourceError> {
+    check_staged(src, parent, opts, |_, _, _| ()).map(|(r, ())| r)
+}
+
+/// [`try_check`], then `stage` with the report and the models it was judged on (the
+/// policy and the digests need them): the model, and the log analysis in it, is built
+/// once per image. Everything, `stage` included, reads through one [`Watch`]: a report is
+/// complete, or absent with the reason.
 pub fn check_staged<R>(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    opts: &CheckOptions,
+    stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
+) -> Result<(ImageReport, R), SourceError> {
+    let watch = Watch::new(src);
+    let out = run_checks(&watch, parent, opts, stage);
+    watch.verify()?;
+    Ok(out)
+}
+
+fn run_checks<R>(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
     opts: &CheckOptions,

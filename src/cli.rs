@@ -382,8 +382,14 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32
             return EXIT_TOOL;
         }
     };
-    let model = Model::build(&f);
+    let watch = crate::io::Watch::new(&f);
+    let model = Model::build(&watch);
     let mut v = report::info::collect(&model);
+    // What was read is shown only when all of it could be read and nothing changed.
+    if let Err(e) = watch.verify() {
+        eprintln!("vhdx-check: {}: {e}", image.display());
+        return EXIT_TOOL;
+    }
     if chain.active() {
         let members: Vec<serde_json::Value> = chain
             .resolve(image)

@@ -27,9 +27,18 @@ pub struct Replayed {
 
 /// Replays `image` into the new file `out`. Errors are one-line reasons (exit 2).
 pub fn replay(image: &Path, out: &Path) -> Result<Replayed, String> {
-    let src =
+    let file =
         FileReader::open(image).map_err(|e| format!("cannot read {}: {e}", image.display()))?;
+    // A read error or a change of IMAGE voids what was read: no copy is left.
+    let src = io::Watch::new(&file);
     let model = Model::build(&src);
+    let judged = replay_from(&src, &model, out);
+    (src.verify()).map_err(|e| format!("{}: {e}", image.display()))?;
+    judged
+}
+
+/// [`replay`] of an opened IMAGE; the copy is removed when a read of `src` failed.
+fn replay_from(src: &io::Watch, model: &Model, out: &Path) -> Result<Replayed, String> {
     let Some(hi) = model.header_choice.index() else {
         return Err("nothing to replay: no valid header".into());
     };
@@ -64,14 +73,17 @@ pub fn replay(image: &Path, out: &Path) -> Result<Replayed, String> {
                 format!("cannot create {}: {e}", out.display())
             }
         })?;
-    let view = ReplayedView::new(&src, plan);
+    let view = ReplayedView::new(src, plan);
     let written = copy_data(&view, &file)
         .and_then(|_| file.set_len(view.len()))
-        .and_then(|_| clear_log_guid(&model, hi, &file))
+        .and_then(|_| clear_log_guid(model, hi, &file))
         .and_then(|_| file.sync_all());
-    if let Err(e) = written {
+    let verified = src.verify();
+    if written.is_err() || verified.is_err() {
         drop(file);
         let _ = std::fs::remove_file(out);
+    }
+    if let Err(e) = written {
         return Err(format!("cannot write {}: {e}", out.display()));
     }
     Ok(Replayed {

@@ -5,7 +5,7 @@ mod file;
 mod mem;
 mod sparse;
 
-pub use file::FileReader;
+pub use file::{FileReader, Kind, open_input, open_regular};
 pub use mem::MemReader;
 pub use sparse::{Extent, SparseReader};
 
@@ -33,11 +33,125 @@ pub trait ReadAt: Sync {
         let _ = offset;
         self.len()
     }
+
+    /// Size and times of the source now ([`Watch`] compares them before and after a
+    /// check). Sources that cannot change (memory) give their length and no times.
+    fn stamp(&self) -> std::io::Result<Stamp> {
+        Ok(Stamp {
+            len: self.len(),
+            modified: None,
+            changed: None,
+        })
+    }
+}
+
+/// Size and times (seconds, nanoseconds) of a source, to tell whether it changed while it
+/// was read. Times are `None` where they say nothing (memory, block devices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub len: u64,
+    pub modified: Option<(i64, i64)>,
+    pub changed: Option<(i64, i64)>,
+}
+
+/// Why what was read from a source cannot be trusted: a report built on it is void (the
+/// CLI: exit 2, one line).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The first read that failed (not an end of file: an I/O error).
+    #[error("read error at offset {offset} ({offset:#x}): {error}")]
+    Read { offset: u64, error: std::io::Error },
+    #[error("evidence changed during the check ({0})")]
+    Changed(String),
+    #[error("cannot stat the evidence after reading it: {0}")]
+    Stat(std::io::Error),
+}
+
+/// A source as the engine reads it: the rules keep their zero-padding semantics
+/// ([`read_padded`]), while the first read error is kept here, and [`Watch::verify`] after
+/// the last read says whether anything read may be trusted: no read failed, and size and
+/// times are what they were when the watch began.
+pub struct Watch<'a> {
+    src: &'a dyn ReadAt,
+    start: Result<Stamp, String>,
+    failed: std::sync::OnceLock<(u64, std::io::Error)>,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(src: &'a dyn ReadAt) -> Self {
+        Watch {
+            src,
+            start: src.stamp().map_err(|e| e.to_string()),
+            failed: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// `Ok` when every read succeeded (or met the end) and the source is unchanged.
+    pub fn verify(&self) -> Result<(), SourceError> {
+        if let Some((offset, e)) = self.failed.get() {
+            return Err(SourceError::Read {
+                offset: *offset,
+                error: copy_error(e),
+            });
+        }
+        let start =
+            (self.start.clone()).map_err(|e| SourceError::Stat(std::io::Error::other(e)))?;
+        let end = self.src.stamp().map_err(SourceError::Stat)?;
+        let len = self.src.len();
+        let what = if end.len != start.len {
+            format!(
+                "size {} bytes at the start, {} at the end",
+                start.len, end.len
+            )
+        } else if len != start.len {
+            format!("size {len} bytes when opened, {} at the start", start.len)
+        } else if end.modified != start.modified {
+            "its modification time changed".to_string()
+        } else if end.changed != start.changed {
+            "its status change time changed".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(SourceError::Changed(what))
+    }
+}
+
+/// `io::Error` is not `Clone`: the OS error number survives, else kind and text.
+fn copy_error(e: &std::io::Error) -> std::io::Error {
+    e.raw_os_error().map_or_else(
+        || std::io::Error::new(e.kind(), e.to_string()),
+        std::io::Error::from_raw_os_error,
+    )
+}
+
+impl ReadAt for Watch<'_> {
+    fn len(&self) -> u64 {
+        self.src.len()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.src.read_at(offset, buf);
+        if let Err(e) = &r
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            let _ = self.failed.set((offset, copy_error(e)));
+        }
+        r
+    }
+    fn data_from(&self, offset: u64) -> Option<u64> {
+        self.src.data_from(offset)
+    }
+    fn hole_from(&self, offset: u64) -> u64 {
+        self.src.hole_from(offset)
+    }
+    fn stamp(&self) -> std::io::Result<Stamp> {
+        self.src.stamp()
+    }
 }
 
 /// Fills `buf` from `offset`, zero-filling whatever lies past the end of the source or
 /// cannot be read. Returns the number of bytes that really came from the source, so the
-/// caller can report a truncated structure.
+/// caller can report a truncated structure. A read error is not an end of file: the
+/// engine reads through a [`Watch`], which keeps it and voids the report.
 pub fn read_padded(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> usize {
     let mut done = 0;
     while done < buf.len() {

@@ -199,10 +199,37 @@ impl Policy {
 
     /// Reads and parses a policy file; the error is one line naming the file.
     pub fn load(path: &std::path::Path) -> Result<Policy, String> {
-        let text = std::fs::read_to_string(path)
+        let text = read_policy(path)
             .map_err(|e| format!("cannot read policy file {}: {e}", path.display()))?;
         Policy::parse(&text).map_err(|e| format!("bad policy file {}: {e}", path.display()))
     }
+}
+
+/// Largest policy file read: a policy is a few KiB of TOML.
+pub const MAX_POLICY_BYTES: u64 = 1 << 20;
+
+/// The text of a policy file: a regular file (opened without blocking, so a FIFO cannot
+/// hang us; a device is refused before it is read) of at most [`MAX_POLICY_BYTES`].
+fn read_policy(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+    let file = crate::io::open_regular(path, "policy file")?;
+    let meta = file.metadata()?;
+    if meta.len() > MAX_POLICY_BYTES {
+        return Err(bad(format!(
+            "{} bytes, more than a policy file may have ({MAX_POLICY_BYTES})",
+            meta.len()
+        )));
+    }
+    // Bounded even if the file grows meanwhile.
+    let mut text = String::new();
+    file.take(MAX_POLICY_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_POLICY_BYTES {
+        return Err(bad(format!(
+            "more than a policy file may have ({MAX_POLICY_BYTES} bytes)"
+        )));
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
