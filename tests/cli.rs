@@ -242,4 +242,8 @@ fn info_rules_and_explain() {
     let (code, out, _) = run(&["explain", "hdr-002"]);
     assert_eq!(code, 0);
     assert!(out.contains("HDR-002") && out.contains("2.2.2"), "{out}");
+    assert!(
+        out.contains("docs/rules/HDR-002.md") && out.contains("What to do:"),
+        "explain names the rule page: {out}"
+    );
 }

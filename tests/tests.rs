@@ -5,6 +5,7 @@ mod builder;
 mod chain;
 mod cli;
 mod corpus_images;
+mod docs;
 mod evidence;
 mod log_bounds;
 mod policy;

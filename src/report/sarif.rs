@@ -99,16 +99,26 @@ pub fn render(images: &[Checked]) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
-/// A catalogue entry as a SARIF reportingDescriptor.
+/// A catalogue entry as a SARIF reportingDescriptor: the title as the short description,
+/// what the rule means as the full one, what to do as help, its page as helpUri.
 fn descriptor(r: &RuleInfo) -> Value {
     let family = r.id.split('-').next().unwrap_or("");
     let help = format!(
-        "{}\napplies to: {}\nspecification: {}\nwhy: {}",
-        r.title, r.applies_to, r.spec, r.rationale
+        "{}\n\nWhat to do: {}\n\nApplies to: {}. Specification: {}.",
+        r.rationale,
+        r.advice(),
+        r.applies_to,
+        r.spec
     );
     let markdown = format!(
-        "**{}** — {}\n\n- applies to: {}\n- specification: {}\n- why: {}",
-        r.id, r.title, r.applies_to, r.spec, r.rationale
+        "**{}**: {}\n\n{}\n\n**What to do:** {}\n\n- applies to: {}\n- specification: {}\n\n[Rule page]({})",
+        r.id,
+        r.title,
+        r.rationale,
+        r.advice(),
+        r.applies_to,
+        r.spec,
+        r.doc_url()
     );
     let mut d = json!({
         "id": r.id,
@@ -116,6 +126,7 @@ fn descriptor(r: &RuleInfo) -> Value {
         "shortDescription": { "text": r.title },
         "fullDescription": { "text": r.rationale },
         "help": { "text": help, "markdown": markdown },
+        "helpUri": r.doc_url(),
         "defaultConfiguration": { "level": level(r.severity) },
         "properties": { "tags": ["vhdx", family], "spec": r.spec, "precision": "very-high" },
     });
