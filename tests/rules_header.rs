@@ -174,10 +174,24 @@ fn fti_001_file_shorter_than_header_section() {
 }
 
 #[test]
-fn fti_001_empty_file() {
-    let r = fires(&base(), "FTI-001", |img| img.len = 0);
+fn fti_001_truncated_inside_the_header_section() {
+    // The identifier is there, the headers are cut off: still walked as a VHDX.
+    let r = fires(&base(), "FTI-001", |img| img.len = 100_000);
     expect(&r, "FTI-001", Error, &[0]);
-    assert_all(&r, &["FTI-002", "HDR-003", "RGN-003"]);
+    assert_all(&r, &["HDR-003", "RGN-003"]);
+    assert!(!r.has("FTI-007"));
+}
+
+#[test]
+fn fti_007_not_a_vhdx() {
+    // An empty file, and a QCOW2 header over a VHDX: one finding naming the format.
+    let r = fires(&base(), "FTI-007", |img| img.len = 0);
+    expect(&r, "FTI-007", Error, &[0]);
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert!(message(&r, "FTI-007").contains("empty"));
+    let r = fires(&base(), "FTI-007", |img| img.patch(0, b"QFI\xfb\0\0\0\x02"));
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert!(message(&r, "FTI-007").contains("QCOW2 image"));
 }
 
 #[test]

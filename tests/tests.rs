@@ -8,6 +8,7 @@ mod corpus_images;
 mod docs;
 mod evidence;
 mod log_bounds;
+mod not_vhdx;
 mod policy;
 mod replay;
 mod rules_bat;
