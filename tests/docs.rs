@@ -53,7 +53,17 @@ const FORMULA: &[char] = &[
 
 /// Remarks for maintainers that belong in a rule's `note`, not in what users read.
 const INTERNAL: &[&str] = &[
-    "§", "annotate", "downgrade", "(a)", "(b)", "todo", "fixme", "a4", "a6", "xxx", "catalogue",
+    "§",
+    "annotate",
+    "downgrade",
+    "(a)",
+    "(b)",
+    "todo",
+    "fixme",
+    "a4",
+    "a6",
+    "xxx",
+    "catalogue",
 ];
 
 fn internal_note(text: &str) -> Option<&'static str> {
@@ -78,14 +88,20 @@ fn rule_texts_are_plain_language() {
     let mut bad = Vec::new();
     for r in catalogue().rules() {
         if let Some(c) = r.title.chars().find(|c| FORMULA.contains(c)) {
-            bad.push(format!("{}: title has the formula symbol {c:?}: {}", r.id, r.title));
+            bad.push(format!(
+                "{}: title has the formula symbol {c:?}: {}",
+                r.id, r.title
+            ));
         }
         let words = r.title.split_whitespace().count();
         if words < 3 {
             bad.push(format!("{}: title is not a phrase: {}", r.id, r.title));
         }
         if r.rationale.chars().count() < 40 {
-            bad.push(format!("{}: rationale under 40 characters: {}", r.id, r.rationale));
+            bad.push(format!(
+                "{}: rationale under 40 characters: {}",
+                r.id, r.rationale
+            ));
         }
         if r.rationale == r.title {
             bad.push(format!("{}: rationale repeats the title", r.id));
@@ -96,7 +112,12 @@ fn rule_texts_are_plain_language() {
             }
         }
     }
-    assert!(bad.is_empty(), "{} problems:\n{}", bad.len(), bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{} problems:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }
 
 #[test]

@@ -35,15 +35,53 @@ fn bytes(len: usize, parts: &[(usize, &[u8])]) -> Vec<u8> {
 fn hand_built_headers_of_other_formats() {
     const M: usize = 2 << 20;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("dynamic VHD", bytes(M, &[(0, b"conectix"), (M - 512, b"conectix")]), "dynamic or differencing VHD"),
-        ("fixed VHD", bytes(M, &[(M - 512, b"conectix")]), "fixed VHD"),
+        (
+            "dynamic VHD",
+            bytes(M, &[(0, b"conectix"), (M - 512, b"conectix")]),
+            "dynamic or differencing VHD",
+        ),
+        (
+            "fixed VHD",
+            bytes(M, &[(M - 512, b"conectix")]),
+            "fixed VHD",
+        ),
         ("qcow2", bytes(M, &[(0, b"QFI\xfb\0\0\0\x03")]), "QCOW2"),
-        ("vmdk sparse", bytes(M, &[(0, b"KDMV\x01\0\0\0")]), "VMDK sparse extent"),
-        ("vmdk descriptor", b"# Disk DescriptorFile\nversion=1\n".to_vec(), "VMDK descriptor"),
-        ("vdi", bytes(M, &[(0, b"<<< Oracle VM VirtualBox Disk Image >>>\n"), (0x40, &[0x7f, 0x10, 0xda, 0xbe])]), "VDI"),
-        ("mbr", bytes(M, &[(446, &[0x80, 0, 2, 0, 0x83]), (510, &[0x55, 0xaa])]), "MBR"),
-        ("gpt 512", bytes(M, &[(510, &[0x55, 0xaa]), (512, b"EFI PART")]), "GPT"),
-        ("gpt 4096", bytes(M, &[(510, &[0x55, 0xaa]), (4096, b"EFI PART")]), "GPT"),
+        (
+            "vmdk sparse",
+            bytes(M, &[(0, b"KDMV\x01\0\0\0")]),
+            "VMDK sparse extent",
+        ),
+        (
+            "vmdk descriptor",
+            b"# Disk DescriptorFile\nversion=1\n".to_vec(),
+            "VMDK descriptor",
+        ),
+        (
+            "vdi",
+            bytes(
+                M,
+                &[
+                    (0, b"<<< Oracle VM VirtualBox Disk Image >>>\n"),
+                    (0x40, &[0x7f, 0x10, 0xda, 0xbe]),
+                ],
+            ),
+            "VDI",
+        ),
+        (
+            "mbr",
+            bytes(M, &[(446, &[0x80, 0, 2, 0, 0x83]), (510, &[0x55, 0xaa])]),
+            "MBR",
+        ),
+        (
+            "gpt 512",
+            bytes(M, &[(510, &[0x55, 0xaa]), (512, b"EFI PART")]),
+            "GPT",
+        ),
+        (
+            "gpt 4096",
+            bytes(M, &[(510, &[0x55, 0xaa]), (4096, b"EFI PART")]),
+            "GPT",
+        ),
         ("empty", Vec::new(), "empty"),
         ("short", b"hello".to_vec(), "too short"),
     ];
@@ -65,7 +103,11 @@ fn a_damaged_vhdx_still_gets_the_full_walk() {
     let mut small = ImageBuilder::dynamic(8 * MIB).build();
     small.patch(0, b"VHDXFILE");
     let r = check(&small, &CheckOptions::default());
-    assert!(!r.has("FTI-007") && r.findings.len() > 1, "{:#?}", r.findings);
+    assert!(
+        !r.has("FTI-007") && r.findings.len() > 1,
+        "{:#?}",
+        r.findings
+    );
 }
 
 /// Real files of the other formats, written by qemu-img.
@@ -78,10 +120,18 @@ fn qemu_img_files_of_other_formats() {
     let dir = Scratch::new("not-vhdx");
     let cases: &[(&str, &[&str], &str)] = &[
         ("dyn.vhd", &["-f", "vpc"], "dynamic or differencing VHD"),
-        ("fixed.vhd", &["-f", "vpc", "-o", "subformat=fixed"], "fixed VHD"),
+        (
+            "fixed.vhd",
+            &["-f", "vpc", "-o", "subformat=fixed"],
+            "fixed VHD",
+        ),
         ("a.qcow2", &["-f", "qcow2"], "QCOW2"),
         ("sparse.vmdk", &["-f", "vmdk"], "VMDK sparse extent"),
-        ("flat.vmdk", &["-f", "vmdk", "-o", "subformat=monolithicFlat"], "VMDK descriptor"),
+        (
+            "flat.vmdk",
+            &["-f", "vmdk", "-o", "subformat=monolithicFlat"],
+            "VMDK descriptor",
+        ),
         ("a.vdi", &["-f", "vdi"], "VDI"),
     ];
     for (name, args, want) in cases {

@@ -357,9 +357,10 @@ fn hdr_003_neither_header_valid() {
     expect(&r, "HDR-002", Warning, &[hoff(OLD), hoff(CUR)]);
     assert!(!r.has("HDR-006"));
     assert!(message(&r, "HDR-003").contains("no reader can open this image"));
-    assert!(of(&r, "HDR-002")
-        .iter()
-        .all(|f| f.message.contains("invalid too, so no reader can open this image")));
+    assert!(of(&r, "HDR-002").iter().all(|f| {
+        f.message
+            .contains("invalid too, so no reader can open this image")
+    }));
 }
 
 #[test]

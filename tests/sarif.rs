@@ -79,7 +79,9 @@ fn sarif_validates_against_the_official_schema() {
     // described in words from the catalogue.
     for r in rules {
         let id = r["id"].as_str().unwrap();
-        let uri = r["helpUri"].as_str().unwrap_or_else(|| panic!("{id} has no helpUri"));
+        let uri = r["helpUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has no helpUri"));
         assert!(
             uri.starts_with("https://") && uri.ends_with(&format!("/{id}.md")),
             "{id}: {uri}"
@@ -91,8 +93,15 @@ fn sarif_validates_against_the_official_schema() {
             "{id}: name {name:?}"
         );
         let full = r["fullDescription"]["text"].as_str().unwrap();
-        assert_ne!(full, r["shortDescription"]["text"].as_str().unwrap(), "{id}");
-        assert!(r["help"]["text"].as_str().unwrap().contains("What to do:"), "{id}");
+        assert_ne!(
+            full,
+            r["shortDescription"]["text"].as_str().unwrap(),
+            "{id}"
+        );
+        assert!(
+            r["help"]["text"].as_str().unwrap().contains("What to do:"),
+            "{id}"
+        );
     }
 
     let results = run0["results"].as_array().unwrap();

@@ -141,7 +141,11 @@ mod tests {
         let none: &[u8] = &[];
         assert_eq!(detect(&head(&[(0, b"vhdxfile")]), none, 10), None);
         assert_eq!(detect(&head(&[]), none, 0), Some(Foreign::Empty));
-        assert_eq!(detect(&head(&[]), none, big), None, "no magic: maybe a damaged VHDX");
+        assert_eq!(
+            detect(&head(&[]), none, big),
+            None,
+            "no magic: maybe a damaged VHDX"
+        );
         assert_eq!(detect(&head(&[]), none, 100), Some(Foreign::TooShort));
         let mut tail = vec![0u8; TAIL];
         tail[..8].copy_from_slice(b"conectix");
@@ -154,12 +158,20 @@ mod tests {
             Some(Foreign::Qcow { version: 3 })
         );
         assert_eq!(
-            detect(&head(&[(0, b"<<< x"), (0x40, &[0x7f, 0x10, 0xda, 0xbe])]), none, big),
+            detect(
+                &head(&[(0, b"<<< x"), (0x40, &[0x7f, 0x10, 0xda, 0xbe])]),
+                none,
+                big
+            ),
             Some(Foreign::Vdi)
         );
         // A protective MBR in front of a GPT: the GPT wins.
         assert_eq!(
-            detect(&head(&[(510, &[0x55, 0xaa]), (512, b"EFI PART")]), none, big),
+            detect(
+                &head(&[(510, &[0x55, 0xaa]), (512, b"EFI PART")]),
+                none,
+                big
+            ),
             Some(Foreign::RawGpt { at: 512 })
         );
         assert_eq!(

@@ -2,8 +2,8 @@
 //! decodes; it never judges (that is the rules' job) and never panics on any bytes.
 
 pub mod bat;
-pub mod foreign;
 pub mod crc;
+pub mod foreign;
 pub mod guid;
 pub mod header;
 pub mod identifier;

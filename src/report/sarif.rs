@@ -136,14 +136,14 @@ fn descriptor(r: &RuleInfo) -> Value {
     d
 }
 
-/// A short identifier-like name from the title: its words up to the first parenthesis
-/// or colon, capitalised and joined ("header checksum mismatch" -> HeaderChecksumMismatch).
+/// A readable PascalCase name from the plain title: its words up to the first parenthesis
+/// or colon, capitalised and joined ("Header checksum does not match its contents" ->
+/// HeaderChecksumDoesNotMatchItsContents).
 fn name(r: &RuleInfo) -> String {
     let head = r.title.split(['(', ':', ';']).next().unwrap_or("");
     let n: String = head
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
-        .take(8)
         .map(|w| {
             let mut cs = w.chars();
             cs.next()
@@ -216,7 +216,8 @@ mod tests {
         assert_eq!(uri("images/a b.vhdx"), "images/a%20b.vhdx");
         assert_eq!(uri("/srv/x#1.vhdx"), "file:///srv/x%231.vhdx");
         let r = catalogue().get("LAYOUT-001").unwrap();
-        assert_eq!(name(r), "TwoAllocatedObjectsOverlap");
+        assert_eq!(name(r), "TwoStructuresOccupyTheSameBytesOfTheFile");
+        assert_eq!(name(catalogue().get("FTI-007").unwrap()), "NotAVHDXFile");
         for r in catalogue().rules() {
             assert!(!name(r).is_empty(), "{}", r.id);
         }

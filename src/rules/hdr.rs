@@ -43,7 +43,10 @@ fn fallback(m: &Model, i: usize) -> String {
     if m.headers[other].valid() {
         format!("the image still opens from header {}", other + 1)
     } else {
-        format!("header {} is invalid too, so no reader can open this image", other + 1)
+        format!(
+            "header {} is invalid too, so no reader can open this image",
+            other + 1
+        )
     }
 }
 
