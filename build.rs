@@ -35,6 +35,14 @@ struct Rule {
     severity: String,
     spec: String,
     rationale: String,
+    /// What a responder or CI engineer should do about a finding (rendered in the docs).
+    #[serde(default)]
+    action: Option<String>,
+    /// Internal remark for maintainers (provenance, catalogue cross-references); never
+    /// shown to users, so it is not put in the table.
+    #[serde(default)]
+    #[allow(dead_code)]
+    note: Option<String>,
     #[serde(default)]
     deferred: Option<String>,
 }
@@ -76,13 +84,14 @@ fn main() {
             "error" => "Error",
             other => panic!("rules/{name}: rule {} has unknown severity {other:?}", r.id),
         };
-        let deferred = match &r.deferred {
+        let opt = |v: &Option<String>| match v {
             Some(d) => format!("Some({d:?})"),
             None => "None".into(),
         };
+        let (deferred, action) = (opt(&r.deferred), opt(&r.action));
         writeln!(
             out,
-            "    RuleInfo {{ id: {:?}, applies_to: {:?}, title: {:?}, severity: Severity::{severity}, spec: {:?}, rationale: {:?}, deferred: {deferred} }},",
+            "    RuleInfo {{ id: {:?}, applies_to: {:?}, title: {:?}, severity: Severity::{severity}, spec: {:?}, rationale: {:?}, action: {action}, deferred: {deferred} }},",
             r.id, r.applies_to, r.title, r.spec, r.rationale
         )
         .expect("write to String");

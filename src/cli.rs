@@ -465,11 +465,18 @@ fn cmd_explain(id: &str) -> i32 {
         return EXIT_TOOL;
     };
     let mut text = format!(
-        "{}  [{}]  {}\napplies to: {}\nviolation:  {}\nwhy:        {}\n",
-        r.id, r.severity, r.spec, r.applies_to, r.title, r.rationale
+        "{}  {}\nseverity:   {}\nspec:       {}\napplies to: {}\n",
+        r.id, r.title, r.severity, r.spec, r.applies_to
     );
     if let Some(d) = &r.deferred {
         text.push_str(&format!("status:     not yet checked: {d}\n"));
     }
+    text.push_str(&format!(
+        "\nWhat it means:\n  {}\n\nWhat to do:\n  {}\n\nRule page: {} (in the source tree), {}\n",
+        r.rationale,
+        r.advice(),
+        r.doc_path(),
+        r.doc_url()
+    ));
     print(&text)
 }

@@ -404,3 +404,39 @@ fn failed_requirement_rejects_in_every_format() {
     );
     assert_eq!(run(&["check", "--policy", &waived, &path]).0, 0);
 }
+
+/// The sample policy accepts what `qemu-img create -f vhdx` writes by default: it picks
+/// 8 MiB blocks up to 1 GiB and 16 MiB above (the images are sparse, so 10 GiB is cheap),
+/// and a fixed disk's blocks are in state ZERO (BAT-015, waived in the sample).
+#[test]
+fn sample_policy_accepts_fresh_qemu_img_images() {
+    if std::process::Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP sample_policy_accepts_fresh_qemu_img_images: qemu-img not installed");
+        return;
+    }
+    let dir = Scratch::new("policy-qemu");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.toml");
+    for (name, size, fixed, block) in [
+        ("d64m.vhdx", "64M", false, "8388608"),
+        ("d1g.vhdx", "1G", false, "8388608"),
+        ("d10g.vhdx", "10G", false, "16777216"),
+        ("f64m.vhdx", "64M", true, "8388608"),
+    ] {
+        let p = dir.path(name);
+        let mut cmd = std::process::Command::new("qemu-img");
+        cmd.args(["create", "-q", "-f", "vhdx"]);
+        if fixed {
+            cmd.args(["-o", "subformat=fixed"]);
+        }
+        assert!(cmd.args([&p, size]).status().unwrap().success(), "{name}");
+        let (_, info, _) = run(&["info", "--format", "json", &p]);
+        let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+        assert_eq!(v["parameters"]["block_size"].to_string(), block, "{name}");
+        let (code, out, err) = run(&["check", "--policy", sample.to_str().unwrap(), &p]);
+        assert_eq!(code, 0, "{name} rejected by the sample policy: {out}{err}");
+    }
+}

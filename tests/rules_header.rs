@@ -174,10 +174,24 @@ fn fti_001_file_shorter_than_header_section() {
 }
 
 #[test]
-fn fti_001_empty_file() {
-    let r = fires(&base(), "FTI-001", |img| img.len = 0);
+fn fti_001_truncated_inside_the_header_section() {
+    // The identifier and header 1 are there, the rest is cut off: still walked as a VHDX.
+    let r = fires(&base(), "FTI-001", |img| img.len = 100_000);
     expect(&r, "FTI-001", Error, &[0]);
-    assert_all(&r, &["FTI-002", "HDR-003", "RGN-003"]);
+    assert_all(&r, &["FTI-004", "HDR-006", "RGN-003"]);
+    assert!(!r.has("FTI-007"));
+}
+
+#[test]
+fn fti_007_not_a_vhdx() {
+    // An empty file, and a QCOW2 header over a VHDX: one finding naming the format.
+    let r = fires(&base(), "FTI-007", |img| img.len = 0);
+    expect(&r, "FTI-007", Error, &[0]);
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert!(message(&r, "FTI-007").contains("empty"));
+    let r = fires(&base(), "FTI-007", |img| img.patch(0, b"QFI\xfb\0\0\0\x02"));
+    assert_eq!(r.findings.len(), 1, "{:#?}", r.findings);
+    assert!(message(&r, "FTI-007").contains("QCOW2 image"));
 }
 
 #[test]
@@ -271,6 +285,13 @@ fn hdr_002_header_checksum_mismatch() {
     // Header 1 is now the only valid one, and is used: nothing else goes wrong.
     expect(&r, "HDR-006", Warning, &[hoff(CUR)]);
     assert_eq!(r.count(Error), 0, "{:#?}", r.findings);
+    // The message says what follows: the other copy still opens the image.
+    let m = message(&r, "HDR-002");
+    let other = 3 - CUR;
+    assert!(
+        m.contains(&format!("the image still opens from header {other}")),
+        "{m}"
+    );
 }
 
 #[test]
@@ -335,6 +356,11 @@ fn hdr_003_neither_header_valid() {
     expect(&r, "HDR-001", Warning, &[hoff(OLD)]);
     expect(&r, "HDR-002", Warning, &[hoff(OLD), hoff(CUR)]);
     assert!(!r.has("HDR-006"));
+    assert!(message(&r, "HDR-003").contains("no reader can open this image"));
+    assert!(of(&r, "HDR-002").iter().all(|f| {
+        f.message
+            .contains("invalid too, so no reader can open this image")
+    }));
 }
 
 #[test]

@@ -75,6 +75,34 @@ fn sarif_validates_against_the_official_schema() {
         assert!(policy_rule.get(key).is_some(), "rule lacks {key}");
     }
     assert_eq!(policy_rule["defaultConfiguration"]["level"], "error");
+    // Every rule links its page (an absolute URI, as SARIF requires) and is named and
+    // described in words from the catalogue.
+    for r in rules {
+        let id = r["id"].as_str().unwrap();
+        let uri = r["helpUri"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} has no helpUri"));
+        assert!(
+            uri.starts_with("https://") && uri.ends_with(&format!("/{id}.md")),
+            "{id}: {uri}"
+        );
+        let name = r["name"].as_str().unwrap();
+        assert!(
+            name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && name.chars().all(|c| c.is_ascii_alphanumeric()),
+            "{id}: name {name:?}"
+        );
+        let full = r["fullDescription"]["text"].as_str().unwrap();
+        assert_ne!(
+            full,
+            r["shortDescription"]["text"].as_str().unwrap(),
+            "{id}"
+        );
+        assert!(
+            r["help"]["text"].as_str().unwrap().contains("What to do:"),
+            "{id}"
+        );
+    }
 
     let results = run0["results"].as_array().unwrap();
     let waived = results

@@ -280,16 +280,26 @@ fn anonymous_file() -> Option<std::fs::File> {
     None
 }
 
-/// A catalogue entry as a SARIF reportingDescriptor.
+/// A catalogue entry as a SARIF reportingDescriptor: the title as the short description,
+/// what the rule means as the full one, what to do as help, its page as helpUri.
 fn descriptor(r: &RuleInfo) -> Value {
     let family = r.id.split('-').next().unwrap_or("");
     let help = format!(
-        "{}\napplies to: {}\nspecification: {}\nwhy: {}",
-        r.title, r.applies_to, r.spec, r.rationale
+        "{}\n\nWhat to do: {}\n\nApplies to: {}. Specification: {}.",
+        r.rationale,
+        r.advice(),
+        r.applies_to,
+        r.spec
     );
     let markdown = format!(
-        "**{}** — {}\n\n- applies to: {}\n- specification: {}\n- why: {}",
-        r.id, r.title, r.applies_to, r.spec, r.rationale
+        "**{}**: {}\n\n{}\n\n**What to do:** {}\n\n- applies to: {}\n- specification: {}\n\n[Rule page]({})",
+        r.id,
+        r.title,
+        r.rationale,
+        r.advice(),
+        r.applies_to,
+        r.spec,
+        r.doc_url()
     );
     let mut d = json!({
         "id": r.id,
@@ -297,6 +307,7 @@ fn descriptor(r: &RuleInfo) -> Value {
         "shortDescription": { "text": r.title },
         "fullDescription": { "text": r.rationale },
         "help": { "text": help, "markdown": markdown },
+        "helpUri": r.doc_url(),
         "defaultConfiguration": { "level": level(r.severity) },
         "properties": { "tags": ["vhdx", family], "spec": r.spec, "precision": "very-high" },
     });
@@ -306,14 +317,14 @@ fn descriptor(r: &RuleInfo) -> Value {
     d
 }
 
-/// A short identifier-like name from the title: its words up to the first parenthesis
-/// or colon, capitalised and joined ("header checksum mismatch" -> HeaderChecksumMismatch).
+/// A readable PascalCase name from the plain title: its words up to the first parenthesis
+/// or colon, capitalised and joined ("Header checksum does not match its contents" ->
+/// HeaderChecksumDoesNotMatchItsContents).
 fn name(r: &RuleInfo) -> String {
     let head = r.title.split(['(', ':', ';']).next().unwrap_or("");
     let n: String = head
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
-        .take(8)
         .map(|w| {
             let mut cs = w.chars();
             cs.next()
@@ -393,7 +404,8 @@ mod tests {
         assert_eq!(uri(b"a\xff.vhdx"), "a%FF.vhdx");
         assert_eq!(uri(b"a\xfe.vhdx"), "a%FE.vhdx");
         let r = catalogue().get("LAYOUT-001").unwrap();
-        assert_eq!(name(r), "TwoAllocatedObjectsOverlap");
+        assert_eq!(name(r), "TwoStructuresOccupyTheSameBytesOfTheFile");
+        assert_eq!(name(catalogue().get("FTI-007").unwrap()), "NotAVHDXFile");
         for r in catalogue().rules() {
             assert!(!name(r).is_empty(), "{}", r.id);
         }

@@ -12,7 +12,12 @@ pub struct RuleInfo {
     pub title: &'static str,
     pub severity: Severity,
     pub spec: &'static str,
+    /// What the rule means for the image and its readers, and what follows.
     pub rationale: &'static str,
+    /// What to do about a finding; when a rule has none, the docs give its severity's
+    /// general advice ([`RuleInfo::advice`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<&'static str>,
     /// Set while a rule has no check yet: why it waits (e.g. it needs the log).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deferred: Option<&'static str>,
@@ -20,6 +25,97 @@ pub struct RuleInfo {
 
 // `RULES` (sorted by id) and `FILES`, generated from rules/*.toml.
 include!(concat!(env!("OUT_DIR"), "/catalogue.rs"));
+
+/// Where the rule pages are published: `VHDX_CHECK_DOCS_URL` at build time, else the
+/// crate's source as docs.rs serves it (docs/ is packaged with the crate; SARIF's helpUri
+/// must be an absolute URI, and crates.io is the only home the package metadata names).
+pub const DOCS_URL: &str = match option_env!("VHDX_CHECK_DOCS_URL") {
+    Some(u) => u,
+    None => concat!(
+        "https://docs.rs/crate/vhdx-check/",
+        env!("CARGO_PKG_VERSION"),
+        "/source/docs/rules"
+    ),
+};
+
+/// The rule pages' directory in the source tree.
+pub const DOCS_DIR: &str = "docs/rules";
+
+impl RuleInfo {
+    /// The rule's page in the source tree (docs/rules/ID.md).
+    pub fn doc_path(&self) -> String {
+        format!("{DOCS_DIR}/{}.md", self.id)
+    }
+
+    /// The rule's page as an absolute URL under [`DOCS_URL`].
+    pub fn doc_url(&self) -> String {
+        format!("{}/{}.md", DOCS_URL.trim_end_matches('/'), self.id)
+    }
+
+    /// What to do: the rule's own action, else its severity's general advice.
+    pub fn advice(&self) -> &'static str {
+        self.action.unwrap_or(match self.severity {
+            Severity::Error => {
+                "The image does not conform at this point. Work on a copy, look at the bytes at \
+                 the reported offset, and do not let a tool repair or convert the image before it \
+                 has been examined: readers may refuse it or read different data."
+            }
+            Severity::Warning => {
+                "Readers still open the image, but review the reported bytes: they are unusual \
+                 for a conforming writer and may hold data, damage or a writer's quirk."
+            }
+            Severity::Info => {
+                "Nothing needs fixing. Keep the finding with the case notes; it records what \
+                 the image holds."
+            }
+        })
+    }
+}
+
+/// The page of one rule (docs/rules/ID.md), generated from rules/*.toml.
+pub fn rule_page(r: &RuleInfo) -> String {
+    let mut s = format!(
+        "<!-- Generated from rules/*.toml by `BLESS=1 cargo test --test tests docs::`; do not edit. -->\n\
+         # {}: {}\n\n\
+         | | |\n|---|---|\n| Severity | {} |\n| Applies to | {} |\n| Specification | {} |\n",
+        r.id,
+        r.title,
+        r.severity.as_str(),
+        r.applies_to,
+        r.spec
+    );
+    if let Some(d) = r.deferred {
+        s.push_str(&format!("| Status | not yet checked: {d} |\n"));
+    }
+    s.push_str(&format!(
+        "\n## What it means\n\n{}\n\n## What to do\n\n{}\n\n\
+         Run `vhdx-check explain {}` for this text in a terminal; [all rules](README.md).\n",
+        r.rationale,
+        r.advice(),
+        r.id
+    ));
+    s
+}
+
+/// The index of the rule pages (docs/rules/README.md).
+pub fn rules_index() -> String {
+    let mut s = String::from(
+        "<!-- Generated from rules/*.toml by `BLESS=1 cargo test --test tests docs::`; do not edit. -->\n\
+         # vhdx-check rules\n\n\
+         Every rule the checker reports, by id. `vhdx-check explain ID` prints a rule's page; \
+         `vhdx-check rules` lists them.\n\n| Id | Severity | Title |\n|---|---|---|\n",
+    );
+    for r in catalogue().rules() {
+        s.push_str(&format!(
+            "| [{}]({}.md) | {} | {} |\n",
+            r.id,
+            r.id,
+            r.severity.as_str(),
+            r.title.replace('|', "\\|")
+        ));
+    }
+    s
+}
 
 pub struct Catalogue {
     /// Sorted by id, ids unique (build.rs refuses duplicates).
@@ -57,12 +153,17 @@ mod tests {
     #[derive(Debug, PartialEq, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Parsed {
+        /// Internal remark, not in the table (cleared before comparing).
+        #[serde(default)]
+        note: Option<String>,
         id: String,
         applies_to: String,
         title: String,
         severity: Severity,
         spec: String,
         rationale: String,
+        #[serde(default)]
+        action: Option<String>,
         #[serde(default)]
         deferred: Option<String>,
     }
@@ -80,7 +181,8 @@ mod tests {
         for name in FILES {
             let text = std::fs::read_to_string(dir.join(name)).unwrap();
             let fam: Family = toml::from_str(&text).unwrap();
-            for r in fam.rule {
+            for mut r in fam.rule {
+                r.note = None;
                 assert!(parsed.insert(r.id.clone(), r).is_none(), "duplicate id");
             }
         }
@@ -93,6 +195,8 @@ mod tests {
                 severity: r.severity,
                 spec: r.spec.into(),
                 rationale: r.rationale.into(),
+                action: r.action.map(String::from),
+                note: None,
                 deferred: r.deferred.map(String::from),
             })
             .collect();

@@ -2,17 +2,62 @@
 
 use super::sink::{Loc, Sink};
 use super::{Pass, Scope, hex};
+use crate::format::foreign::{self, Foreign};
 use crate::format::identifier::{self, CREATOR_LEN, CREATOR_OFFSET, RESERVED_OFFSET};
 use crate::model::{HEADER_SECTION, Model};
 
-pub const PASSES: &[Pass] = &[Pass {
-    name: "file type identifier",
-    ids: &[
-        "FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006",
-    ],
+pub const PASSES: &[Pass] = &[
+    NOT_VHDX,
+    Pass {
+        name: "file type identifier",
+        ids: &[
+            "FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006",
+        ],
+        scope: Scope::Raw,
+        run,
+    },
+];
+
+/// The one pass that runs on a file which is another format (or empty): no VHDX rule
+/// can apply to it, so `run_all` runs this alone.
+pub const NOT_VHDX: Pass = Pass {
+    name: "not a VHDX",
+    ids: &["FTI-007"],
     scope: Scope::Raw,
-    run,
-}];
+    run: run_not_vhdx,
+};
+
+/// The other format `m` is, when it lacks the VHDX signature and holds another's magic.
+pub fn foreign_format(m: &Model) -> Option<Foreign> {
+    let head = m.identifier_slot.get(0, foreign::HEAD);
+    let tail_len = m.file_size.min(foreign::TAIL as u64);
+    let mut tail = vec![0u8; tail_len as usize];
+    let got = crate::io::read_padded(m.src, m.file_size - tail_len, &mut tail);
+    tail.truncate(got);
+    foreign::detect(&head, &tail, m.file_size)
+}
+
+fn run_not_vhdx(m: &Model, s: &mut Sink) {
+    let Some(f) = foreign_format(m) else {
+        return;
+    };
+    let (offset, length) = f.magic_at(m.file_size);
+    s.emit("FTI-007", Loc::at(offset, length), || {
+        let what = if f == Foreign::Empty {
+            "not a VHDX file: the file is empty (0 bytes)".to_string()
+        } else {
+            format!(
+                "not a VHDX file: the file ({} bytes) is {}",
+                m.file_size,
+                f.describe()
+            )
+        };
+        (
+            "file".into(),
+            format!("{what}; no VHDX structure was checked"),
+        )
+    });
+}
 
 fn run(m: &Model, s: &mut Sink) {
     if m.file_size < HEADER_SECTION {

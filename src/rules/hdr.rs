@@ -37,6 +37,19 @@ fn name(i: usize) -> String {
     format!("header[{}]", i + 1)
 }
 
+/// What an invalid header `i` leaves readers with: the other copy, or nothing.
+fn fallback(m: &Model, i: usize) -> String {
+    let other = 1 - i;
+    if m.headers[other].valid() {
+        format!("the image still opens from header {}", other + 1)
+    } else {
+        format!(
+            "header {} is invalid too, so no reader can open this image",
+            other + 1
+        )
+    }
+}
+
 fn each_copy(m: &Model, s: &mut Sink) {
     let current = m.header_choice.index();
     for (i, c) in m.headers.iter().enumerate() {
@@ -47,10 +60,12 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.signature", name(i)),
                     format!(
-                        "header {} signature is {} instead of \"head\"; this copy is invalid{}",
+                        "header {} at {} is invalid: its signature is {} instead of \"head\"{}; {}",
                         i + 1,
+                        hex(off),
                         crate::report::preview(&h.signature),
-                        c.slot.truncation_note()
+                        c.slot.truncation_note(),
+                        fallback(m, i)
                     ),
                 )
             });
@@ -60,11 +75,13 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.checksum", name(i)),
                     format!(
-                        "header {} checksum {:#010x} does not match CRC-32C {:#010x} over its 4096 bytes{}; this copy is invalid",
+                        "header {} at {} is invalid: its checksum {:#010x} does not match the CRC-32C {:#010x} of its 4096 bytes{}; {}",
                         i + 1,
+                        hex(off),
                         h.checksum,
                         c.computed_checksum,
-                        other_span_match(c)
+                        other_span_match(c),
+                        fallback(m, i)
                     ),
                 )
             });
@@ -74,7 +91,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.version", name(i)),
                     format!(
-                        "non-current header {} has Version {} (must be 1)",
+                        "non-current header {} has Version {} (must be 1); readers use the other header, so this only records an odd earlier state",
                         i + 1,
                         h.version
                     ),
@@ -89,7 +106,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.reserved", name(i)),
                     format!(
-                        "header {} reserved bytes 80..4095 are not zero (first at {}): {}",
+                        "header {} reserved bytes 80..4095 are not zero (first at {}); readers ignore them: {}",
                         i + 1,
                         hex(first),
                         crate::report::preview(&c.slot.get(at, SIZE))
@@ -103,7 +120,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.slot_padding", name(i)),
                     format!(
-                        "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}: {}",
+                        "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}; readers ignore them and they are not part of the disk: {}",
                         i + 1,
                         hex(first),
                         crate::report::preview(&c.slot.get(at, SLOT))
@@ -134,13 +151,13 @@ fn pair(m: &Model, s: &mut Sink) {
     );
     match m.header_choice {
         HeaderChoice::NoneValid => s.emit("HDR-003", both, || {
-            ("headers".into(), "neither header is valid (signature and checksum): the file has no current header".into())
+            ("headers".into(), "neither header is valid (signature or checksum): the file has no current header, so no reader can open this image".into())
         }),
         HeaderChoice::TieDiffer => s.emit("HDR-004", both, || {
             (
                 "headers".into(),
                 format!(
-                    "both headers are valid with equal SequenceNumber {} but different contents: no current header exists; header 1 used best-effort",
+                    "both headers are valid with equal SequenceNumber {} but different contents: no current header exists, so readers may refuse the image or pick either; this report uses header 1",
                     a.header.sequence_number
                 ),
             )
@@ -159,7 +176,7 @@ fn pair(m: &Model, s: &mut Sink) {
             s.emit("HDR-006", Loc::at(header::OFFSETS[bad], SIZE as u64), || {
                 (
                     name(bad),
-                    format!("only header {} is valid; header {} is not, so redundancy is lost", i + 1, bad + 1),
+                    format!("header {} is invalid; the image opens from header {}, but one more damaged header would leave no valid one", bad + 1, i + 1),
                 )
             })
         }
@@ -210,7 +227,7 @@ fn pair(m: &Model, s: &mut Sink) {
         s.emit("HDR-023", both, || {
             (
                 "headers".into(),
-                format!("{} differ between the two headers", differ.join(", ")),
+                format!("{} differ between the two headers: the non-current header keeps the values from before the last update", differ.join(", ")),
             )
         });
     }
@@ -225,7 +242,7 @@ fn current(m: &Model, s: &mut Sink) {
     let st = |f: &str| format!("{}.{f}", name(i));
     if h.version != 1 {
         s.emit("HDR-007", Loc::at(off + 66, 2), || {
-            (st("version"), format!("current header Version is {} (must be 1): the rest of this report is best-effort", h.version))
+            (st("version"), format!("current header {} has Version {} (must be 1): readers must not interpret the file, and the rest of this report is best-effort", i + 1, h.version))
         });
     }
     if h.log_version != 0 {
@@ -235,7 +252,7 @@ fn current(m: &Model, s: &mut Sink) {
                 (
                     st("log_version"),
                     format!(
-                        "LogVersion is {} with a non-zero LogGuid: the file must not be processed",
+                        "LogVersion is {} (must be 0) and LogGuid is set: the log is in an unknown format, so readers must not open the file",
                         h.log_version
                     ),
                 )
@@ -244,7 +261,7 @@ fn current(m: &Model, s: &mut Sink) {
             s.emit("HDR-010", lv, || {
                 (
                     st("log_version"),
-                    format!("LogVersion is {} (must be 0)", h.log_version),
+                    format!("LogVersion is {} (must be 0); LogGuid is zero, so no log is replayed and readers still open the file", h.log_version),
                 )
             });
         }
@@ -254,7 +271,7 @@ fn current(m: &Model, s: &mut Sink) {
         s.emit("HDR-011", Loc::at(off + 68, 4), || {
             (
                 st("log_length"),
-                format!("LogLength {} is not a multiple of 1 MiB", hex(log_len)),
+                format!("LogLength {} is not a multiple of 1 MiB: the log's extent is invalid, so readers may refuse to open or replay it", hex(log_len)),
             )
         });
     }
@@ -262,7 +279,7 @@ fn current(m: &Model, s: &mut Sink) {
         s.emit("HDR-012", Loc::at(off + 72, 8), || {
             (
                 st("log_offset"),
-                format!("LogOffset {} is not a multiple of 1 MiB", hex(h.log_offset)),
+                format!("LogOffset {} is not a multiple of 1 MiB: the log's location is invalid, so readers may refuse to open or replay it", hex(h.log_offset)),
             )
         });
     }
@@ -271,7 +288,7 @@ fn current(m: &Model, s: &mut Sink) {
             (
                 st("log_offset"),
                 format!(
-                    "log at {} lies inside the 1 MiB header section",
+                    "log at {} lies inside the 1 MiB header section: writing or replaying it would overwrite the headers",
                     hex(h.log_offset)
                 ),
             )
@@ -282,7 +299,7 @@ fn current(m: &Model, s: &mut Sink) {
             (
                 st("log_guid"),
                 format!(
-                    "LogGuid {} is set but LogLength is 0: an active log with no space",
+                    "LogGuid {} is set but LogLength is 0: the header claims an active log that has no space, so nothing can be replayed",
                     h.log_guid
                 ),
             )
@@ -302,7 +319,7 @@ fn current(m: &Model, s: &mut Sink) {
                 (
                     st("log_offset"),
                     format!(
-                        "LogOffset {} + LogLength {} overflows",
+                        "LogOffset {} + LogLength {} overflows: the log cannot be located",
                         hex(h.log_offset),
                         hex(log_len)
                     ),
@@ -313,7 +330,7 @@ fn current(m: &Model, s: &mut Sink) {
                     (
                         "log".into(),
                         format!(
-                            "log [{}, {}) extends past the end of the file ({})",
+                            "log [{}, {}) extends past the end of the file ({}): the file is truncated or the header is wrong, and a pending replay cannot be read whole",
                             hex(h.log_offset),
                             hex(end),
                             hex(m.file_size)
@@ -326,7 +343,7 @@ fn current(m: &Model, s: &mut Sink) {
     }
     if h.file_write_guid.is_zero() {
         s.emit("HDR-019", Loc::at(off + 16, 16), || {
-            (st("file_write_guid"), "FileWriteGuid is all zero".into())
+            (st("file_write_guid"), "FileWriteGuid is all zero: the last writer did not set a fresh value when it opened the file".into())
         });
     }
     if h.data_write_guid.is_zero() {

@@ -78,10 +78,16 @@ pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
         .chain(log::VIEW_DIFF_IDS.iter().copied())
 }
 
-/// Runs every pass on `raw`, or, when the log has a pending replay, the RAW passes on
+/// Runs every pass on `raw` (only FTI-007 when it is another format), or, when the log has a pending replay, the RAW passes on
 /// `raw` and the others on `replayed` (CATALOGUE 0.4); findings that only one view has
 /// are reported once more as LOG-007.
 pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
+    // Another format (or nothing): one finding naming it, not a cascade of VHDX ones.
+    if fti::foreign_format(raw).is_some() {
+        sink.begin_pass(fti::NOT_VHDX.ids);
+        (fti::NOT_VHDX.run)(raw, sink);
+        return;
+    }
     let Some(rep) = replayed else {
         run_passes(raw, |_| true, sink);
         return;
