@@ -2,7 +2,7 @@
 
 use crate::io::ReadAt;
 use crate::model::replay::ReplayedView;
-use crate::model::{Headers, LogCell, Model, ParentLink, log};
+use crate::model::{ChainBreak, Headers, LogCell, Model, ParentLink, log};
 use crate::rules::finding::{Finding, Severity, View};
 use crate::rules::sink::{Sink, Suppressed};
 use serde::Serialize;
@@ -124,7 +124,19 @@ pub fn check_staged<R>(
     opts: &CheckOptions,
     stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
 ) -> (ImageReport, R) {
-    with_models(src, parent, |raw, replayed| {
+    check_member(src, parent, None, opts, stage)
+}
+
+/// [`check_staged`] for a member of a chain: `broken` says why its parent is missing from
+/// the chain (the CHAIN-006..008 findings).
+pub fn check_member<R>(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    broken: Option<ChainBreak>,
+    opts: &CheckOptions,
+    stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
+) -> (ImageReport, R) {
+    with_models(src, parent, broken, |raw, replayed| {
         let mut sink = Sink::new(View::Raw, opts.max_per_rule);
         crate::rules::run_all(raw, replayed, &mut sink);
         let (mut findings, suppressed) = sink.finish();
@@ -147,6 +159,7 @@ pub fn check_staged<R>(
 fn with_models<R>(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
+    broken: Option<ChainBreak>,
     f: impl FnOnce(&Model, Option<&Model>) -> R,
 ) -> R {
     let headers = Headers::read(src);
@@ -164,6 +177,7 @@ fn with_models<R>(
         }
         let mut model = Model::assemble(src, headers, log);
         model.parent = parent.clone();
+        model.chain_break = broken.clone();
         if model.log_is_history() {
             return f(&model, None);
         }
@@ -175,6 +189,7 @@ fn with_models<R>(
         let replayed = view.as_ref().map(|v| {
             let mut m = Model::build_replayed(v, &model);
             m.parent = parent;
+            m.chain_break = broken;
             m
         });
         f(&model, replayed.as_ref())

@@ -75,11 +75,17 @@ impl ChainArgs {
         !self.parents.is_empty() || self.find_parents
     }
 
-    fn resolve(&self, image: &std::path::Path) -> Vec<crate::chain::Member> {
-        let search = crate::chain::Search {
-            dirs: self.search_dirs.clone(),
-        };
-        crate::chain::resolve(image, &self.parents, self.find_parents, &search)
+    /// Where discovery looks; one per run, so every root is listed once.
+    fn search(&self) -> crate::chain::Search {
+        crate::chain::Search::new(self.search_dirs.clone())
+    }
+
+    fn resolve(
+        &self,
+        image: &std::path::Path,
+        search: &crate::chain::Search,
+    ) -> Vec<crate::chain::Member> {
+        crate::chain::resolve(image, &self.parents, self.find_parents, search)
     }
 }
 
@@ -216,16 +222,14 @@ fn cmd_check(
     images: &[PathBuf],
 ) -> i32 {
     // With chain options each image brings its parents: every file is checked and named.
+    let search = chain.search();
     let chains: Vec<Vec<Member>> = images
         .iter()
         .map(|p| {
             if chain.active() {
-                chain.resolve(p)
+                chain.resolve(p, &search)
             } else {
-                vec![Member {
-                    path: p.clone(),
-                    found_via: None,
-                }]
+                vec![Member::named(p)]
             }
         })
         .collect();
@@ -278,9 +282,15 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &std::path::Path) -> i32 {
     let mut v = report::info::collect(&model);
     if chain.active() {
         let members: Vec<serde_json::Value> = chain
-            .resolve(image)
+            .resolve(image, &chain.search())
             .iter()
-            .map(|m| serde_json::json!({"path": m.path.display().to_string(), "found_via": m.found_via}))
+            .map(|m| {
+                let mut j = serde_json::json!({"path": m.path.display().to_string(), "found_via": m.found_via});
+                if let Some((rule, message)) = m.broken.as_ref().map(crate::chain::break_finding) {
+                    j["broken"] = serde_json::json!({"rule": rule, "message": message});
+                }
+                j
+            })
             .collect();
         v["chain"] = serde_json::Value::Array(members);
     }

@@ -12,7 +12,12 @@ pub struct FileReader {
 
 impl FileReader {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = open_read_only(path)?;
+        Self::from_file(open_read_only(path)?)
+    }
+
+    /// A reader over a file the caller opened read-only (chain discovery opens parents
+    /// below a root directory and checks the handle it validated).
+    pub fn from_file(file: File) -> std::io::Result<Self> {
         let meta = file.metadata()?;
         if meta.is_dir() {
             return Err(std::io::Error::new(
