@@ -35,6 +35,16 @@ pub struct Member {
     pub file: Option<Arc<FileReader>>,
     /// Why the chain ends at this member although it is differencing (CHAIN-006..008).
     pub broken: Option<ChainBreak>,
+    /// The chain of this child is to be resolved when it is checked ([`Member::deferred`]).
+    pub deferred: Option<Arc<Deferred>>,
+}
+
+/// How to resolve a child's chain later: the arguments of [`resolve`].
+#[derive(Debug)]
+pub struct Deferred {
+    pub explicit: Vec<PathBuf>,
+    pub find: bool,
+    pub search: Search,
 }
 
 impl Member {
@@ -45,6 +55,21 @@ impl Member {
             found_via: None,
             file: None,
             broken: None,
+            deferred: None,
+        }
+    }
+
+    /// A child whose chain [`check_chain`] resolves when it comes to check it, so a batch
+    /// holds the files discovery opened for the chains being checked only (not one
+    /// descriptor per parent of every image of the run).
+    pub fn deferred(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) -> Member {
+        Member {
+            deferred: Some(Arc::new(Deferred {
+                explicit: explicit.to_vec(),
+                find,
+                search: search.clone(),
+            })),
+            ..Member::named(child)
         }
     }
 }
@@ -56,6 +81,7 @@ impl std::fmt::Debug for Member {
             .field("found_via", &self.found_via)
             .field("opened", &self.file.is_some())
             .field("broken", &self.broken)
+            .field("deferred", &self.deferred.is_some())
             .finish()
     }
 }
@@ -480,6 +506,7 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
                     found_via: Some(key),
                     file: Some(Arc::new(file)),
                     broken: None,
+                    deferred: None,
                 });
             }
             Discovery::Loop { path, key } => {
@@ -514,12 +541,23 @@ pub type Stage<'s> =
 
 /// Checks every member of a chain; each child is judged against its parent (CHAIN rules),
 /// whose identity is read after its own log replay. Results are in chain order: the child
-/// first.
+/// first. A [`Member::deferred`] child's chain is resolved first.
 pub fn check_chain(
     chain: &[Member],
     opts: &CheckOptions,
     stage: &Stage,
 ) -> Vec<(String, Result<ImageReport, String>)> {
+    let resolved;
+    let chain = match chain {
+        [m] if m.deferred.is_some() => {
+            let d = m.deferred.as_deref();
+            resolved = d.map_or_else(Vec::new, |d| {
+                resolve(&m.path, &d.explicit, d.find, &d.search)
+            });
+            &resolved[..]
+        }
+        _ => chain,
+    };
     // From the root down: each member's model, built once for its own check, also gives
     // the link its child is judged against.
     let mut out = Vec::with_capacity(chain.len());

@@ -227,7 +227,13 @@ fn cmd_check(
         .iter()
         .map(|p| {
             if chain.active() {
-                chain.resolve(p, &search)
+                // Resolved on the worker that checks it (see Member::deferred).
+                vec![Member::deferred(
+                    p,
+                    &chain.parents,
+                    chain.find_parents,
+                    &search,
+                )]
             } else {
                 vec![Member::named(p)]
             }
