@@ -115,6 +115,15 @@ fn clear_log_guid(model: &Model, current: usize, out: &File) -> std::io::Result<
 /// succeed, no file called `out` exists; on an error nothing is left behind. An existing
 /// `out` is never replaced (also one that appears while `fill` runs).
 fn write_new(out: &Path, fill: impl FnOnce(&File) -> std::io::Result<()>) -> Result<(), String> {
+    write_new_with(out, fill, true)
+}
+
+/// [`write_new`]; `tmpfile: false` goes straight to the named temporary file (tests).
+fn write_new_with(
+    out: &Path,
+    fill: impl FnOnce(&File) -> std::io::Result<()>,
+    tmpfile: bool,
+) -> Result<(), String> {
     let shown = out.display();
     let exists = || format!("{shown} exists: refusing to overwrite it");
     if std::fs::symlink_metadata(out).is_ok() {
@@ -137,12 +146,16 @@ fn write_new(out: &Path, fill: impl FnOnce(&File) -> std::io::Result<()>) -> Res
         Some(c) if c == Errno::EXIST.raw_os_error() => exists(),
         _ => format!("cannot write {shown}: {e}"),
     };
-    match rustix::fs::openat(
-        &dir,
-        ".",
-        OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
-        FileMode::from_raw_mode(0o644),
-    ) {
+    let unnamed = match tmpfile {
+        true => rustix::fs::openat(
+            &dir,
+            ".",
+            OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+            FileMode::from_raw_mode(0o644),
+        ),
+        false => Err(Errno::OPNOTSUPP),
+    };
+    match unnamed {
         Ok(fd) => {
             let file = File::from(fd);
             fill(&file).and_then(|()| file.sync_all()).map_err(failed)?;
@@ -219,42 +232,67 @@ mod tests {
             .collect()
     }
 
+    /// Both ways of writing: O_TMPFILE, and the named temporary file.
+    const WAYS: [bool; 2] = [true, false];
+
     #[test]
     fn a_failure_part_way_leaves_no_file() {
-        let d = scratch("fail");
-        let out = d.join("out.vhdx");
-        let r = write_new(&out, |f| {
-            f.write_all_at(&[1; 4096], 0)?;
-            // OUT must not be visible while it is being written.
-            assert!(!out.exists());
-            Err(std::io::Error::other("disk full"))
-        });
-        assert!(r.unwrap_err().contains("disk full"));
-        assert_eq!(listing(&d), Vec::<std::ffi::OsString>::new());
-        let _ = std::fs::remove_dir_all(&d);
+        for tmpfile in WAYS {
+            let d = scratch(&format!("fail-{tmpfile}"));
+            let out = d.join("out.vhdx");
+            let r = write_new_with(
+                &out,
+                |f| {
+                    f.write_all_at(&[1; 4096], 0)?;
+                    // OUT must not be visible while it is being written.
+                    assert!(!out.exists());
+                    Err(std::io::Error::other("disk full"))
+                },
+                tmpfile,
+            );
+            assert!(r.unwrap_err().contains("disk full"));
+            assert_eq!(listing(&d), Vec::<std::ffi::OsString>::new(), "{tmpfile}");
+            let _ = std::fs::remove_dir_all(&d);
+        }
     }
 
     #[test]
     fn an_output_that_appears_meanwhile_is_kept() {
-        let d = scratch("race");
-        let out = d.join("out.vhdx");
-        let r = write_new(&out, |f| {
-            std::fs::write(&out, "theirs")?;
-            f.write_all_at(b"ours", 0)
-        });
-        assert!(r.unwrap_err().contains("exists"), "refused");
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "theirs");
-        assert_eq!(listing(&d), vec![std::ffi::OsString::from("out.vhdx")]);
-        let _ = std::fs::remove_dir_all(&d);
+        for tmpfile in WAYS {
+            let d = scratch(&format!("race-{tmpfile}"));
+            let out = d.join("out.vhdx");
+            let r = write_new_with(
+                &out,
+                |f| {
+                    std::fs::write(&out, "theirs")?;
+                    f.write_all_at(b"ours", 0)
+                },
+                tmpfile,
+            );
+            assert!(r.unwrap_err().contains("exists"), "refused");
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), "theirs");
+            assert_eq!(
+                listing(&d),
+                vec![std::ffi::OsString::from("out.vhdx")],
+                "{tmpfile}"
+            );
+            let _ = std::fs::remove_dir_all(&d);
+        }
     }
 
     #[test]
     fn a_complete_write_has_the_name() {
-        let d = scratch("ok");
-        let out = d.join("out.vhdx");
-        write_new(&out, |f| f.write_all_at(b"done", 0)).unwrap();
-        assert_eq!(std::fs::read_to_string(&out).unwrap(), "done");
-        assert_eq!(listing(&d), vec![std::ffi::OsString::from("out.vhdx")]);
-        let _ = std::fs::remove_dir_all(&d);
+        for tmpfile in WAYS {
+            let d = scratch(&format!("ok-{tmpfile}"));
+            let out = d.join("out.vhdx");
+            write_new_with(&out, |f| f.write_all_at(b"done", 0), tmpfile).unwrap();
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), "done");
+            assert_eq!(
+                listing(&d),
+                vec![std::ffi::OsString::from("out.vhdx")],
+                "{tmpfile}"
+            );
+            let _ = std::fs::remove_dir_all(&d);
+        }
     }
 }
