@@ -1,40 +1,165 @@
 //! Differencing chains: finding a child's parent file from its locator, and checking a
 //! child with its parents. Discovery only reads directories and opens files read-only,
-//! and never leaves the child's directory tree unless the user names a search directory.
+//! and never leaves the allowed roots (the child's directory tree and the search dirs):
+//! every candidate is opened once, below an opened root directory, with no symlink
+//! followed (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, else a walk one component at a
+//! time with O_NOFOLLOW), and the file checked is the one opened, never a name reopened.
 
-use crate::check::{CheckOptions, ImageReport, check_staged};
+use crate::check::{CheckOptions, ImageReport, check_member};
 use crate::format::parent::{KEY_ABSOLUTE_WIN32_PATH, KEY_RELATIVE_PATH, KEY_VOLUME_PATH};
 use crate::io::FileReader;
-use crate::model::{DiskType, Model, ParentLink};
-use std::path::{Path, PathBuf};
+use crate::model::{ChainBreak, DiskType, Model, ParentLink};
+use rustix::fd::OwnedFd;
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Parents followed at most (a longer chain is almost certainly a loop or a trap).
 pub const MAX_DEPTH: usize = 64;
-/// Directory entries looked at per name search, and how deep it descends.
+/// Directory entries indexed per root, and how deep the index descends.
 const MAX_SCAN_ENTRIES: usize = 100_000;
 const MAX_SCAN_DEPTH: usize = 8;
 
 /// One file of a chain: where it is and how it was found.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Member {
     pub path: PathBuf,
     /// The locator key that led to it; `None` for the child and for `--parent` files.
     pub found_via: Option<&'static str>,
+    /// The file as discovery opened and validated it: it is checked through this handle.
+    /// `None`: named by the user, opened by name when checked.
+    pub file: Option<Arc<FileReader>>,
+    /// Why the chain ends at this member although it is differencing (CHAIN-006..008).
+    pub broken: Option<ChainBreak>,
+    /// The chain of this child is to be resolved when it is checked ([`Member::deferred`]).
+    pub deferred: Option<Arc<Deferred>>,
 }
 
-/// Where discovery may look.
+/// How to resolve a child's chain later: the arguments of [`resolve`].
+#[derive(Debug)]
+pub struct Deferred {
+    pub explicit: Vec<PathBuf>,
+    pub find: bool,
+    pub search: Search,
+}
+
+impl Member {
+    /// A file named by the user (the child, a `--parent`).
+    pub fn named(path: &Path) -> Member {
+        Member {
+            path: path.to_path_buf(),
+            found_via: None,
+            file: None,
+            broken: None,
+            deferred: None,
+        }
+    }
+
+    /// A child whose chain [`check_chain`] resolves when it comes to check it, so a batch
+    /// holds the files discovery opened for the chains being checked only (not one
+    /// descriptor per parent of every image of the run).
+    pub fn deferred(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) -> Member {
+        Member {
+            deferred: Some(Arc::new(Deferred {
+                explicit: explicit.to_vec(),
+                find,
+                search: search.clone(),
+            })),
+            ..Member::named(child)
+        }
+    }
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("path", &self.path)
+            .field("found_via", &self.found_via)
+            .field("opened", &self.file.is_some())
+            .field("broken", &self.broken)
+            .field("deferred", &self.deferred.is_some())
+            .finish()
+    }
+}
+
+/// Where discovery may look, and the roots it opened and indexed so far: one `Search`
+/// serves a whole run (every child of a batch, every level of a chain), so each root is
+/// opened and listed once.
 #[derive(Debug, Clone, Default)]
 pub struct Search {
     pub dirs: Vec<PathBuf>,
+    roots: Arc<Mutex<Vec<Arc<Root>>>>,
+}
+
+/// An allowed root: its canonical path, the directory opened, and its file-name index,
+/// built on the first name search.
+#[derive(Debug)]
+pub struct Root {
+    path: PathBuf,
+    fd: OwnedFd,
+    index: OnceLock<Index>,
+}
+
+/// Regular files below a root by lower-cased file name (as on Windows, ASCII only), in
+/// breadth-first order of sorted directories; `bound` says where the listing stopped.
+#[derive(Debug, Default)]
+struct Index {
+    names: HashMap<Vec<u8>, Vec<PathBuf>>,
+    bound: Option<String>,
 }
 
 impl Search {
-    /// Canonical roots discovery may read below: the child's directory and the search dirs.
-    fn roots(&self, child: &Path) -> Vec<PathBuf> {
-        std::iter::once(dir_of(child).to_path_buf())
-            .chain(self.dirs.iter().cloned())
-            .filter_map(|d| d.canonicalize().ok())
-            .collect()
+    pub fn new(dirs: Vec<PathBuf>) -> Search {
+        Search {
+            dirs,
+            roots: Arc::default(),
+        }
+    }
+
+    /// The opened root for directory `dir` (shared with earlier calls for the same place).
+    fn root(&self, dir: &Path) -> Option<Arc<Root>> {
+        let path = dir.canonicalize().ok()?;
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = roots.iter().find(|r| r.path == path) {
+            return Some(r.clone());
+        }
+        let fd = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        let r = Arc::new(Root {
+            path,
+            fd,
+            index: OnceLock::new(),
+        });
+        roots.push(r.clone());
+        Some(r)
+    }
+
+    /// The roots discovery may read below for `child`: its directory and the search dirs.
+    fn roots(&self, child: &Path) -> Vec<Arc<Root>> {
+        let mut out: Vec<Arc<Root>> = Vec::new();
+        for d in std::iter::once(dir_of(child)).chain(self.dirs.iter().map(PathBuf::as_path)) {
+            if let Some(r) = self
+                .root(d)
+                .filter(|r| !out.iter().any(|o| o.path == r.path))
+            {
+                out.push(r);
+            }
+        }
+        out
+    }
+}
+
+impl Root {
+    fn index(&self) -> &Index {
+        self.index.get_or_init(|| build_index(self))
     }
 }
 
@@ -45,124 +170,368 @@ fn dir_of(file: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// Finds the parent of `child` from its locator pairs, in the specification's order:
-/// relative_path, then volume_path, then absolute_win32_path. Volume and absolute paths
-/// name Windows locations, so they are matched by file name below the allowed roots.
+/// Lists `root` breadth first (sorted by name), bounded in depth and entries; directories
+/// are opened below the root like candidates, so no symlinked directory is entered.
+fn build_index(root: &Root) -> Index {
+    let mut index = Index::default();
+    let mut queue = std::collections::VecDeque::from([(PathBuf::new(), 0usize)]);
+    let mut seen = 0usize;
+    while let Some((rel, depth)) = queue.pop_front() {
+        let Ok(fd) = open_beneath(&root.fd, &rel, OFlags::DIRECTORY, true) else {
+            continue;
+        };
+        let Ok(dir) = rustix::fs::Dir::read_from(&fd) else {
+            continue;
+        };
+        let mut entries: Vec<(Vec<u8>, FileType)> = dir
+            .filter_map(Result::ok)
+            .map(|e| (e.file_name().to_bytes().to_vec(), e.file_type()))
+            .filter(|(n, _)| n != b"." && n != b"..")
+            .take(MAX_SCAN_ENTRIES - seen)
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        seen += entries.len();
+        for (name, mut ft) in entries {
+            if ft == FileType::Unknown {
+                ft =
+                    rustix::fs::statat(&fd, name.as_slice(), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                        .map_or(FileType::Unknown, |st| FileType::from_raw_mode(st.st_mode));
+            }
+            let path = rel.join(OsStr::from_bytes(&name));
+            match ft {
+                FileType::RegularFile => index
+                    .names
+                    .entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .push(path),
+                FileType::Directory if depth < MAX_SCAN_DEPTH => {
+                    queue.push_back((path, depth + 1));
+                }
+                FileType::Directory if index.bound.is_none() => {
+                    index.bound = Some(format!(
+                        "the search of {} stops {MAX_SCAN_DEPTH} directories deep",
+                        root.path.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if seen >= MAX_SCAN_ENTRIES {
+            index.bound = Some(format!(
+                "the search of {} stopped after {MAX_SCAN_ENTRIES} directory entries",
+                root.path.display()
+            ));
+            break;
+        }
+    }
+    index
+}
+
+/// Opens `rel` (plain names only: no `..`, no root) below the directory `root` read-only,
+/// following no symlink on the way or at the end. `dir`: open a directory.
+fn open_beneath(
+    root: &OwnedFd,
+    rel: &Path,
+    kind: OFlags,
+    openat2: bool,
+) -> std::io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NOCTTY | kind;
+    // A FIFO named like a parent must not block the open (it is refused after fstat).
+    let flags = if kind.is_empty() {
+        flags | OFlags::NONBLOCK
+    } else {
+        flags
+    };
+    let names: Vec<&OsStr> = rel
+        .components()
+        .map(|c| match c {
+            Component::Normal(n) => Ok(n),
+            _ => Err(std::io::Error::from(Errno::XDEV)),
+        })
+        .collect::<Result<_, _>>()?;
+    let path = if names.is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    if openat2 {
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match open_noatime(
+            |f| rustix::fs::openat2(root, path, f, Mode::empty(), resolve),
+            flags,
+        ) {
+            Err(Errno::NOSYS) => {} // a kernel before 5.6: walk instead
+            done => return done.map_err(Into::into),
+        }
+    }
+    // One component at a time from the root, none of them a symlink.
+    let Some((last, parents)) = names.split_last() else {
+        return Ok(rustix::fs::openat(root, ".", flags, Mode::empty())?);
+    };
+    let mut cur: Option<OwnedFd> = None;
+    for n in parents {
+        let at = cur.as_ref().unwrap_or(root);
+        let dir_flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::DIRECTORY;
+        cur = Some(rustix::fs::openat(at, *n, dir_flags, Mode::empty())?);
+    }
+    let at = cur.as_ref().unwrap_or(root);
+    Ok(open_noatime(
+        |f| rustix::fs::openat(at, *last, f, Mode::empty()),
+        flags,
+    )?)
+}
+
+/// `open` with O_NOATIME where allowed (reading the evidence keeps its access time).
+fn open_noatime(
+    open: impl Fn(OFlags) -> rustix::io::Result<OwnedFd>,
+    flags: OFlags,
+) -> rustix::io::Result<OwnedFd> {
+    match open(flags | OFlags::NOATIME) {
+        Err(Errno::PERM) => open(flags),
+        r => r,
+    }
+}
+
+/// `dir` joined with `rel` (`/` separated), `.` and `..` resolved by name: `dir` is
+/// canonical, so this is where the kernel would resolve it. `None` above `/`.
+fn lexical_join(dir: &Path, rel: &str) -> Option<PathBuf> {
+    let mut out = dir.to_path_buf();
+    for part in rel.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            p => out.push(p),
+        }
+    }
+    Some(out)
+}
+
+/// (device, inode): the identity of a file in a chain.
+type FileId = (u64, u64);
+
+/// What discovery made of one child's locator.
+pub enum Discovery {
+    /// The parent, opened and validated: a regular file below an allowed root.
+    Found {
+        path: PathBuf,
+        key: &'static str,
+        file: FileReader,
+        id: FileId,
+    },
+    /// Every file the locator leads to is already in the chain.
+    Loop { path: PathBuf, key: &'static str },
+    /// Nothing found: what was looked for, and where.
+    Missing(String),
+}
+
+/// Opens the candidate `rel` below `root`: a regular file, or nothing.
+fn open_candidate(root: &Root, rel: &Path) -> Option<(FileReader, FileId)> {
+    let fd = open_beneath(&root.fd, rel, OFlags::empty(), true).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    let file = FileReader::from_file(std::fs::File::from(fd)).ok()?;
+    Some((file, (st.st_dev, st.st_ino)))
+}
+
+/// Finds the parent of the differencing disk `child` from its locator pairs, in the
+/// specification's order: relative_path (resolved from the child's directory), then
+/// volume_path, then absolute_win32_path. Volume and absolute paths name Windows
+/// locations, so they are matched by file name in each root's index. `chain`: the files
+/// already in the chain (a candidate among them is a loop, not a parent).
 pub fn discover(
     child: &Path,
     pairs: &[(usize, String, String)],
-    search: &Search,
-) -> Option<(PathBuf, &'static str)> {
-    let roots = search.roots(child);
-    let inside = |p: &Path| {
-        p.canonicalize()
-            .ok()
-            .filter(|c| c.is_file() && roots.iter().any(|r| c.starts_with(r)))
-    };
+    roots: &[Arc<Root>],
+    chain: &[FileId],
+) -> Discovery {
     let value = |k: &str| {
         pairs
             .iter()
             .find(|(_, key, _)| key == k)
             .map(|(_, _, v)| v.as_str())
     };
-    if let Some(rel) = value(KEY_RELATIVE_PATH) {
-        let dir = child.parent().unwrap_or(Path::new("."));
-        let candidate = dir.join(rel.replace('\\', "/"));
-        if let Some(found) = inside(&candidate) {
-            return Some((found, KEY_RELATIVE_PATH));
-        }
-    }
-    for key in [KEY_VOLUME_PATH, KEY_ABSOLUTE_WIN32_PATH] {
-        let Some(name) = value(key)
-            .and_then(|v| v.rsplit(['\\', '/']).next())
-            .filter(|n| !n.is_empty())
-        else {
-            continue;
-        };
-        let child_canon = child.canonicalize().ok();
-        for root in &roots {
-            if let Some(found) = find_name(root, name).filter(|f| Some(f) != child_canon.as_ref()) {
-                return Some((found, key));
-            }
-        }
-    }
-    None
-}
-
-/// Breadth-first search for a file called `name` (case-insensitive, as on Windows) below
-/// `root`, bounded in depth and entries; symlinked directories are not followed.
-fn find_name(root: &Path, name: &str) -> Option<PathBuf> {
-    let mut queue = std::collections::VecDeque::from([(root.to_path_buf(), 0usize)]);
-    let mut seen = 0usize;
-    while let Some((dir, depth)) = queue.pop_front() {
-        let Ok(list) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut entries: Vec<_> = list
-            .filter_map(Result::ok)
-            .take(MAX_SCAN_ENTRIES - seen)
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        seen += entries.len();
-        for e in entries {
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_file() && e.file_name().to_string_lossy().eq_ignore_ascii_case(name) {
-                return e.path().canonicalize().ok();
-            }
-            if ft.is_dir() && depth < MAX_SCAN_DEPTH {
-                queue.push_back((e.path(), depth + 1));
-            }
-        }
-        if seen >= MAX_SCAN_ENTRIES {
+    let mut looked = Vec::new();
+    let mut looped = None;
+    let take = |root: &Root, rel: &Path, key: &'static str, looped: &mut Option<_>| {
+        let (file, id) = open_candidate(root, rel)?;
+        let path = root.path.join(rel);
+        if chain.contains(&id) {
+            looped.get_or_insert((path, key));
             return None;
         }
+        Some(Discovery::Found {
+            path,
+            key,
+            file,
+            id,
+        })
+    };
+    if let Some(rel) = value(KEY_RELATIVE_PATH) {
+        let target = dir_of(child)
+            .canonicalize()
+            .ok()
+            .and_then(|d| lexical_join(&d, &rel.replace('\\', "/")));
+        looked.push(match &target {
+            Some(t) => format!("{KEY_RELATIVE_PATH} \"{rel}\" (= {})", t.display()),
+            None => format!("{KEY_RELATIVE_PATH} \"{rel}\""),
+        });
+        for root in roots {
+            let Some(inner) = target
+                .as_ref()
+                .and_then(|t| t.strip_prefix(&root.path).ok())
+            else {
+                continue;
+            };
+            if let Some(found) = take(root, inner, KEY_RELATIVE_PATH, &mut looped) {
+                return found;
+            }
+        }
     }
-    None
+    let mut bounds = Vec::new();
+    for key in [KEY_VOLUME_PATH, KEY_ABSOLUTE_WIN32_PATH] {
+        let Some(v) = value(key) else { continue };
+        let Some(name) = v.rsplit(['\\', '/']).next().filter(|n| !n.is_empty()) else {
+            looked.push(format!("{key} \"{v}\" (no file name)"));
+            continue;
+        };
+        looked.push(format!("{key} \"{v}\" (by file name \"{name}\")"));
+        for root in roots {
+            let index = root.index();
+            if let Some(b) = &index.bound {
+                if !bounds.contains(b) {
+                    bounds.push(b.clone());
+                }
+            }
+            let hits = index
+                .names
+                .get(name.as_bytes().to_ascii_lowercase().as_slice());
+            for rel in hits.into_iter().flatten() {
+                if let Some(found) = take(root, rel, key, &mut looped) {
+                    return found;
+                }
+            }
+        }
+    }
+    if let Some((path, key)) = looped {
+        return Discovery::Loop { path, key };
+    }
+    let where_ = roots
+        .iter()
+        .map(|r| r.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut text = if looked.is_empty() {
+        format!(
+            "parent not found: the parent locator names no {KEY_RELATIVE_PATH}, {KEY_VOLUME_PATH} or {KEY_ABSOLUTE_WIN32_PATH}"
+        )
+    } else {
+        format!(
+            "parent not found: looked for {} below {where_} (no symlink followed)",
+            looked.join(", ")
+        )
+    };
+    for b in bounds {
+        text.push_str(&format!("; {b}"));
+    }
+    Discovery::Missing(text)
 }
 
-/// The chain starting at `child`: the explicit parents when given (nearest first),
-/// otherwise, with `find`, parents discovered one by one from each locator.
+/// The chain starting at `child`: the explicit parents when given (nearest first), then,
+/// with `find`, parents discovered one by one from each locator. A differencing member
+/// whose parent is not in the chain carries why ([`Member::broken`]).
 pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) -> Vec<Member> {
-    let mut chain = vec![Member {
-        path: child.to_path_buf(),
-        found_via: None,
-    }];
-    chain.extend(explicit.iter().map(|p| Member {
-        path: p.clone(),
-        found_via: None,
-    }));
-    if !explicit.is_empty() || !find {
-        return chain;
-    }
+    let mut chain = vec![Member::named(child)];
+    chain.extend(explicit.iter().map(|p| Member::named(p)));
     // Every member is looked up inside the first child's tree (and the search dirs), not
     // only below the directory of the member whose locator is read.
-    let search = Search {
-        dirs: (search.dirs.iter().cloned())
-            .chain(std::iter::once(dir_of(child).to_path_buf()))
-            .collect(),
+    let roots = if find {
+        search.roots(child)
+    } else {
+        Vec::new()
     };
-    let search = &search;
-    let mut seen = vec![child.canonicalize().unwrap_or_else(|_| child.to_path_buf())];
-    while chain.len() <= MAX_DEPTH {
-        let last = &chain[chain.len() - 1].path;
-        let Ok(f) = FileReader::open(last) else { break };
-        let m = Model::build(&f);
-        if m.disk_type != Some(DiskType::Differencing) {
-            break;
-        }
-        let Some((found, key)) = discover(last, &m.locator_pairs(), search) else {
-            break;
+    let mut ids: Vec<FileId> = chain
+        .iter()
+        .filter_map(|m| std::fs::metadata(&m.path).ok())
+        .map(|md| {
+            use std::os::unix::fs::MetadataExt;
+            (md.dev(), md.ino())
+        })
+        .collect();
+    loop {
+        let depth = chain.len();
+        let Some(last) = chain.last_mut() else { break };
+        // A named file is only read here (it is opened again when checked); a discovered
+        // one through the handle discovery validated.
+        let facts = |m: Model| (m.disk_type, m.locator_pairs());
+        let (disk_type, pairs) = match &last.file {
+            Some(f) => facts(Model::build(f.as_ref())),
+            None => match FileReader::open(&last.path) {
+                Ok(f) => facts(Model::build(&f)),
+                Err(_) => break, // reported as unreadable when checked
+            },
         };
-        if seen.contains(&found) {
-            break; // a loop: the locator points back into the chain
+        if disk_type != Some(DiskType::Differencing) {
+            break;
         }
-        seen.push(found.clone());
-        chain.push(Member {
-            path: found,
-            found_via: Some(key),
-        });
+        if !find {
+            last.broken = Some(ChainBreak::Missing(format!(
+                "parent not given: {} is differencing and the --parent list ends here (name its parent with --parent, or use --find-parents)",
+                last.path.display()
+            )));
+            break;
+        }
+        if depth > MAX_DEPTH {
+            last.broken = Some(ChainBreak::Depth(format!(
+                "the chain is cut at {MAX_DEPTH} parents: this disk's parent is not followed"
+            )));
+            break;
+        }
+        match discover(&last.path, &pairs, &roots, &ids) {
+            Discovery::Found {
+                path,
+                key,
+                file,
+                id,
+            } => {
+                ids.push(id);
+                chain.push(Member {
+                    path,
+                    found_via: Some(key),
+                    file: Some(Arc::new(file)),
+                    broken: None,
+                    deferred: None,
+                });
+            }
+            Discovery::Loop { path, key } => {
+                last.broken = Some(ChainBreak::Loop(format!(
+                    "the parent locator's {key} leads to {}, already in the chain",
+                    path.display()
+                )));
+                break;
+            }
+            Discovery::Missing(text) => {
+                last.broken = Some(ChainBreak::Missing(text));
+                break;
+            }
+        }
     }
     chain
+}
+
+/// The rule and message a chain break is reported as (CHAIN-006..008; `info` shows them).
+pub fn break_finding(b: &ChainBreak) -> (&'static str, &str) {
+    match b {
+        ChainBreak::Missing(t) => ("CHAIN-006", t),
+        ChainBreak::Loop(t) => ("CHAIN-007", t),
+        ChainBreak::Depth(t) => ("CHAIN-008", t),
+    }
 }
 
 /// What runs after the rules on each member, with its report and models (see
@@ -172,12 +541,23 @@ pub type Stage<'s> =
 
 /// Checks every member of a chain; each child is judged against its parent (CHAIN rules),
 /// whose identity is read after its own log replay. Results are in chain order: the child
-/// first.
+/// first. A [`Member::deferred`] child's chain is resolved first.
 pub fn check_chain(
     chain: &[Member],
     opts: &CheckOptions,
     stage: &Stage,
 ) -> Vec<(String, Result<ImageReport, String>)> {
+    let resolved;
+    let chain = match chain {
+        [m] if m.deferred.is_some() => {
+            let d = m.deferred.as_deref();
+            resolved = d.map_or_else(Vec::new, |d| {
+                resolve(&m.path, &d.explicit, d.find, &d.search)
+            });
+            &resolved[..]
+        }
+        _ => chain,
+    };
     // From the root down: each member's model, built once for its own check, also gives
     // the link its child is judged against.
     let mut out = Vec::with_capacity(chain.len());
@@ -186,16 +566,25 @@ pub fn check_chain(
         let name = m.path.display().to_string();
         // A member that cannot be read leaves its child without a link.
         let parent = link.take();
-        let report = FileReader::open(&m.path)
+        let opened = match &m.file {
+            Some(f) => Ok(f.clone()),
+            None => FileReader::open(&m.path).map(Arc::new),
+        };
+        let report = opened
             .map_err(|e| format!("cannot read {name}: {e}"))
             .and_then(|r| {
-                let (report, (staged, me)) =
-                    check_staged(&r, parent, opts, |raw, replayed, rep| {
+                let (report, (staged, me)) = check_member(
+                    r.as_ref(),
+                    parent,
+                    m.broken.clone(),
+                    opts,
+                    |raw, replayed, rep| {
                         let me = ParentLink::of(name.clone(), replayed.unwrap_or(raw), m.found_via);
                         (stage(raw, replayed, rep), me)
-                    })
-                    // A read error or a change voids the report, and the link with it.
-                    .map_err(|e| format!("{name}: {e}"))?;
+                    },
+                )
+                // A read error or a change voids the report, and the link with it.
+                .map_err(|e| format!("{name}: {e}"))?;
                 link = Some(me);
                 staged.map(|()| report).map_err(|e| format!("{name}: {e}"))
             });
@@ -203,4 +592,63 @@ pub fn check_chain(
     }
     out.reverse();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// root/{a/file, link -> a/file, dirlink -> a, b/ -> ../outside}
+    fn tree(name: &str) -> (PathBuf, OwnedFd) {
+        let d =
+            std::env::temp_dir().join(format!("vhdx-check-beneath-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let root = d.join("root");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::create_dir_all(d.join("outside")).unwrap();
+        std::fs::write(root.join("a/file"), b"x").unwrap();
+        std::fs::write(d.join("outside/file"), b"x").unwrap();
+        std::os::unix::fs::symlink("a/file", root.join("link")).unwrap();
+        std::os::unix::fs::symlink("a", root.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink("../outside", root.join("b")).unwrap();
+        let fd =
+            rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        (d, fd)
+    }
+
+    #[test]
+    fn open_beneath_follows_no_symlink_with_openat2_and_with_the_walk() {
+        for openat2 in [true, false] {
+            let (d, root) = tree(if openat2 { "openat2" } else { "walk" });
+            let open = |p: &str| open_beneath(&root, Path::new(p), OFlags::empty(), openat2);
+            assert!(open("a/file").is_ok(), "openat2={openat2}");
+            for refused in [
+                "link",
+                "dirlink/file",
+                "b/file",
+                "../outside/file",
+                "/etc/passwd",
+            ] {
+                assert!(
+                    open(refused).is_err(),
+                    "{refused} opened, openat2={openat2}"
+                );
+            }
+            let _ = std::fs::remove_dir_all(&d);
+        }
+    }
+
+    #[test]
+    fn relative_paths_resolve_by_name_from_the_canonical_directory() {
+        let d = Path::new("/r/sub");
+        assert_eq!(
+            lexical_join(d, "../p.vhdx"),
+            Some(PathBuf::from("/r/p.vhdx"))
+        );
+        assert_eq!(
+            lexical_join(d, "./x/./p.vhdx"),
+            Some(PathBuf::from("/r/sub/x/p.vhdx"))
+        );
+        assert_eq!(lexical_join(d, "../../../p"), None);
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::io::{ReadAt, SourceError, Watch};
 use crate::model::replay::ReplayedView;
-use crate::model::{Headers, LogCell, Model, ParentLink, log};
+use crate::model::{ChainBreak, Headers, LogCell, Model, ParentLink, log};
 use crate::rules::finding::{Finding, Severity, View};
 use crate::rules::sink::{Sink, Suppressed};
 use serde::Serialize;
@@ -115,7 +115,7 @@ pub fn check_with_parent(
     parent: Option<ParentLink>,
     opts: &CheckOptions,
 ) -> ImageReport {
-    run_checks(src, parent, opts, |_, _, _| ()).0
+    run_checks(src, parent, None, opts, |_, _, _| ()).0
 }
 
 /// [`check_with_parent`] of a source that can fail: the report, or why none can be given
@@ -130,16 +130,28 @@ pub fn try_check(
 
 /// [`try_check`], then `stage` with the report and the models it was judged on (the
 /// policy and the digests need them): the model, and the log analysis in it, is built
-/// once per image. Everything, `stage` included, reads through one [`Watch`]: a report is
-/// complete, or absent with the reason.
+/// once per image.
 pub fn check_staged<R>(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
     opts: &CheckOptions,
     stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
 ) -> Result<(ImageReport, R), SourceError> {
+    check_member(src, parent, None, opts, stage)
+}
+
+/// [`check_staged`] for a member of a chain: `broken` says why its parent is missing from
+/// the chain (the CHAIN-006..008 findings). Everything, `stage` included, reads through
+/// one [`Watch`]: a report is complete, or absent with the reason.
+pub fn check_member<R>(
+    src: &dyn ReadAt,
+    parent: Option<ParentLink>,
+    broken: Option<ChainBreak>,
+    opts: &CheckOptions,
+    stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
+) -> Result<(ImageReport, R), SourceError> {
     let watch = Watch::new(src);
-    let out = run_checks(&watch, parent, opts, stage);
+    let out = run_checks(&watch, parent, broken, opts, stage);
     watch.verify()?;
     Ok(out)
 }
@@ -147,10 +159,11 @@ pub fn check_staged<R>(
 fn run_checks<R>(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
+    broken: Option<ChainBreak>,
     opts: &CheckOptions,
     stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
 ) -> (ImageReport, R) {
-    with_models(src, parent, |raw, replayed| {
+    with_models(src, parent, broken, |raw, replayed| {
         let mut sink = Sink::new(View::Raw, opts.max_per_rule);
         crate::rules::run_all(raw, replayed, &mut sink);
         let (mut findings, suppressed) = sink.finish();
@@ -173,6 +186,7 @@ fn run_checks<R>(
 fn with_models<R>(
     src: &dyn ReadAt,
     parent: Option<ParentLink>,
+    broken: Option<ChainBreak>,
     f: impl FnOnce(&Model, Option<&Model>) -> R,
 ) -> R {
     let headers = Headers::read(src);
@@ -190,6 +204,7 @@ fn with_models<R>(
         }
         let mut model = Model::assemble(src, headers, log);
         model.parent = parent.clone();
+        model.chain_break = broken.clone();
         if model.log_is_history() {
             return f(&model, None);
         }
@@ -201,6 +216,7 @@ fn with_models<R>(
         let replayed = view.as_ref().map(|v| {
             let mut m = Model::build_replayed(v, &model);
             m.parent = parent;
+            m.chain_break = broken;
             m
         });
         f(&model, replayed.as_ref())

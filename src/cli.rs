@@ -81,11 +81,17 @@ impl ChainArgs {
         !self.parents.is_empty() || self.find_parents
     }
 
-    fn resolve(&self, image: &std::path::Path) -> Vec<crate::chain::Member> {
-        let search = crate::chain::Search {
-            dirs: self.search_dirs.clone(),
-        };
-        crate::chain::resolve(image, &self.parents, self.find_parents, &search)
+    /// Where discovery looks; one per run, so every root is listed once.
+    fn search(&self) -> crate::chain::Search {
+        crate::chain::Search::new(self.search_dirs.clone())
+    }
+
+    fn resolve(
+        &self,
+        image: &std::path::Path,
+        search: &crate::chain::Search,
+    ) -> Vec<crate::chain::Member> {
+        crate::chain::resolve(image, &self.parents, self.find_parents, search)
     }
 }
 
@@ -308,14 +314,18 @@ fn cmd_check(
     mut out: Output,
 ) -> i32 {
     // With chain options each image brings its parents: every file is checked and named.
+    let search = chain.search();
     let tasks: Vec<Task> = images
         .iter()
         .map(|f| match f {
-            Found::Image(p) if chain.active() => Task::Chain(chain.resolve(p)),
-            Found::Image(p) => Task::Chain(vec![Member {
-                path: p.clone(),
-                found_via: None,
-            }]),
+            // Resolved on the worker that checks it (see Member::deferred).
+            Found::Image(p) if chain.active() => Task::Chain(vec![Member::deferred(
+                p,
+                &chain.parents,
+                chain.find_parents,
+                &search,
+            )]),
+            Found::Image(p) => Task::Chain(vec![Member::named(p)]),
             Found::Unreadable(p, why) => Task::Unreadable(p.clone(), why.clone()),
             Found::Skipped(p, why) => Task::Skipped(p.clone(), why.clone()),
         })
@@ -392,9 +402,15 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32
     }
     if chain.active() {
         let members: Vec<serde_json::Value> = chain
-            .resolve(image)
+            .resolve(image, &chain.search())
             .iter()
-            .map(|m| serde_json::json!({"path": report::path_str(&m.path), "found_via": m.found_via}))
+            .map(|m| {
+                let mut j = serde_json::json!({"path": report::path_str(&m.path), "found_via": m.found_via});
+                if let Some((rule, message)) = m.broken.as_ref().map(crate::chain::break_finding) {
+                    j["broken"] = serde_json::json!({"rule": rule, "message": message});
+                }
+                j
+            })
             .collect();
         v["chain"] = serde_json::Value::Array(members);
     }

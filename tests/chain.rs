@@ -9,7 +9,7 @@ use crate::cli::bin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const BS: u32 = MIB as u32;
 
@@ -49,28 +49,29 @@ fn s(p: &Path) -> &str {
 }
 
 /// Runs the binary with a time limit (a locator loop must not hang it): (exit code, stdout).
+/// The output is read while the binary runs (a report larger than a pipe would block it).
 fn run(args: &[&str]) -> (i32, String) {
-    let mut child = bin()
+    let child = bin()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run vhdx-check");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("vhdx-check {args:?} did not finish in 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(120)) else {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+        panic!("vhdx-check {args:?} did not finish in 120 s");
     };
-    let out = child.wait_with_output().unwrap();
+    let out = out.unwrap();
     let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     stdout.push_str(&String::from_utf8_lossy(&out.stderr));
-    (status.code().unwrap_or(-1), stdout)
+    (out.status.code().unwrap_or(-1), stdout)
 }
 
 /// Runs `check --format json` with `args` before the image: (exit code, images).
@@ -124,6 +125,20 @@ fn all_clean(images: &[Value]) {
             );
         }
     }
+}
+
+/// The message and offset of the first `id` finding of one JSON image.
+fn message(image: &Value, id: &str) -> String {
+    finding(image, id)["message"].as_str().unwrap().to_string()
+}
+
+fn finding<'a>(image: &'a Value, id: &str) -> &'a Value {
+    image["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {image}"))
 }
 
 fn canon(p: &Path) -> PathBuf {
@@ -274,8 +289,9 @@ fn discovery_stays_in_the_child_tree_unless_a_search_dir_is_named() {
     ];
     let cp = dir.put("sub/child.vhdx", &child_of(&p, 1, &locator));
     let (code, images) = check_json(&["--find-parents", s(&cp)]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "the chain is incomplete");
     assert_eq!(paths(&images), vec![canon(&cp)], "the parent is outside");
+    assert!(has(&images[0], "CHAIN-006"), "{:?}", rules(&images[0]));
     let (code, images) = check_json(&["--find-parents", "--search-dir", s(&dir.0), s(&cp)]);
     assert_eq!(code, 0);
     assert_eq!(paths(&images), vec![canon(&cp), canon(&pp)]);
@@ -284,6 +300,11 @@ fn discovery_stays_in_the_child_tree_unless_a_search_dir_is_named() {
     let (_, out) = run(&["info", "--format", "json", "--find-parents", s(&cp)]);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["chain"].as_array().unwrap().len(), 1, "{}", v["chain"]);
+    assert_eq!(
+        v["chain"][0]["broken"]["rule"], "CHAIN-006",
+        "{}",
+        v["chain"]
+    );
 }
 
 #[cfg(unix)]
@@ -297,8 +318,39 @@ fn discovery_does_not_follow_a_symlink_out_of_the_tree() {
         &child_of(&p, 1, &[("relative_path", r".\link.vhdx")]),
     );
     std::os::unix::fs::symlink(dir.path("outside/parent.vhdx"), dir.path("sub/link.vhdx")).unwrap();
-    let (_, images) = check_json(&["--find-parents", s(&cp)]);
+    let (code, images) = check_json(&["--find-parents", s(&cp)]);
     assert_eq!(paths(&images), vec![canon(&cp)]);
+    assert_eq!(code, 1);
+    assert!(has(&images[0], "CHAIN-006"), "{:?}", rules(&images[0]));
+}
+
+#[cfg(unix)]
+#[test]
+fn discovery_does_not_enter_a_symlinked_directory_out_of_the_tree() {
+    // sub/disks is a symlink to a directory outside the child's tree: neither the relative
+    // path through it nor the file-name search of the absolute path reaches the parent.
+    // (Discovery opens the name below the opened root with no symlink followed and checks
+    // that handle, so a directory swapped for such a link after a check cannot be used.)
+    let dir = TempDir::new("symlink-dir");
+    let p = parent(7);
+    let outside = dir.put("outside/parent.vhdx", &p);
+    let locator = [
+        ("relative_path", r".\disks\parent.vhdx"),
+        ("absolute_win32_path", r"\\?\C:\vms\parent.vhdx"),
+    ];
+    let cp = dir.put("sub/child.vhdx", &child_of(&p, 1, &locator));
+    std::os::unix::fs::symlink(dir.path("outside"), dir.path("sub/disks")).unwrap();
+    let (code, images) = check_json(&["--find-parents", s(&cp)]);
+    assert_eq!(paths(&images), vec![canon(&cp)]);
+    assert_eq!(code, 1);
+    assert!(has(&images[0], "CHAIN-006"), "{:?}", rules(&images[0]));
+    // A real directory in its place is followed.
+    std::fs::remove_file(dir.path("sub/disks")).unwrap();
+    let inside = dir.put("sub/disks/parent.vhdx", &p);
+    let (code, images) = check_json(&["--find-parents", s(&cp)]);
+    assert_eq!(paths(&images), vec![canon(&cp), canon(&inside)]);
+    assert_eq!(code, 0, "{:?}", rules(&images[0]));
+    assert_ne!(canon(&inside), canon(&outside));
 }
 
 #[test]
@@ -364,8 +416,9 @@ fn locator_naming_the_child_itself_terminates() {
     ];
     let cp = dir.put("self.vhdx", &child_of(&p, 1, &locator));
     let (code, images) = check_json(&["--find-parents", s(&cp)]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "a loop: the chain has no end");
     assert_eq!(paths(&images), vec![canon(&cp)]);
+    assert!(has(&images[0], "CHAIN-007"), "{:?}", rules(&images[0]));
 }
 
 #[test]
@@ -383,12 +436,26 @@ fn locator_cycle_of_two_children_terminates() {
     let ap = dir.put("cycle-dir/a.vhdx", &a);
     let bp = dir.put("cycle-dir/b.vhdx", &b);
     let (code, images) = check_json(&["--find-parents", s(&ap)]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 1, "a loop: the chain has no end");
     assert_eq!(paths(&images), vec![canon(&ap), canon(&bp)]);
-    all_clean(&images);
+    // The loop is reported on b, whose locator leads back to a; a's link to b is sound.
+    assert_eq!(
+        rules(&images[0])
+            .iter()
+            .filter(|(r, _)| r.starts_with("CHAIN-"))
+            .count(),
+        0
+    );
+    assert!(has(&images[1], "CHAIN-007"), "{:?}", rules(&images[1]));
+    let msg = message(&images[1], "CHAIN-007");
+    assert!(
+        msg.contains("relative_path") && msg.contains("a.vhdx"),
+        "{msg}"
+    );
     // The same from b's side.
     let (_, images) = check_json(&["--find-parents", s(&bp)]);
     assert_eq!(paths(&images), vec![canon(&bp), canon(&ap)]);
+    assert!(has(&images[1], "CHAIN-007"), "{:?}", rules(&images[1]));
 }
 
 // ---- three levels ---------------------------------------------------------------------
@@ -515,4 +582,143 @@ fn info_find_parents_lists_locator_and_chain() {
         out.contains("relative_path") && out.contains("parent.vhdx"),
         "{out}"
     );
+}
+
+// ---- incomplete chains ----------------------------------------------------------------
+
+#[test]
+fn missing_parent_gives_chain_006_in_every_format() {
+    let dir = TempDir::new("missing");
+    let p = parent(7);
+    let locator = [
+        ("relative_path", r".\gone.vhdx"),
+        ("absolute_win32_path", r"\\?\C:\vms\gone-too.vhdx"),
+    ];
+    let cp = dir.put("child.vhdx", &child_of(&p, 1, &locator));
+    dir.put("unrelated.vhdx", &parent(9));
+    // Checked alone, without chain options: as before, nothing about the parent.
+    let (code, images) = check_json(&[s(&cp)]);
+    assert_eq!(code, 0);
+    assert!(!has(&images[0], "CHAIN-006"));
+    let (code, images) = check_json(&["--find-parents", s(&cp)]);
+    assert_eq!(code, 1, "the chain is incomplete");
+    assert_eq!(paths(&images), vec![canon(&cp)]);
+    let f = finding(&images[0], "CHAIN-006");
+    assert_eq!(f["severity"], "error");
+    let msg = f["message"].as_str().unwrap();
+    for want in [
+        "relative_path",
+        r".\gone.vhdx",
+        "absolute_win32_path",
+        "gone-too.vhdx",
+        s(&canon(&dir.0)),
+    ] {
+        assert!(msg.contains(want), "{want:?} not in {msg}");
+    }
+    // Where the locator is: the parent locator item's offset, as info shows it.
+    let (_, out) = run(&["info", "--format", "json", "--find-parents", s(&cp)]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        f["offset"], v["parent_locator"]["offset"],
+        "{f} / {}",
+        v["parent_locator"]
+    );
+    assert_eq!(v["chain"][0]["broken"]["rule"], "CHAIN-006");
+    let (_, text) = run(&["info", "--find-parents", s(&cp)]);
+    assert!(
+        text.contains("CHAIN-006") && text.contains("gone.vhdx"),
+        "{text}"
+    );
+    let (code, text) = run(&["check", "--find-parents", s(&cp)]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("CHAIN-006") && text.contains("REJECT"),
+        "{text}"
+    );
+    let (code, sarif) = run(&["check", "--format", "sarif", "--find-parents", s(&cp)]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&sarif).unwrap_or_else(|e| panic!("{e}: {sarif}"));
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    assert!(
+        results
+            .iter()
+            .any(|r| r["ruleId"] == "CHAIN-006" && r["level"] == "error"),
+        "{sarif}"
+    );
+}
+
+#[test]
+fn explicit_parents_that_end_at_a_differencing_disk_give_chain_006() {
+    let dir = TempDir::new("short-explicit");
+    let [c, p, g] = three_levels(
+        &dir,
+        ["child.vhdx", "parent.vhdx", "grandparent.vhdx"],
+        r".\grandparent.vhdx",
+        r".\parent.vhdx",
+    );
+    let (code, images) = check_json(&["--parent", s(&p), s(&c)]);
+    assert_eq!(code, 1, "the parent named is itself differencing");
+    assert_eq!(paths(&images), vec![canon(&c), canon(&p)]);
+    assert!(!has(&images[0], "CHAIN-006"));
+    assert!(message(&images[1], "CHAIN-006").contains("--parent"));
+    // With --find-parents as well, the rest is discovered from the last one named.
+    let (code, images) = check_json(&["--parent", s(&p), "--find-parents", s(&c)]);
+    assert_eq!(code, 0);
+    assert_eq!(paths(&images), vec![canon(&c), canon(&p), canon(&g)]);
+    all_clean(&images);
+}
+
+#[test]
+fn a_chain_of_65_children_is_cut_with_chain_008() {
+    let dir = TempDir::new("deep");
+    let size = 8 * MIB;
+    let base = ImageBuilder::dynamic(size).block_size(BS).seed(3).build();
+    dir.put("base.vhdx", &base);
+    // c64 → base, c63 → c64, …, c0 → c1: 65 differencing disks, then the base.
+    let mut above = base;
+    let mut files = Vec::new();
+    for i in (0..65).rev() {
+        let linkage = guid_braced(&above.layout.data_write_guid);
+        let target = if i == 64 {
+            "base.vhdx".to_string()
+        } else {
+            format!("c{}.vhdx", i + 1)
+        };
+        let rel = format!(r".\{target}");
+        let c = ImageBuilder::differencing(size)
+            .block_size(BS)
+            .seed(100 + i as u64)
+            .parent_locator(&[
+                ("parent_linkage", linkage.as_str()),
+                ("relative_path", &rel),
+            ])
+            .build();
+        files.push(dir.put(&format!("c{i}.vhdx"), &c));
+        above = c;
+    }
+    files.reverse();
+    let (code, images) = check_json(&["--find-parents", s(&files[0])]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        images.len(),
+        65,
+        "the child and 64 parents; the base is past the cut"
+    );
+    assert_eq!(
+        paths(&images),
+        files.iter().map(|f| canon(f)).collect::<Vec<_>>()
+    );
+    assert!(has(&images[64], "CHAIN-008"), "{:?}", rules(&images[64]));
+    for i in &images[..64] {
+        assert!(
+            !rules(i).iter().any(|(r, _)| r.starts_with("CHAIN-")),
+            "{:?}",
+            rules(i)
+        );
+    }
+    // One level shorter, the chain reaches the base and is complete.
+    let (code, images) = check_json(&["--find-parents", s(&files[1])]);
+    assert_eq!(code, 0);
+    assert_eq!(images.len(), 65);
+    all_clean(&images);
 }

@@ -572,3 +572,89 @@ fn qemu_written_log_made_pending_again() {
         "qemu-img info: {text}"
     );
 }
+
+// ---- OUT appears only complete -------------------------------------------------------
+
+/// The names in `dir` (a replay that failed leaves none of its own behind).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn replay_killed_part_way_leaves_no_output() {
+    // RLIMIT_FSIZE below OUT's size: the kernel kills the replay with SIGXFSZ in the middle
+    // of writing OUT (a kill at a deterministic point).
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("SKIPPED replay_killed_part_way_leaves_no_output: prlimit not found");
+        return;
+    }
+    let (img, _, _) = crate::rules_log::dirty();
+    let dir = Scratch::new("replay-killed");
+    let image = dir.path("image.vhdx");
+    img.write_to(Path::new(&image)).unwrap();
+    let out_dir = dir.0.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("out.vhdx");
+    let status = Command::new("prlimit")
+        .arg("--fsize=200000")
+        .arg(env!("CARGO_BIN_EXE_vhdx-check"))
+        .args(["replay", &image, out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!status.status.success(), "{status:?}");
+    assert!(!out.exists(), "a partial OUT was left behind");
+    let left = names_in(&out_dir);
+    assert!(
+        left.iter()
+            .all(|n| n.starts_with(".out.vhdx.vhdx-check-tmp.")),
+        "{left:?}"
+    );
+    // Unlimited, the same replay writes OUT.
+    let (code, stdout, stderr) = run(&["replay", &image, out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(std::fs::metadata(&out).unwrap().len() > 200000);
+}
+
+#[test]
+fn replay_failing_part_way_leaves_nothing() {
+    // OUT on a filesystem that fills up while it is written (a 128 KiB tmpfs; needs root).
+    let (img, _, _) = crate::rules_log::dirty();
+    let dir = Scratch::new("replay-full");
+    let image = dir.path("image.vhdx");
+    img.write_to(Path::new(&image)).unwrap();
+    let mnt = dir.0.join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=128k",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!(
+            "SKIPPED replay_failing_part_way_leaves_nothing: cannot mount a tmpfs (not root?)"
+        );
+        return;
+    }
+    let out = mnt.join("out.vhdx");
+    let (code, stdout, stderr) = run(&["replay", &image, out.to_str().unwrap()]);
+    let left = names_in(&mnt);
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("cannot write"), "{stderr}");
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "nothing left on the full filesystem"
+    );
+}

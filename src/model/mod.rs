@@ -285,6 +285,9 @@ pub struct Model<'a> {
     pub parent_locator: Option<LocatorItem>,
     /// What is known of the parent file, when the caller supplied or found one.
     pub parent: Option<ParentLink>,
+    /// Why the chain ends at this differencing disk without its parent, when the caller
+    /// asked for the chain (`--parent`, `--find-parents`) and could not complete it.
+    pub chain_break: Option<ChainBreak>,
     /// Chunks of a large BAT, read once for the walks that run at the same time.
     bat_cache: bat_cache::BatCache,
     /// The log found through the current header (see [`Model::log`]); the REPLAYED model
@@ -351,6 +354,18 @@ impl ParentLink {
             found_via,
         }
     }
+}
+
+/// Why a differencing disk's parent is not in the chain (CHAIN-006..008); the text says
+/// what was looked for and where.
+#[derive(Debug, Clone, Serialize)]
+pub enum ChainBreak {
+    /// No parent found (or none given): the locator keys and values tried, the roots.
+    Missing(String),
+    /// The locator leads back to a file already in the chain.
+    Loop(String),
+    /// The chain reached [`crate::chain::MAX_DEPTH`] parents; this one's is not followed.
+    Depth(String),
 }
 
 /// The parent locator item's bytes (at most 1 MiB) and its parse.
@@ -501,6 +516,7 @@ impl<'a> Model<'a> {
             bat,
             parent_locator,
             parent: None,
+            chain_break: None,
             bat_cache: Default::default(),
             log,
         }

@@ -6,7 +6,7 @@ use super::sink::{Loc, Sink};
 use super::{Pass, Scope};
 use crate::format::metadata::KnownItem;
 use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
-use crate::model::Model;
+use crate::model::{ChainBreak, Model};
 
 pub const PASSES: &[Pass] = &[Pass {
     name: "parent chain",
@@ -16,12 +16,26 @@ pub const PASSES: &[Pass] = &[Pass {
         "CHAIN-003",
         "CHAIN-004",
         "CHAIN-005",
+        "CHAIN-006",
+        "CHAIN-007",
+        "CHAIN-008",
     ],
     scope: Scope::Views,
     run,
 }];
 
 fn run(m: &Model, s: &mut Sink) {
+    let locator = m.parent_locator.as_ref().map_or(Loc::NONE, |li| {
+        Loc::at(li.file_offset, li.bytes.len() as u64)
+    });
+    if let Some(b) = &m.chain_break {
+        let (id, what) = match b {
+            ChainBreak::Missing(t) => ("CHAIN-006", t),
+            ChainBreak::Loop(t) => ("CHAIN-007", t),
+            ChainBreak::Depth(t) => ("CHAIN-008", t),
+        };
+        s.emit(id, locator, || ("chain".into(), what.clone()));
+    }
     let Some(p) = &m.parent else { return };
     let pairs = m.locator_pairs();
     let linkage = |k: &str| {
@@ -31,9 +45,6 @@ fn run(m: &Model, s: &mut Sink) {
             .and_then(|(_, _, v)| parent::parse_braced_guid(v))
     };
     let (l1, l2) = (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2));
-    let locator = m.parent_locator.as_ref().map_or(Loc::NONE, |li| {
-        Loc::at(li.file_offset, li.bytes.len() as u64)
-    });
     if let Some(dwg) = p.data_write_guid
         && l1 != Some(dwg)
         && l2 != Some(dwg)
