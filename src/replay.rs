@@ -72,7 +72,8 @@ fn replay_from(src: &io::Watch, model: &Model, out: &Path) -> Result<Replayed, S
         file.set_len(view.len())?;
         clear_log_guid(model, hi, file)?;
         // A read error or a change of IMAGE voids the copy before it gets its name.
-        src.verify().map_err(|e| std::io::Error::other(e.to_string()))
+        src.verify()
+            .map_err(|e| std::io::Error::other(e.to_string()))
     })?;
     Ok(Replayed {
         entries: scan.replayed.len(),
