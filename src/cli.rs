@@ -519,10 +519,13 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32
         v["chain"] = serde_json::Value::Array(members);
     }
     match format {
-        Format::Json => write_doc(
-            out,
-            &(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"),
-        ),
+        Format::Json => {
+            let doc = report::info::envelope(image, v);
+            write_doc(
+                out,
+                &(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"),
+            )
+        }
         Format::Text => write_doc(out, &report::info::to_text(&v)),
     }
 }
