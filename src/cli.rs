@@ -34,7 +34,13 @@ struct Cli {
     /// Colour the verdict and severity words of text reports: auto (a terminal, unless
     /// NO_COLOR is set; CLICOLOR_FORCE forces it), always, never. Never with --output,
     /// never in JSON or SARIF.
-    #[arg(long, value_enum, global = true, default_value = "auto", value_name = "WHEN")]
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
     color: ColorArg,
     #[command(subcommand)]
     cmd: Cmd,

@@ -132,7 +132,12 @@ impl Statistics {
     pub fn add(&mut self, r: &ImageReport) {
         self.checked += 1;
         for (i, f) in r.findings.iter().enumerate() {
-            self.tally(f.rule, Some(f.severity), 1, u64::from(r.waiver(i).is_some()));
+            self.tally(
+                f.rule,
+                Some(f.severity),
+                1,
+                u64::from(r.waiver(i).is_some()),
+            );
         }
         for (id, s) in &r.suppressed {
             let waived = if r.waived_suppressed.contains_key(id) {

@@ -244,7 +244,10 @@ impl Render for Sarif {
         out.write_all(before.as_bytes())?;
         let mut room = self.max_results;
         for b in &mut self.buckets {
-            let keep = b.lengths.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+            let keep = b
+                .lengths
+                .len()
+                .min(usize::try_from(room).unwrap_or(usize::MAX));
             room = room.saturating_sub(keep as u64);
             let mut reader = b.spill.reader()?;
             for &len in &b.lengths[..keep] {

@@ -2,9 +2,7 @@
 //! structure, each with a hex offset, severity, rule id and spec section; waived findings
 //! marked with their reason; digests last.
 
-use super::{
-    Checked, HIDDEN_DATA_RULES, Render, Statistics, Status, escape_controls, path_line,
-};
+use super::{Checked, HIDDEN_DATA_RULES, Render, Statistics, Status, escape_controls, path_line};
 use crate::hash::Digests;
 use crate::rules::finding::{Finding, Severity, View};
 use std::fmt::Write;
