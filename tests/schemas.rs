@@ -172,6 +172,9 @@ fn a_path_that_is_not_utf8_matches_both_schemas() {
     assert_valid(&schema("info"), &doc, "info");
 }
 
+/// What is broken, and how.
+type Mutation = (&'static str, fn(&mut Value));
+
 #[test]
 fn the_schemas_refuse_what_the_output_never_holds() {
     // Guards the validation itself: a wrong document must not pass.
@@ -179,7 +182,7 @@ fn the_schemas_refuse_what_the_output_never_holds() {
     let check = schema("check");
     let good = json_of(&["check", "--format", "json", img.to_str().unwrap()]);
     assert_valid(&check, &good, "as written");
-    let mutations: [(&str, fn(&mut Value)); 6] = [
+    let mutations: [Mutation; 6] = [
         ("unknown field", |d| d["images"][0]["extra"] = 1.into()),
         ("severity", |d| {
             d["images"][0]["findings"][0]["severity"] = "fatal".into()
@@ -203,7 +206,7 @@ fn the_schemas_refuse_what_the_output_never_holds() {
     let info = schema("info");
     let good = json_of(&["info", "--format", "json", img.to_str().unwrap()]);
     assert_valid(&info, &good, "as written");
-    let mutations: [(&str, fn(&mut Value)); 4] = [
+    let mutations: [Mutation; 4] = [
         ("no path", |d| {
             d.as_object_mut().unwrap().remove("path");
         }),
