@@ -198,8 +198,17 @@ enum Cmd {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff: `vhdx-check manpage > vhdx-check.1; man ./vhdx-check.1`).
-    Manpage,
+    /// Print the manual page (roff: `vhdx-check manpage > vhdx-check.1; man ./vhdx-check.1`),
+    /// or a subcommand's (`vhdx-check manpage check` is vhdx-check-check(1)).
+    Manpage {
+        /// The subcommand whose page to print.
+        #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page (vhdx-check.1, vhdx-check-check.1, ...) into the existing
+        /// directory DIR instead, replacing pages of those names.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// What `check` writes, from --format, -q and --statistics.
@@ -367,15 +376,47 @@ pub fn run() -> i32 {
             clap_complete::generate(shell, &mut Cli::command(), "vhdx-check", &mut script);
             print(&String::from_utf8_lossy(&script))
         }
-        Cmd::Manpage => {
-            let mut page = Vec::new();
-            match clap_mangen::Man::new(Cli::command()).render(&mut page) {
-                Ok(()) => print(&String::from_utf8_lossy(&page)),
-                Err(e) => {
-                    say(&format!("cannot render the manual page: {e}"));
-                    EXIT_TOOL
-                }
+        Cmd::Manpage { command, dir } => cmd_manpage(command.as_deref(), dir.as_deref()),
+    }
+}
+
+/// The manual pages: the command's, or one subcommand's, or all of them into a directory.
+fn cmd_manpage(command: Option<&str>, dir: Option<&Path>) -> i32 {
+    // `help` is a subcommand of the program, not a page of its own.
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let man = |cmd: clap::Command| {
+        clap_mangen::Man::new(cmd).source(format!("vhdx-check {}", env!("VHDX_CHECK_VERSION")))
+    };
+    if let Some(dir) = dir {
+        let pages = std::iter::once(cli.clone()).chain(cli.get_subcommands().cloned());
+        for page in pages {
+            if let Err(e) = man(page).generate_to(dir) {
+                say(&format!(
+                    "cannot write the manual pages to {}: {e}",
+                    dir.display()
+                ));
+                return EXIT_TOOL;
             }
+        }
+        return EXIT_ACCEPT;
+    }
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                say(&format!("no subcommand {name:?} (see `vhdx-check --help`)"));
+                return EXIT_TOOL;
+            }
+        },
+    };
+    let mut roff = Vec::new();
+    match man(page).render(&mut roff) {
+        Ok(()) => print(&String::from_utf8_lossy(&roff)),
+        Err(e) => {
+            say(&format!("cannot render the manual page: {e}"));
+            EXIT_TOOL
         }
     }
 }

@@ -306,6 +306,42 @@ fn manual_page_names_every_subcommand() {
         );
     }
     assert!(out.contains("\\-\\-color"));
+    assert!(!out.contains("vhdx\\-check\\-help(1)"), "no page for help");
+    // Each page the main one names exists: one subcommand's, or all into a directory.
+    let (code, check, _) = run(&["manpage", "check"]);
+    assert_eq!(code, 0);
+    assert!(check.contains(".TH vhdx-check-check 1"));
+    for flag in ["quiet", "statistics", "sarif\\-info", "max\\-per\\-rule"] {
+        assert!(check.contains(&format!("\\-\\-{flag}")), "lacks --{flag}");
+    }
+    let (code, _, err) = run(&["manpage", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("nope"));
+    let dir = Scratch::new("manpages");
+    let (code, out, _) = run(&["manpage", "--dir", dir.0.to_str().unwrap()]);
+    assert_eq!((code, out.as_str()), (0, ""));
+    let mut pages: Vec<String> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    assert_eq!(
+        pages,
+        [
+            "vhdx-check-check.1",
+            "vhdx-check-completions.1",
+            "vhdx-check-explain.1",
+            "vhdx-check-info.1",
+            "vhdx-check-manpage.1",
+            "vhdx-check-replay.1",
+            "vhdx-check-rules.1",
+            "vhdx-check.1"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("vhdx-check-check.1")).unwrap(),
+        check
+    );
 }
 
 #[test]
