@@ -56,6 +56,7 @@ struct Family {
 fn main() {
     let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("rules");
     println!("cargo:rerun-if-changed=build.rs");
+    version();
     let mut by_id: BTreeMap<String, (Rule, &str)> = BTreeMap::new();
     for name in FILES {
         let path = dir.join(name);
@@ -100,4 +101,61 @@ fn main() {
     writeln!(out, "pub const FILES: &[&str] = &{FILES:?};").expect("write to String");
     let dest = Path::new(&std::env::var("OUT_DIR").expect("set by cargo")).join("catalogue.rs");
     std::fs::write(&dest, out).unwrap_or_else(|e| panic!("cannot write {}: {e}", dest.display()));
+}
+
+/// `VHDX_CHECK_VERSION` for `--version`: the package version, and when built from this
+/// crate's own git checkout the commit (`0.1.0 (8d3f5ee)`), with `, modified` when tracked
+/// files differ from it. Without git, or outside a checkout (a tarball), the plain version.
+fn version() {
+    let pkg = std::env::var("CARGO_PKG_VERSION").expect("set by cargo");
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo");
+    let git = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let ours = git(&["rev-parse", "--show-toplevel"]).is_some_and(|top| {
+        let same = |a: &str| std::fs::canonicalize(a).ok();
+        same(&top).is_some() && same(&top) == same(&root)
+    });
+    let commit = if ours {
+        git(&["rev-parse", "--short", "HEAD"])
+    } else {
+        None
+    };
+    let version = match commit {
+        Some(c) => {
+            // Rebuilt when HEAD moves (checkout, commit) or the index or sources change.
+            let mut watch = vec!["HEAD".to_string(), "index".into(), "packed-refs".into()];
+            if let Some(r) = git(&["symbolic-ref", "-q", "HEAD"]) {
+                watch.push(r);
+            }
+            for w in watch {
+                if let Some(p) = git(&["rev-parse", "--git-path", &w]) {
+                    let p = Path::new(&root).join(p);
+                    if p.exists() {
+                        println!("cargo:rerun-if-changed={}", p.display());
+                    }
+                }
+            }
+            for d in ["src", "Cargo.toml", "Cargo.lock"] {
+                println!("cargo:rerun-if-changed={d}");
+            }
+            let modified = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if modified {
+                format!("{pkg} ({c}, modified)")
+            } else {
+                format!("{pkg} ({c})")
+            }
+        }
+        None => pkg,
+    };
+    println!("cargo:rustc-env=VHDX_CHECK_VERSION={version}");
 }

@@ -12,7 +12,7 @@ use crate::output::{Output, say, say_raw};
 use crate::policy::Policy;
 use crate::report::{self, Checked, FailOn, Render, Status};
 use crate::rules::catalogue::catalogue;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -27,12 +27,51 @@ pub const MAX_PER_RULE_LIMIT: u64 = 100_000;
 #[derive(Parser)]
 #[command(
     name = "vhdx-check",
-    version,
+    version = env!("VHDX_CHECK_VERSION"),
     about = "Forensic validator for Microsoft VHDX (MS-VHDX) images"
 )]
 struct Cli {
+    /// Colour the verdict and severity words of text reports: auto (a terminal, unless
+    /// NO_COLOR is set; CLICOLOR_FORCE forces it), always, never. Never with --output,
+    /// never in JSON or SARIF.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    color: ColorArg,
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArg {
+    /// Whether text written to standard output is coloured. `NO_COLOR` (any non-empty
+    /// value) turns `auto` off, then `CLICOLOR_FORCE` (non-empty, not `0`) turns it on.
+    fn enabled(self, to_file: bool) -> bool {
+        let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        match self {
+            _ if to_file => false,
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            ColorArg::Auto if set("NO_COLOR") => false,
+            ColorArg::Auto
+                if set("CLICOLOR_FORCE")
+                    && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0") =>
+            {
+                true
+            }
+            ColorArg::Auto => std::io::stdout().is_terminal(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -122,6 +161,17 @@ enum Cmd {
         /// instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+        /// -q: the verdict line of each image only (text). -qq: no report at all, for any
+        /// format (the exit code says it; errors are still one line each on stderr).
+        #[arg(long, short = 'q', action = clap::ArgAction::Count)]
+        quiet: u8,
+        /// After the report, per-rule counts over the run (text and json).
+        #[arg(long)]
+        statistics: bool,
+        /// SARIF: include info findings as results (level note); by default they are left
+        /// out, so an accepted image raises no alert.
+        #[arg(long)]
+        sarif_info: bool,
         /// Image files, and directories searched for *.vhdx / *.avhdx files.
         #[arg(required = true, value_name = "IMAGE|DIR")]
         images: Vec<PathBuf>,
@@ -148,6 +198,71 @@ enum Cmd {
     },
     /// Explain one rule by id (e.g. BAT-013).
     Explain { id: String },
+    /// Print a shell completion script (e.g. `vhdx-check completions bash >
+    /// /etc/bash_completion.d/vhdx-check`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff: `vhdx-check manpage > vhdx-check.1; man ./vhdx-check.1`),
+    /// or a subcommand's (`vhdx-check manpage check` is vhdx-check-check(1)).
+    Manpage {
+        /// The subcommand whose page to print.
+        #[arg(value_name = "SUBCOMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page (vhdx-check.1, vhdx-check-check.1, ...) into the existing
+        /// directory DIR instead, replacing pages of those names.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+/// What `check` writes, from --format, -q and --statistics.
+struct Shape {
+    format: CheckFormat,
+    quiet: u8,
+    statistics: bool,
+    sarif_info: bool,
+    color: bool,
+}
+
+impl Shape {
+    /// The usage errors among the combinations.
+    fn refuse(&self, to_file: bool) -> Option<&'static str> {
+        match (self.format, self.quiet) {
+            (_, q) if q > 2 => Some("-q is given at most twice (-qq: no report)"),
+            (CheckFormat::Json | CheckFormat::Sarif, 1) => {
+                Some("-q is for text reports; -qq writes no report in any format")
+            }
+            (_, 2) if to_file => Some("-qq writes no report; it cannot go with --output"),
+            (CheckFormat::Sarif, _) if self.statistics => {
+                Some("--statistics is for text and json reports")
+            }
+            (CheckFormat::Text | CheckFormat::Json, _) if self.sarif_info => {
+                Some("--sarif-info is for --format sarif")
+            }
+            _ => None,
+        }
+    }
+
+    fn renderer(&self) -> Box<dyn Render> {
+        let statistics = self.statistics.then(report::Statistics::default);
+        match self.format {
+            _ if self.quiet >= 2 => Box::new(report::Silent),
+            CheckFormat::Text => Box::new(report::text::Text {
+                color: self.color,
+                quiet: self.quiet == 1,
+                statistics,
+            }),
+            CheckFormat::Json if self.statistics => Box::new(report::json::Json::with_statistics()),
+            CheckFormat::Json => Box::new(report::json::Json::default()),
+            CheckFormat::Sarif => {
+                let mut sarif = report::sarif::Sarif::default();
+                sarif.info = self.sarif_info;
+                Box::new(sarif)
+            }
+        }
+    }
 }
 
 /// Runs the command line and returns the process exit code.
@@ -171,6 +286,7 @@ pub fn run() -> i32 {
             return code;
         }
     };
+    let color = cli.color;
     match cli.cmd {
         Cmd::Check {
             format,
@@ -180,8 +296,22 @@ pub fn run() -> i32 {
             hash,
             chain,
             output,
+            quiet,
+            statistics,
+            sarif_info,
             images,
         } => {
+            let shape = Shape {
+                format,
+                quiet,
+                statistics,
+                sarif_info,
+                color: color.enabled(output.is_some()),
+            };
+            if let Some(why) = shape.refuse(output.is_some()) {
+                say(why);
+                return EXIT_TOOL;
+            }
             let policy = match policy.as_deref().map(Policy::load).transpose() {
                 Ok(p) => p.unwrap_or_default(),
                 Err(e) => {
@@ -230,7 +360,7 @@ pub fn run() -> i32 {
                 policy: &policy,
                 hash: hash.is_some(),
             };
-            cmd_check(format, fail_on, &job, &chain, &images, out)
+            cmd_check(&shape, fail_on, &job, &chain, &images, out)
         }
         Cmd::Info {
             format,
@@ -247,6 +377,53 @@ pub fn run() -> i32 {
         Cmd::Replay { image, out } => cmd_replay(&image, &out),
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
+        Cmd::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "vhdx-check", &mut script);
+            print(&String::from_utf8_lossy(&script))
+        }
+        Cmd::Manpage { command, dir } => cmd_manpage(command.as_deref(), dir.as_deref()),
+    }
+}
+
+/// The manual pages: the command's, or one subcommand's, or all of them into a directory.
+fn cmd_manpage(command: Option<&str>, dir: Option<&Path>) -> i32 {
+    // `help` is a subcommand of the program, not a page of its own.
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    cli.build();
+    let man = |cmd: clap::Command| {
+        clap_mangen::Man::new(cmd).source(format!("vhdx-check {}", env!("VHDX_CHECK_VERSION")))
+    };
+    if let Some(dir) = dir {
+        let pages = std::iter::once(cli.clone()).chain(cli.get_subcommands().cloned());
+        for page in pages {
+            if let Err(e) = man(page).generate_to(dir) {
+                say(&format!(
+                    "cannot write the manual pages to {}: {e}",
+                    dir.display()
+                ));
+                return EXIT_TOOL;
+            }
+        }
+        return EXIT_ACCEPT;
+    }
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            Some(sub) => sub.clone(),
+            None => {
+                say(&format!("no subcommand {name:?} (see `vhdx-check --help`)"));
+                return EXIT_TOOL;
+            }
+        },
+    };
+    let mut roff = Vec::new();
+    match man(page).render(&mut roff) {
+        Ok(()) => print(&String::from_utf8_lossy(&roff)),
+        Err(e) => {
+            say(&format!("cannot render the manual page: {e}"));
+            EXIT_TOOL
+        }
     }
 }
 
@@ -306,7 +483,7 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 }
 
 fn cmd_check(
-    format: CheckFormat,
+    shape: &Shape,
     fail_on: FailOn,
     job: &Job,
     chain: &ChainArgs,
@@ -330,17 +507,13 @@ fn cmd_check(
             Found::Skipped(p, why) => Task::Skipped(p.clone(), why.clone()),
         })
         .collect();
-    let show_progress = tasks.len() > 1 && std::io::stderr().is_terminal();
+    let show_progress = tasks.len() > 1 && shape.quiet == 0 && std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
         if show_progress {
             say_raw(&format!("\r\x1b[2Kvhdx-check: {done}/{total} checked"));
         }
     };
-    let mut renderer: Box<dyn Render> = match format {
-        CheckFormat::Text => Box::new(report::text::Text),
-        CheckFormat::Json => Box::new(report::json::Json::default()),
-        CheckFormat::Sarif => Box::new(report::sarif::Sarif::default()),
-    };
+    let mut renderer = shape.renderer();
     let mut code = EXIT_ACCEPT;
     let written = renderer.begin(&mut out).and_then(|()| {
         batch::run(&tasks, job, &progress, |o| {
@@ -415,10 +588,13 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32
         v["chain"] = serde_json::Value::Array(members);
     }
     match format {
-        Format::Json => write_doc(
-            out,
-            &(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"),
-        ),
+        Format::Json => {
+            let doc = report::info::envelope(image, v);
+            write_doc(
+                out,
+                &(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"),
+            )
+        }
         Format::Text => write_doc(out, &report::info::to_text(&v)),
     }
 }

@@ -53,6 +53,8 @@ fn sarif_validates_against_the_official_schema() {
         "check",
         "--format",
         "sarif",
+        // The waived finding below is info-level: left out without this.
+        "--sarif-info",
         "--hash",
         "sha256",
         "--policy",
@@ -245,4 +247,121 @@ fn sample_gate_script_fails_when_its_sarif_cannot_be_written() {
     assert!(err.contains("cannot write the report to"), "{err}");
     // The previous report is left whole rather than truncated.
     assert_eq!(std::fs::read_to_string(&sarif).unwrap(), "previous run");
+}
+
+fn sarif_of(args: &[&str]) -> (i32, Value) {
+    let mut all = vec!["check", "--format", "sarif"];
+    all.extend_from_slice(args);
+    let (code, out, err) = run(&all);
+    let doc = serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {err}"));
+    (code, doc)
+}
+
+fn levels(doc: &Value) -> Vec<String> {
+    (doc["runs"][0]["results"].as_array().unwrap().iter())
+        .map(|r| r["level"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn sarif_leaves_info_findings_out_unless_asked() {
+    let dir = Scratch::new("sarif-info");
+    // A clean dynamic image: accepted, with info findings only.
+    let img = ImageBuilder::dynamic(8 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"data")
+        .build();
+    let clean = dir.path("clean.vhdx");
+    img.write_to(Path::new(&clean)).unwrap();
+    let (_, json, _) = run(&["check", "--format", "json", &clean]);
+    let json: Value = serde_json::from_str(&json).unwrap();
+    let info = json["images"][0]["summary"]["info"].as_u64().unwrap();
+    assert!(info > 0, "the clean image has info findings to leave out");
+    assert_eq!(json["images"][0]["summary"]["warning"], 0);
+
+    let (code, doc) = sarif_of(&[&clean]);
+    assert_eq!(code, 0);
+    assert_valid_sarif(&doc);
+    assert_eq!(
+        levels(&doc),
+        Vec::<String>::new(),
+        "an accepted image leaves no alert"
+    );
+    // The artifact still counts them, and the verdict is the same.
+    let props = &doc["runs"][0]["artifacts"][0]["properties"];
+    assert_eq!(props["summary"]["info"].as_u64(), Some(info));
+    assert_eq!(props["verdict"], "accept");
+
+    let (code, doc) = sarif_of(&["--sarif-info", &clean]);
+    assert_eq!(code, 0);
+    assert_valid_sarif(&doc);
+    let with = levels(&doc);
+    assert_eq!(with.len() as u64, info);
+    assert!(with.iter().all(|l| l == "note"));
+
+    // A qemu-img image: its warnings stay, its info findings go.
+    let qemu = corpus("qemu-dynamic-1M.vhdx");
+    let (_, doc) = sarif_of(&[qemu.to_str().unwrap()]);
+    assert!(!levels(&doc).iter().any(|l| l == "note"));
+    let (_, doc) = sarif_of(&["--sarif-info", qemu.to_str().unwrap()]);
+    assert!(levels(&doc).iter().any(|l| l == "note"));
+}
+
+#[test]
+fn sarif_run_is_capped_at_25000_results_with_a_notification() {
+    let dir = Scratch::new("sarif-cap");
+    // 1 GiB in 1 MiB blocks: 1024 payload entries, each FULLY_PRESENT past the end of
+    // the file (BAT-014, an error; 100 shown per image), so 300 images hold 30,000+.
+    let mut img = ImageBuilder::dynamic(1 << 30)
+        .block_size(MIB as u32)
+        .build();
+    for block in 0..1024 {
+        img.set_payload_entry(block, 6 | ((4096 + block) << 20));
+    }
+    let first = dir.path("000.vhdx");
+    img.write_to(Path::new(&first)).unwrap();
+    for i in 1..300 {
+        std::fs::hard_link(&first, dir.path(&format!("{i:03}.vhdx"))).unwrap();
+    }
+    let (code, doc) = sarif_of(&[dir.0.to_str().unwrap()]);
+    assert_eq!(code, 1, "the verdicts are unaffected by the cap");
+    let run0 = &doc["runs"][0];
+    let results = run0["results"].as_array().unwrap();
+    assert_eq!(results.len(), 25_000);
+    // Every artifact is there with its verdict; the total is what SARIF would hold
+    // without the cap: shown error and warning findings.
+    let artifacts = run0["artifacts"].as_array().unwrap();
+    assert_eq!(artifacts.len(), 300);
+    let mut total = 0;
+    for a in artifacts {
+        let p = &a["properties"];
+        assert_eq!(p["verdict"], "reject");
+        let hidden: u64 = (p["suppressed"].as_object().unwrap().values())
+            .filter(|s| s["severity"] != "info")
+            .map(|s| s["count"].as_u64().unwrap())
+            .sum();
+        total += p["summary"]["error"].as_u64().unwrap()
+            + p["summary"]["warning"].as_u64().unwrap()
+            - hidden;
+    }
+    assert!(total > 25_000, "{total}");
+    // Errors first: every kept error comes before any kept warning.
+    let lv = levels(&doc);
+    let first_warning = lv.iter().position(|l| l == "warning").unwrap_or(lv.len());
+    assert!(lv[first_warning..].iter().all(|l| l != "error"));
+    let notes = run0["invocations"][0]["toolExecutionNotifications"]
+        .as_array()
+        .unwrap();
+    let cap = notes
+        .iter()
+        .find(|n| n["descriptor"]["id"] == "vhdx-check/results-capped")
+        .expect("a notification about the cap");
+    assert_eq!(cap["level"], "warning");
+    let text = cap["message"]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("{} of {total} results left out", total - 25_000)),
+        "{text}"
+    );
+    assert_eq!(run0["invocations"][0]["executionSuccessful"], true);
+    assert_valid_sarif(&doc);
 }

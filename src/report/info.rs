@@ -375,6 +375,23 @@ pub fn collect(m: &Model) -> Value {
     serde_json::to_value(info).unwrap_or(Value::Null)
 }
 
+/// The `info --format json` document: `schema`, `tool` and `path` (with `path_bytes`
+/// when the path is not UTF-8) as in `check`'s, then everything collected.
+pub fn envelope(image: &std::path::Path, info: Value) -> Value {
+    let mut doc = serde_json::Map::new();
+    doc.insert("schema".into(), Value::from(super::json::SCHEMA));
+    doc.insert("tool".into(), super::json::tool());
+    doc.insert("path".into(), Value::from(super::path_str(image)));
+    if image.to_str().is_none() {
+        let hex = crate::hash::hex(&super::path_bytes(image));
+        doc.insert("path_bytes".into(), Value::from(hex));
+    }
+    if let Value::Object(rest) = info {
+        doc.extend(rest);
+    }
+    Value::Object(doc)
+}
+
 /// Renders a JSON tree as indented `key: value` lines.
 pub fn to_text(v: &Value) -> String {
     let mut out = String::new();

@@ -1,7 +1,8 @@
 //! JSON output, schema version 1 (DESIGN.md "Contracts").
 
 use super::{
-    ArrayWriter, Checked, Render, Status, path_bytes, path_str, pretty_at, split_template,
+    ArrayWriter, Checked, Render, Statistics, Status, path_bytes, path_str, pretty_at,
+    split_template,
 };
 use crate::check::ImageReport;
 use crate::rules::finding::Severity;
@@ -16,6 +17,7 @@ pub fn tool() -> Value {
 
 const IMAGES: &str = "@@vhdx-check images@@";
 const FINDINGS: &str = "@@vhdx-check findings@@";
+const STATISTICS: &str = "@@vhdx-check statistics@@";
 
 /// The JSON renderer: the document's head, one element of `images` per image as it is
 /// done, then the closing brackets: one valid document, laid out exactly as
@@ -23,6 +25,8 @@ const FINDINGS: &str = "@@vhdx-check findings@@";
 pub struct Json {
     images: ArrayWriter,
     tail: String,
+    /// Per-rule counts over the run, written after `images` (`check --statistics`).
+    pub statistics: Option<Statistics>,
 }
 
 impl Default for Json {
@@ -30,16 +34,43 @@ impl Default for Json {
         Json {
             images: ArrayWriter::new(0),
             tail: String::new(),
+            statistics: None,
         }
     }
 }
 
+impl Json {
+    pub fn with_statistics() -> Json {
+        Json {
+            statistics: Some(Statistics::default()),
+            ..Json::default()
+        }
+    }
+}
+
+/// The top-level `statistics` object.
+fn statistics(s: &Statistics) -> Value {
+    let rules: Vec<Value> = (s.rows().into_iter())
+        .map(|(id, c)| {
+            json!({
+                "rule": id,
+                "severity": c.severity,
+                "count": c.count,
+                "waived": c.waived,
+                "title": Statistics::title(id),
+            })
+        })
+        .collect();
+    json!({ "checked": s.checked, "rules": rules })
+}
+
 impl Render for Json {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let doc = serde_json::to_string_pretty(
-            &json!({"schema": SCHEMA, "tool": tool(), "images": IMAGES}),
-        )
-        .unwrap_or_default();
+        let mut doc = json!({"schema": SCHEMA, "tool": tool(), "images": IMAGES});
+        if self.statistics.is_some() {
+            doc["statistics"] = json!(STATISTICS);
+        }
+        let doc = serde_json::to_string_pretty(&doc).unwrap_or_default();
         let (head, indent, tail) = split_template(&doc, "images", IMAGES);
         self.images = ArrayWriter::new(indent);
         self.tail = tail.to_string();
@@ -49,6 +80,9 @@ impl Render for Json {
     /// A checked image's findings are written one at a time (with a high
     /// `--max-per-rule` they are most of the document).
     fn image(&mut self, out: &mut dyn Write, c: &Checked) -> io::Result<()> {
+        if let (Some(s), Status::Report(r)) = (&mut self.statistics, c.outcome) {
+            s.add(r);
+        }
         let Status::Report(r) = c.outcome else {
             return self.images.push(out, &entry(c));
         };
@@ -67,7 +101,13 @@ impl Render for Json {
 
     fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.images.finish(out)?;
-        out.write_all(self.tail.as_bytes())
+        let Some(s) = &self.statistics else {
+            return out.write_all(self.tail.as_bytes());
+        };
+        let (before, indent, after) = split_template(&self.tail, "statistics", STATISTICS);
+        out.write_all(before.as_bytes())?;
+        out.write_all(pretty_at(&statistics(s), indent).as_bytes())?;
+        out.write_all(after.as_bytes())
     }
 }
 

@@ -10,6 +10,7 @@ use crate::check::ImageReport;
 use crate::rules::finding::Severity;
 use serde::Serializer;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -111,6 +112,76 @@ pub enum Status<'a> {
     Skipped(&'a str),
 }
 
+/// Per-rule counts over a run (`check --statistics`): every instance, shown, suppressed
+/// and waived alike, with the rule's severity as reported (policy overrides applied).
+#[derive(Debug, Default)]
+pub struct Statistics {
+    /// Images checked (entries that could not be checked or were skipped are not).
+    pub checked: u64,
+    rules: BTreeMap<&'static str, RuleCount>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RuleCount {
+    pub severity: Severity,
+    pub count: u64,
+    pub waived: u64,
+}
+
+impl Statistics {
+    pub fn add(&mut self, r: &ImageReport) {
+        self.checked += 1;
+        for (i, f) in r.findings.iter().enumerate() {
+            self.tally(
+                f.rule,
+                Some(f.severity),
+                1,
+                u64::from(r.waiver(i).is_some()),
+            );
+        }
+        for (id, s) in &r.suppressed {
+            let waived = if r.waived_suppressed.contains_key(id) {
+                s.count
+            } else {
+                0
+            };
+            self.tally(id, s.severity, s.count, waived);
+        }
+    }
+
+    fn tally(&mut self, id: &'static str, severity: Option<Severity>, n: u64, waived: u64) {
+        let default = || {
+            crate::rules::catalogue::catalogue()
+                .get(id)
+                .map_or(Severity::Info, |r| r.severity)
+        };
+        let e = self.rules.entry(id).or_insert_with(|| RuleCount {
+            severity: severity.unwrap_or_else(default),
+            count: 0,
+            waived: 0,
+        });
+        if let Some(s) = severity {
+            e.severity = e.severity.max(s);
+        }
+        e.count = e.count.saturating_add(n);
+        e.waived = e.waived.saturating_add(waived);
+    }
+
+    /// The rules that fired, most instances first (ties by id).
+    pub fn rows(&self) -> Vec<(&'static str, RuleCount)> {
+        let mut rows: Vec<_> = self.rules.iter().map(|(id, c)| (*id, *c)).collect();
+        rows.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(b.0)));
+        rows
+    }
+
+    /// The catalogue title of `id`.
+    pub fn title(id: &str) -> &'static str {
+        crate::rules::catalogue::catalogue()
+            .get(id)
+            .map_or("", |r| r.title)
+    }
+}
+
 /// One entry as the renderers see it.
 pub struct Checked<'a> {
     pub path: &'a Path,
@@ -124,6 +195,21 @@ pub trait Render {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()>;
     fn image(&mut self, out: &mut dyn Write, c: &Checked) -> io::Result<()>;
     fn end(&mut self, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// No report at all (`check -qq`): the exit code says it.
+pub struct Silent;
+
+impl Render for Silent {
+    fn begin(&mut self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+    fn image(&mut self, _: &mut dyn Write, _: &Checked) -> io::Result<()> {
+        Ok(())
+    }
+    fn end(&mut self, _: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The whole document for `images` in memory (tests, fuzzing, one image).
@@ -240,6 +326,11 @@ pub(crate) struct ArrayWriter {
 impl ArrayWriter {
     pub(crate) fn new(indent: usize) -> ArrayWriter {
         ArrayWriter { indent, count: 0 }
+    }
+
+    /// The column an element starts at.
+    pub(crate) fn inner(&self) -> usize {
+        self.indent + 2
     }
 
     pub(crate) fn push(&mut self, out: &mut dyn Write, v: &serde_json::Value) -> io::Result<()> {

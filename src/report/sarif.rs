@@ -3,7 +3,7 @@
 //! range in the image, waived findings as accepted suppressions, and each image as an
 //! artifact with its verdict and digests.
 
-use super::{ArrayWriter, Checked, Render, Status, path_bytes, split_template};
+use super::{ArrayWriter, Checked, Render, Status, path_bytes, pretty_at, split_template};
 use crate::rules::catalogue::{RuleInfo, catalogue};
 use crate::rules::finding::{Finding, Severity};
 use serde_json::{Value, json};
@@ -23,6 +23,9 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
+/// Results in the run at most: GitHub code scanning rejects a run with more than 25,000.
+pub const MAX_RESULTS: u64 = 25_000;
+
 const SUCCESSFUL: &str = "@@vhdx-check executionSuccessful@@";
 const NOTIFICATIONS: &str = "@@vhdx-check notifications@@";
 const ARTIFACTS: &str = "@@vhdx-check artifacts@@";
@@ -34,14 +37,36 @@ const RESULTS: &str = "@@vhdx-check results@@";
 /// unlinked temporary file) and copied out in order at the end: memory stays bounded
 /// whatever the number of images, and the document is laid out exactly as
 /// `serde_json::to_string_pretty` lays out the whole.
+///
+/// Results are capped at [`MAX_RESULTS`]: they are spooled by level (one [`Bucket`] each
+/// for error, warning, note, each keeping at most the cap) and written errors first, then
+/// warnings, then notes, each level in input order, until the cap; a run-level
+/// notification says how many were left out. Info findings (level note) are left out
+/// unless `info` is set, so an accepted image leaves no standing alert. What is left out
+/// changes neither the verdicts (artifact properties) nor the exit code.
 pub struct Sarif {
     index: BTreeMap<&'static str, usize>,
     template: String,
     notifications: (ArrayWriter, Spill),
     artifacts: (ArrayWriter, Spill),
-    results: (ArrayWriter, Spill),
+    results: ArrayWriter,
+    /// By level: error, warning, note.
+    buckets: [Bucket; 3],
     images: usize,
     failed: bool,
+    /// Info findings are results too (`--sarif-info`).
+    pub info: bool,
+    /// The cap (a parameter for tests; [`MAX_RESULTS`] otherwise).
+    pub max_results: u64,
+}
+
+/// Results of one level, each one's text (laid out for the results array) one after the
+/// other in `spill`, with its length in `lengths`; `total` counts those not kept too.
+#[derive(Default)]
+struct Bucket {
+    spill: Spill,
+    lengths: Vec<u64>,
+    total: u64,
 }
 
 impl Default for Sarif {
@@ -75,10 +100,13 @@ impl Default for Sarif {
                 Spill::default(),
             ),
             artifacts: (at("artifacts", ARTIFACTS), Spill::default()),
-            results: (at("results", RESULTS), Spill::default()),
+            results: at("results", RESULTS),
+            buckets: Default::default(),
             template,
             images: 0,
             failed: false,
+            info: false,
+            max_results: MAX_RESULTS,
         }
     }
 }
@@ -95,6 +123,18 @@ impl Render for Sarif {
         let artifact = match c.outcome {
             Status::Report(r) => {
                 for (i, f) in r.findings.iter().enumerate() {
+                    let bucket = match f.severity {
+                        Severity::Error => 0,
+                        Severity::Warning => 1,
+                        Severity::Info if self.info => 2,
+                        Severity::Info => continue,
+                    };
+                    let b = &mut self.buckets[bucket];
+                    b.total = b.total.saturating_add(1);
+                    // One level alone fills the run: the rest of it is only counted.
+                    if b.lengths.len() as u64 >= self.max_results {
+                        continue;
+                    }
                     let mut res = result(f, &location, self.index.get(f.rule).copied());
                     if let (Some(reason), Some(obj)) = (r.waiver(i), res.as_object_mut()) {
                         obj.insert(
@@ -102,8 +142,9 @@ impl Render for Sarif {
                             json!([{ "kind": "external", "status": "accepted", "justification": reason }]),
                         );
                     }
-                    let (w, spill) = &mut self.results;
-                    w.push(spill, &res)?;
+                    let text = pretty_at(&res, self.results.inner());
+                    b.spill.write_all(text.as_bytes())?;
+                    b.lengths.push(text.len() as u64);
                 }
                 let mut props = json!({
                     "verdict": if c.rejected { "reject" } else { "accept" },
@@ -163,6 +204,23 @@ impl Render for Sarif {
     }
 
     fn end(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let total = (self.buckets.iter()).fold(0u64, |n, b| n.saturating_add(b.total));
+        let left_out = total.saturating_sub(self.max_results);
+        if left_out > 0 {
+            let n = json!({
+                "level": "warning",
+                "message": { "text": format!(
+                    "{left_out} of {total} results left out: a run holds at most {} (GitHub code \
+                     scanning rejects more); kept errors first, then warnings, then notes, each \
+                     in input order. Verdicts and the exit code count every finding; the JSON \
+                     report (--format json) lists them all.",
+                    self.max_results
+                ) },
+                "descriptor": { "id": "vhdx-check/results-capped" },
+            });
+            let (w, spill) = &mut self.notifications;
+            w.push(spill, &n)?;
+        }
         let t = &self.template;
         let (head, _, t) = split_template(t, "executionSuccessful", SUCCESSFUL);
         out.write_all(head.as_bytes())?;
@@ -175,7 +233,6 @@ impl Render for Sarif {
                 &mut self.notifications,
             ),
             ("artifacts", ARTIFACTS, &mut self.artifacts),
-            ("results", RESULTS, &mut self.results),
         ] {
             let (before, _, after) = split_template(rest, key, marker);
             out.write_all(before.as_bytes())?;
@@ -183,7 +240,28 @@ impl Render for Sarif {
             spill.copy_to(out)?;
             rest = after;
         }
-        out.write_all(rest.as_bytes())
+        let (before, _, after) = split_template(rest, "results", RESULTS);
+        out.write_all(before.as_bytes())?;
+        let mut room = self.max_results;
+        for b in &mut self.buckets {
+            let keep = b
+                .lengths
+                .len()
+                .min(usize::try_from(room).unwrap_or(usize::MAX));
+            room = room.saturating_sub(keep as u64);
+            let mut reader = b.spill.reader()?;
+            for &len in &b.lengths[..keep] {
+                self.results.push_with(out, |out, _| {
+                    let copied = io::copy(&mut (&mut reader).take(len), out)?;
+                    if copied != len {
+                        return Err(spill_error(io::ErrorKind::UnexpectedEof.into()));
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        self.results.finish(out)?;
+        out.write_all(after.as_bytes())
     }
 }
 
@@ -202,6 +280,20 @@ struct Spill {
 
 impl Spill {
     const MEMORY: usize = 1 << 20;
+
+    /// Everything written, from the start (the spill is not written to after this).
+    fn reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        match &mut self.file {
+            Some(f) => {
+                f.write_all(&self.memory).map_err(spill_error)?;
+                self.memory.clear();
+                f.flush().map_err(spill_error)?;
+                f.seek(SeekFrom::Start(0)).map_err(spill_error)?;
+                Ok(Box::new(SpillRead(f)))
+            }
+            None => Ok(Box::new(&self.memory[..])),
+        }
+    }
 
     fn copy_to(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if let Some(f) = &mut self.file {
@@ -241,6 +333,15 @@ impl Write for Spill {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+/// Reads of the temporary file, failures named as such.
+struct SpillRead<'a>(&'a mut std::fs::File);
+
+impl Read for SpillRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(spill_error)
     }
 }
 
