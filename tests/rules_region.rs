@@ -567,8 +567,21 @@ fn layout_002_non_last_block_short_is_an_error() {
 fn layout_003_file_size_not_mib_multiple() {
     let base = base();
     let end = base.len;
+    // Disk2VHD ends its files with 512 zero bytes after the last object: information.
     let r = fires(&base, "LAYOUT-003", |img| img.len += 512);
+    expect(&r, "LAYOUT-003", Info, &[end]);
+    assert!(message(&r, "LAYOUT-003").contains("512 bytes"), "{r:?}");
+    assert!(!r.has("LAYOUT-005"));
+    // Data in that tail: a warning, and LAYOUT-005 shows the data.
+    let r = fires(&base, "LAYOUT-003", |img| {
+        img.len += 512;
+        img.patch(end + 100, b"\x01");
+    });
     expect(&r, "LAYOUT-003", Warning, &[end]);
+    expect(&r, "LAYOUT-005", Info, &[end + 100]);
+    // The file ends inside the last block: a warning (LAYOUT-002 says which).
+    let r = fires(&base, "LAYOUT-003", |img| img.len -= MIB / 2);
+    expect(&r, "LAYOUT-003", Warning, &[end - MIB]);
 }
 
 #[test]
