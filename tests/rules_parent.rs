@@ -755,7 +755,18 @@ fn sbm_003_partial_block_no_sector_mapped() {
 fn sbm_004_full_block_with_clear_bits() {
     let clean = clean();
     let img = with(&clean, |b| restate(b, 0, bat::FULLY_PRESENT));
-    fires(&clean, &img, "SBM-004", &[bitmap(&clean)]);
+    let r = fires(&clean, &img, "SBM-004", &[bitmap(&clean)]);
+    // Some bits set (the first sector's), the rest clear: counted, not called stale.
+    let m = &one(&r, "SBM-004").message;
+    assert!(
+        m.contains("2047 of 2048 bits are clear") && !m.contains("stale"),
+        "{m}"
+    );
+    // A writer that writes the whole block need not set its bits: none set is not stale.
+    let never = with(&img, |b| b.patch(bitmap(&clean), &[0]));
+    let r = fires(&clean, &never, "SBM-004", &[bitmap(&clean)]);
+    let m = &one(&r, "SBM-004").message;
+    assert!(m.contains("no bit is set") && !m.contains("stale"), "{m}");
     // A full block whose slice is all ones is consistent.
     let img = with(&img, |b| b.patch(bitmap(&clean), &[0xFF; SLICE as usize]));
     silent(&img, "SBM-004");
