@@ -7,6 +7,7 @@ mod cli;
 mod corpus_images;
 mod evidence;
 mod log_bounds;
+mod outside_corpora;
 mod policy;
 mod replay;
 mod rules_bat;
