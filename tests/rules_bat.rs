@@ -198,17 +198,57 @@ fn bat_015_fixed_block_not_fully_present() {
         b.set_payload_entry(2, bat::entry(bat::ZERO, 0));
         b.set_payload_entry(3, bat::entry(bat::NOT_PRESENT, 0));
     });
-    let r = fires(
-        &clean,
-        &img,
-        "BAT-015",
-        &[payload_at(&clean, 2), payload_at(&clean, 3)],
+    // One finding per image, over the entries from the first such block to the last.
+    let r = fires(&clean, &img, "BAT-015", &[payload_at(&clean, 2)]);
+    let f = one(&r, "BAT-015");
+    assert_eq!(f.severity, Severity::Warning);
+    assert_eq!(
+        f.length,
+        Some(payload_at(&clean, 3) + 8 - payload_at(&clean, 2))
     );
     assert!(
-        of(&r, "BAT-015")
-            .iter()
-            .all(|f| f.severity == Severity::Warning)
+        f.message.starts_with("2 of the ")
+            && f.message
+                .contains("PAYLOAD_BLOCK_NOT_PRESENT 1, PAYLOAD_BLOCK_ZERO 1")
+            && f.message.contains("blocks 2-3;")
+            && !f.message.contains("writers keep"),
+        "{}",
+        listing(&r)
     );
+}
+
+/// openvmm's create(is_fully_allocated) sets LeaveBlockAllocated but leaves every payload
+/// entry NOT_PRESENT, allocating blocks only when written: one BAT-015 for the image, with
+/// the count and the block runs (the list capped), not one per block.
+#[test]
+fn bat_015_openvmm_fixed_disk_is_one_finding() {
+    let built = ImageBuilder::fixed(256 * MIB)
+        .block_size(2 * MIB as u32)
+        .build();
+    let img = with(&built, |img| {
+        for blk in 0..128u64 {
+            if blk != 0 && blk != 50 && blk % 7 != 3 {
+                img.set_payload_entry(blk, bat::entry(bat::NOT_PRESENT, 0));
+            }
+        }
+    });
+    let r = report(&img);
+    let f = one(&r, "BAT-015");
+    let not_full = (0..128u64)
+        .filter(|&blk| blk != 0 && blk != 50 && blk % 7 != 3)
+        .count();
+    assert!(
+        f.message
+            .starts_with(&format!("{not_full} of the 128 blocks")),
+        "{}",
+        listing(&r)
+    );
+    assert!(
+        f.message.contains("blocks 1-2, 4-9, 11-16,") && f.message.contains("more run(s)"),
+        "{}",
+        listing(&r)
+    );
+    assert!(r.worst() <= Some(Severity::Warning), "{}", listing(&r));
 }
 
 // ---- FileOffsetMB versus state (BAT-008..012) -----------------------------------------

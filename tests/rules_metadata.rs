@@ -331,6 +331,36 @@ fn meta_015_unknown_required_system_item() {
     assert!(!r.has("META-016") && !r.has("META-017"));
 }
 
+/// openvmm's create(create_incomplete) adds its "incomplete file" item: a required system
+/// item with Offset 0 and Length 0 (GUID 71cc85f0-1b69-4e28-9558-c3bf83ae75d3, in openvmm's
+/// format.rs); openvmm refuses to open such a file. META-015 names the item and what it is.
+#[test]
+fn meta_015_names_openvmm_incomplete_file_item() {
+    const INCOMPLETE: Guid = [
+        0xF0, 0x85, 0xCC, 0x71, 0x69, 0x1B, 0x28, 0x4E, 0x95, 0x58, 0xC3, 0xBF, 0x83, 0xAE, 0x75,
+        0xD3,
+    ];
+    let mut img = dynamic_with_items(&[(INCOMPLETE, meta::IS_REQUIRED, &[])]);
+    set_last_entry(&mut img, meta::E_OFFSET, 0);
+    let r = fires(&dynamic(), &img, "META-015", &[last_entry_at(&img)]);
+    let f = one(&r, "META-015");
+    assert_eq!(f.severity, Severity::Error);
+    assert!(
+        f.message.contains("71CC85F0-1B69-4E28-9558-C3BF83AE75D3")
+            && f.message.contains("openvmm's \"incomplete file\" item"),
+        "{}",
+        listing(&r)
+    );
+    // Another unknown item is not given that name.
+    let other = dynamic_with_items(&[(unknown_id(15), meta::IS_REQUIRED, &[1; 8])]);
+    let r = report(&other);
+    assert!(
+        !one(&r, "META-015").message.contains("openvmm"),
+        "{}",
+        listing(&r)
+    );
+}
+
 #[test]
 fn meta_016_unknown_required_user_item() {
     let clean = dynamic();

@@ -403,6 +403,22 @@ fn ploc_018_parent_linkage2_present() {
     let img = default_plus(&[("parent_linkage2", "{11111111-2222-4333-8444-555555555555}")]);
     let r = fires(&default_plus(&[]), &img, "PLOC-018", &[value_at(&img, 3)]);
     assert_eq!(r.worst(), Some(Severity::Info), "{}", listing(&r));
+    assert!(
+        one(&r, "PLOC-018").message.contains("alternative parent"),
+        "{}",
+        listing(&r)
+    );
+    // Windows writes an all-zero parent_linkage2 on a fresh checkpoint: no merge is implied.
+    let img = default_plus(&[("parent_linkage2", "{00000000-0000-0000-0000-000000000000}")]);
+    let r = fires(&default_plus(&[]), &img, "PLOC-018", &[value_at(&img, 3)]);
+    let f = one(&r, "PLOC-018");
+    assert_eq!(f.severity, Severity::Info);
+    assert!(
+        f.message.contains("zero GUID") && !f.message.contains("merge was"),
+        "{}",
+        listing(&r)
+    );
+    assert_eq!(r.worst(), Some(Severity::Info), "{}", listing(&r));
 }
 
 #[test]
@@ -447,14 +463,31 @@ fn ploc_020_volume_path_malformed() {
 #[test]
 fn ploc_021_absolute_path_not_extended() {
     let clean = default_plus(&[]);
-    for bad in [r"C:\vhdx-check\parent.vhdx", r"\\server\share\parent.vhdx"] {
+    // Plain absolute paths (Hyper-V writes drive-letter paths): information, not a fault.
+    for plain in [r"C:\vhdx-check\parent.vhdx", r"\\server\share\parent.vhdx"] {
         let img = with_locator(&[
             ("parent_linkage", LINKAGE),
             ("relative_path", REL),
-            ("absolute_win32_path", bad),
+            ("absolute_win32_path", plain),
         ]);
-        fires(&clean, &img, "PLOC-021", &[value_at(&img, 2)]);
+        let r = fires(&clean, &img, "PLOC-021", &[value_at(&img, 2)]);
+        let f = one(&r, "PLOC-021");
+        assert_eq!(f.severity, Severity::Info);
+        assert!(f.message.contains("plain absolute path"), "{}", listing(&r));
+        assert_eq!(r.worst(), Some(Severity::Info), "{}", listing(&r));
     }
+    // Not absolute at all: said so (still information: relative_path locates the parent).
+    let img = with_locator(&[
+        ("parent_linkage", LINKAGE),
+        ("relative_path", REL),
+        ("absolute_win32_path", "parent.vhdx"),
+    ]);
+    let r = fires(&clean, &img, "PLOC-021", &[value_at(&img, 2)]);
+    assert!(
+        one(&r, "PLOC-021").message.contains("neither"),
+        "{}",
+        listing(&r)
+    );
     // UNC in extended form is fine.
     let unc = with_locator(&[
         ("parent_linkage", LINKAGE),
@@ -462,6 +495,29 @@ fn ploc_021_absolute_path_not_extended() {
         ("absolute_win32_path", r"\\?\UNC\server\share\parent.vhdx"),
     ]);
     silent(&unc, "PLOC-021");
+}
+
+/// A checkpoint's locator as Hyper-V writes it: parent_linkage, an all-zero
+/// parent_linkage2, a relative file name, the volume path and a plain drive-letter
+/// absolute_win32_path (no `\\?\` prefix). It must pass a CI gate: no error, no warning.
+#[test]
+fn hyper_v_checkpoint_locator_is_accepted() {
+    let img = with_locator(&[
+        ("parent_linkage", LINKAGE),
+        ("parent_linkage2", "{00000000-0000-0000-0000-000000000000}"),
+        ("relative_path", r"Windows10.vhdx"),
+        (
+            "volume_path",
+            r"\\?\Volume{26a21bda-a627-11d7-9931-806e6f6e6963}\Users\Public\Documents\Hyper-V\Virtual hard disks\Windows10.vhdx",
+        ),
+        (
+            "absolute_win32_path",
+            r"C:\Users\Public\Documents\Hyper-V\Virtual hard disks\Windows10.vhdx",
+        ),
+    ]);
+    let r = report(&img);
+    assert!(r.worst() <= Some(Severity::Info), "{}", listing(&r));
+    assert!(r.has("PLOC-021") && r.has("PLOC-018"), "{}", listing(&r));
 }
 
 #[test]
@@ -699,7 +755,18 @@ fn sbm_003_partial_block_no_sector_mapped() {
 fn sbm_004_full_block_with_clear_bits() {
     let clean = clean();
     let img = with(&clean, |b| restate(b, 0, bat::FULLY_PRESENT));
-    fires(&clean, &img, "SBM-004", &[bitmap(&clean)]);
+    let r = fires(&clean, &img, "SBM-004", &[bitmap(&clean)]);
+    // Some bits set (the first sector's), the rest clear: counted, not called stale.
+    let m = &one(&r, "SBM-004").message;
+    assert!(
+        m.contains("2047 of 2048 bits are clear") && !m.contains("stale"),
+        "{m}"
+    );
+    // A writer that writes the whole block need not set its bits: none set is not stale.
+    let never = with(&img, |b| b.patch(bitmap(&clean), &[0]));
+    let r = fires(&clean, &never, "SBM-004", &[bitmap(&clean)]);
+    let m = &one(&r, "SBM-004").message;
+    assert!(m.contains("no bit is set") && !m.contains("stale"), "{m}");
     // A full block whose slice is all ones is consistent.
     let img = with(&img, |b| b.patch(bitmap(&clean), &[0xFF; SLICE as usize]));
     silent(&img, "SBM-004");

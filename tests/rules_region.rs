@@ -169,7 +169,75 @@ fn rgn_007_entry_count_above_2047() {
         "RGN-007",
         set_rgn(rgn::ENTRY_COUNT, &2048u32.to_le_bytes()),
     );
-    expect(&r, "RGN-007", Error, &[roff(1) + 8, roff(2) + 8]);
+    // Both copies: the copy in use keeps the error, the other copy's is a warning.
+    let found = of(&r, "RGN-007");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for f in found {
+        let want = if f.offset == Some(roff(1) + 8) {
+            Error
+        } else {
+            Warning
+        };
+        assert_eq!(f.severity, want, "{f:#?}");
+    }
+    // Only copy 2 (not in use: copy 1 is valid): a warning, so the image is accepted.
+    let r = fires(&base(), "RGN-007", |img| {
+        img.edit_region_table(2, |t| put_u32(t, rgn::ENTRY_COUNT, 2048))
+    });
+    expect(&r, "RGN-007", Warning, &[roff(2) + 8]);
+    assert!(message(&r, "RGN-007").contains("not the one in use"));
+    assert_eq!(r.count(Error), 0, "{:#?}", r.findings);
+}
+
+/// Entry faults of the copy not in use are found on that copy, at its offsets, as
+/// warnings (only redundancy is lost): an unaligned and a past-EOF BAT entry in copy 2.
+#[test]
+fn rgn_entry_faults_of_copy_2_are_reported_on_copy_2() {
+    let r = fires(&base(), "RGN-010", |img| {
+        img.edit_region_table(2, |t| {
+            put_u64(
+                t,
+                rgn::entry(rgn::BAT_ENTRY) + rgn::E_FILE_OFFSET,
+                3 * MIB + 4096,
+            )
+        })
+    });
+    expect(&r, "RGN-010", Warning, &[eoff(2, 0) + 16]);
+    assert_eq!(of(&r, "RGN-010")[0].structure, "region_table[2].entry[0]");
+    assert!(message(&r, "RGN-010").contains("not the one in use"));
+    assert!(r.has("RGN-006"));
+    assert_eq!(r.count(Error), 0, "{:#?}", r.findings);
+    let r = fires(&base(), "RGN-014", |img| {
+        img.edit_region_table(2, |t| {
+            put_u64(t, rgn::entry(rgn::BAT_ENTRY) + rgn::E_FILE_OFFSET, 64 * MIB)
+        })
+    });
+    expect(&r, "RGN-014", Warning, &[64 * MIB]);
+    assert_eq!(r.count(Error), 0, "{:#?}", r.findings);
+    // The same fault in copy 1 while copy 2 is clean: copy 1 is in use, an error.
+    let r = fires(&base(), "RGN-014", |img| {
+        img.edit_region_table(1, |t| {
+            put_u64(t, rgn::entry(rgn::BAT_ENTRY) + rgn::E_FILE_OFFSET, 64 * MIB)
+        })
+    });
+    expect(&r, "RGN-014", Error, &[64 * MIB]);
+    // Copy 1 invalid: copy 2 is in use and its faults keep their severity; copy 1's
+    // entries are not judged.
+    let r = fires(&base(), "RGN-014", |img| {
+        img.edit_region_table(1, |t| {
+            put_u64(t, rgn::entry(rgn::BAT_ENTRY) + rgn::E_FILE_OFFSET, 32 * MIB)
+        });
+        img.region_table_mut(1, |t| t[100] = 1);
+        img.edit_region_table(2, |t| {
+            put_u64(t, rgn::entry(rgn::BAT_ENTRY) + rgn::E_FILE_OFFSET, 64 * MIB)
+        });
+    });
+    expect(&r, "RGN-014", Error, &[64 * MIB]);
+    // A copy 2 identical to copy 1 is not judged twice.
+    let r = fires(&base(), "RGN-020", |img| {
+        img.edit_region_tables(|t| put_u32(t, rgn::entry(rgn::BAT_ENTRY) + rgn::E_REQUIRED, 0))
+    });
+    expect(&r, "RGN-020", Warning, &[eoff(1, 0) + 28]);
 }
 
 #[test]
@@ -567,8 +635,21 @@ fn layout_002_non_last_block_short_is_an_error() {
 fn layout_003_file_size_not_mib_multiple() {
     let base = base();
     let end = base.len;
+    // Disk2VHD ends its files with 512 zero bytes after the last object: information.
     let r = fires(&base, "LAYOUT-003", |img| img.len += 512);
+    expect(&r, "LAYOUT-003", Info, &[end]);
+    assert!(message(&r, "LAYOUT-003").contains("512 bytes"), "{r:?}");
+    assert!(!r.has("LAYOUT-005"));
+    // Data in that tail: a warning, and LAYOUT-005 shows the data.
+    let r = fires(&base, "LAYOUT-003", |img| {
+        img.len += 512;
+        img.patch(end + 100, b"\x01");
+    });
     expect(&r, "LAYOUT-003", Warning, &[end]);
+    expect(&r, "LAYOUT-005", Info, &[end + 100]);
+    // The file ends inside the last block: a warning (LAYOUT-002 says which).
+    let r = fires(&base, "LAYOUT-003", |img| img.len -= MIB / 2);
+    expect(&r, "LAYOUT-003", Warning, &[end - MIB]);
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod evidence;
 mod habits;
 mod log_bounds;
 mod not_vhdx;
+mod outside_corpora;
 mod policy;
 mod replay;
 mod rules_bat;

@@ -120,6 +120,24 @@ pub const LOCATOR_TYPE_VHDX: Guid = Guid::from_fields(
     [0xB7, 0x89, 0x25, 0xB8, 0xE9, 0x44, 0x59, 0x13],
 );
 
+// Metadata items outside MS-VHDX that openvmm's VHDX code (vm/devices/storage/vhdx,
+// format.rs) defines: named in findings about unknown items.
+/// openvmm's "incomplete file" item: present while a file is being created, deleted when
+/// creation completes; openvmm refuses to open a file that has it (IncompleteFile).
+pub const ITEM_OPENVMM_INCOMPLETE_FILE: Guid = Guid::from_fields(
+    0x71CC85F0,
+    0x1B69,
+    0x4E28,
+    [0x95, 0x58, 0xC3, 0xBF, 0x83, 0xAE, 0x75, 0xD3],
+);
+/// openvmm's PMEM label storage area item.
+pub const ITEM_OPENVMM_PMEM_LABELS: Guid = Guid::from_fields(
+    0x10E1AE8A,
+    0x4B7E,
+    0x4169,
+    [0xA4, 0x0F, 0xCD, 0x70, 0xDE, 0x92, 0x83, 0x93],
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

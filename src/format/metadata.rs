@@ -97,6 +97,19 @@ pub enum KnownItem {
     ParentLocator,
 }
 
+/// What an item MS-VHDX does not define is, where another implementation names it.
+pub fn vendor_item_name(g: &Guid) -> Option<&'static str> {
+    if *g == guid::ITEM_OPENVMM_INCOMPLETE_FILE {
+        Some(
+            "openvmm's \"incomplete file\" item (present while the file is being created, deleted when creation completes; openvmm refuses to open the file)",
+        )
+    } else if *g == guid::ITEM_OPENVMM_PMEM_LABELS {
+        Some("openvmm's PMEM label storage area item")
+    } else {
+        None
+    }
+}
+
 impl KnownItem {
     pub const ALL: [KnownItem; 6] = [
         KnownItem::FileParameters,

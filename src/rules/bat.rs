@@ -65,6 +65,62 @@ struct Stats {
     allocated_bytes: u64,
 }
 
+/// Blocks of a fixed disk that are not FULLY_PRESENT (BAT-015), as runs of block numbers.
+#[derive(Default)]
+struct NotFull {
+    /// First and last such entry (BAT indices).
+    entries: Option<(u64, u64)>,
+    /// The first [`MAX_RUNS`] runs (first block, last block), in block order.
+    runs: Vec<(u64, u64)>,
+    /// Runs in all, shown or not.
+    run_count: u64,
+    last_block: Option<u64>,
+}
+
+/// Block runs BAT-015 lists; the rest are counted.
+const MAX_RUNS: usize = 16;
+
+impl NotFull {
+    /// Records block `block` (entry `i`); blocks come in increasing order.
+    fn add(&mut self, i: u64, block: u64) {
+        self.entries = Some(self.entries.map_or((i, i), |(a, _)| (a, i)));
+        let continues = self
+            .last_block
+            .is_some_and(|b| b.checked_add(1) == Some(block));
+        self.last_block = Some(block);
+        if continues {
+            if self.run_count == self.runs.len() as u64
+                && let Some(last) = self.runs.last_mut()
+            {
+                last.1 = block;
+            }
+            return;
+        }
+        self.run_count += 1;
+        if self.runs.len() < MAX_RUNS {
+            self.runs.push((block, block));
+        }
+    }
+
+    /// "3-4, 10, 12-40 and 5 more runs".
+    fn describe(&self) -> String {
+        let mut list: Vec<String> = (self.runs.iter())
+            .map(|&(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}-{b}")
+                }
+            })
+            .collect();
+        let more = self.run_count - self.runs.len() as u64;
+        if more > 0 {
+            list.push(format!("and {more} more run(s)"));
+        }
+        list.join(", ")
+    }
+}
+
 /// State of the chunk being walked (differencing rules BAT-007/018).
 #[derive(Default)]
 struct Chunk {
@@ -83,6 +139,7 @@ struct Walk<'m, 'a> {
     outside: HashSet<u64>,
     /// BAT-020 sweeps every FULLY_PRESENT block: the last hole found answers the next.
     holes: io::Holes,
+    not_full: NotFull,
 }
 
 fn run(m: &Model, s: &mut Sink) {
@@ -143,6 +200,7 @@ fn run(m: &Model, s: &mut Sink) {
         starts: Bits::for_file(m.file_size),
         outside: HashSet::new(),
         holes: io::Holes::default(),
+        not_full: NotFull::default(),
     };
     m.for_each_bat_chunk(|first, entries| {
         let mut slots = SlotCursor::at(&g, first);
@@ -508,9 +566,7 @@ impl Walk<'_, '_> {
             });
         }
         if self.disk == DiskType::Fixed && st != bat::PAYLOAD_BLOCK_FULLY_PRESENT {
-            s.emit("BAT-015", self.loc(i), || {
-                (name(), format!("block {block} of a fixed disk is {} (writers keep fixed blocks FULLY_PRESENT)", payload_state_name(st)))
-            });
+            self.not_full.add(i, block);
         }
         if present && mb != 0 {
             self.stats.allocated_bytes += g.block_size;
@@ -554,7 +610,57 @@ impl Walk<'_, '_> {
         });
     }
 
+    /// BAT-015, once per image: how many blocks of a fixed disk are not FULLY_PRESENT, by
+    /// state, and which (runs of block numbers). Reported at the entries from the first
+    /// such one to the last.
+    fn fixed_not_full(&self, s: &mut Sink) {
+        let Some((first, last)) = self.not_full.entries else {
+            return;
+        };
+        let st = &self.stats;
+        let states: Vec<String> = [
+            bat::PAYLOAD_BLOCK_NOT_PRESENT,
+            bat::PAYLOAD_BLOCK_UNDEFINED,
+            bat::PAYLOAD_BLOCK_ZERO,
+            bat::PAYLOAD_BLOCK_UNMAPPED,
+            4,
+            5,
+            bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT,
+        ]
+        .into_iter()
+        .filter(|&x| st.payload[x as usize] > 0)
+        .map(|x| match x {
+            4 | 5 => format!("reserved state {x}: {}", st.payload[x as usize]),
+            _ => format!("{} {}", payload_state_name(x), st.payload[x as usize]),
+        })
+        .collect();
+        let n: u64 = (st.payload.iter().enumerate())
+            .filter(|&(x, _)| x != bat::PAYLOAD_BLOCK_FULLY_PRESENT as usize)
+            .map(|(_, c)| c)
+            .sum();
+        let loc = Loc::at(
+            self.base + first * bat::ENTRY_SIZE,
+            (last - first + 1) * bat::ENTRY_SIZE,
+        );
+        s.emit("BAT-015", loc, || {
+            (
+                if first == last {
+                    format!("bat[{first}]")
+                } else {
+                    format!("bat[{first}..{last}]")
+                },
+                format!(
+                    "{n} of the {} blocks of this fixed disk (LeaveBlockAllocated) are not FULLY_PRESENT ({}): blocks {}; MS-VHDX 2.6.2.1 says such blocks SHOULD NOT be put into a NOT_PRESENT state, yet writers do (openvmm's create() leaves every entry NOT_PRESENT, its MakeTransparent trim makes fixed blocks NOT_PRESENT, qemu-img can write them ZERO); NOT_PRESENT and ZERO blocks read as zeros",
+                    self.g.payload_blocks,
+                    states.join(", "),
+                    self.not_full.describe()
+                ),
+            )
+        });
+    }
+
     fn summary(&self, s: &mut Sink, evaluated: u64) {
+        self.fixed_not_full(s);
         let st = &self.stats;
         let region = self
             .m

@@ -216,26 +216,15 @@ fn run(m: &Model, s: &mut Sink) {
     attribute_conflicts(m, s, &grid.conflicts);
     overlaps_beyond(s, &mut grid.beyond, units * MIB);
 
-    if m.file_size % MIB != 0 {
-        s.emit(
-            "LAYOUT-003",
-            Loc::at(m.file_size / MIB * MIB, m.file_size % MIB),
-            || {
-                (
-                    "file".into(),
-                    format!("file size {} is not a multiple of 1 MiB", hex(m.file_size)),
-                )
-            },
-        );
-    }
-    header_reserved(m, s);
-    last_file_offset(m, s, &grid);
     // Sweeps need the complete object list: a missing header, region table or BAT would
     // make every structure look like free space.
     let complete = m.current_header().is_some()
         && m.region_choice.is_some()
         && m.geometry.is_some()
         && m.bat.is_some();
+    file_length(m, s, &grid, complete);
+    header_reserved(m, s);
+    last_file_offset(m, s, &grid);
     if complete {
         free_space(m, s, &grid);
         fixed_size(m, s, &grid);
@@ -402,6 +391,48 @@ fn overlaps_beyond(s: &mut Sink, beyond: &mut [Object], grid_end: u64) {
             reach = Some(*o);
         }
     }
+}
+
+/// LAYOUT-003: the specification aligns every object to 1 MiB, not the file length. A
+/// sub-MiB tail past the last object that holds only zeros (Disk2VHD ends its files 512
+/// bytes past a MiB multiple) is information; a file that ends inside an object, or whose
+/// tail holds data (also LAYOUT-005), stays a warning.
+fn file_length(m: &Model, s: &mut Sink, g: &Grid, complete: bool) {
+    let odd = m.file_size % MIB;
+    if odd == 0 {
+        return;
+    }
+    let floor = m.file_size - odd;
+    let zero_tail = complete && g.last_end <= floor && m.first_nonzero(floor, odd).is_none();
+    let sev = if zero_tail {
+        Severity::Info
+    } else {
+        Severity::Warning
+    };
+    s.emit_as("LAYOUT-003", sev, Loc::at(floor, odd), || {
+        let why = if zero_tail {
+            format!(
+                ": its last {odd} bytes, after the last object (which ends at {}), are zero (objects are 1 MiB aligned; the file length need not be)",
+                hex(g.last_end)
+            )
+        } else if !complete {
+            ": the objects could not all be located to tell what the tail holds".into()
+        } else if g.last_end > floor {
+            format!(
+                ": the file ends inside an object (objects end at {})",
+                hex(g.last_end)
+            )
+        } else {
+            format!(": its last {odd} bytes hold data")
+        };
+        (
+            "file".into(),
+            format!(
+                "file size {} is not a multiple of 1 MiB{why}",
+                hex(m.file_size)
+            ),
+        )
+    });
 }
 
 fn header_reserved(m: &Model, s: &mut Sink) {

@@ -50,6 +50,11 @@ fn entry_loc(md: &Metadata, i: usize) -> Loc {
     )
 }
 
+/// " (what it is)" for an item another implementation defines, else nothing.
+fn vendor_note(g: &crate::format::guid::Guid) -> String {
+    metadata::vendor_item_name(g).map_or(String::new(), |n| format!(" ({n})"))
+}
+
 fn entry_name(i: usize) -> String {
     format!("metadata.entry[{i}]")
 }
@@ -229,8 +234,9 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "unknown required system item {}: a conforming reader must refuse the file",
-                        e.item_id
+                        "unknown required system item {}{}: a conforming reader must refuse the file",
+                        e.item_id,
+                        vendor_note(&e.item_id)
                     ),
                 )
             }),
@@ -238,8 +244,9 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "unknown required user item {}: a conforming reader must refuse the file",
-                        e.item_id
+                        "unknown required user item {}{}: a conforming reader must refuse the file",
+                        e.item_id,
+                        vendor_note(&e.item_id)
                     ),
                 )
             }),
@@ -250,9 +257,10 @@ fn entries(m: &Model, s: &mut Sink) {
                     (
                         entry_name(i),
                         format!(
-                            "unknown optional {} item {} at region offset {} length {}: {}",
+                            "unknown optional {} item {}{} at region offset {} length {}: {}",
                             if e.is_user() { "user" } else { "system" },
                             e.item_id,
+                            vendor_note(&e.item_id),
                             hex(e.offset as u64),
                             e.length,
                             m.preview(md.region.file_offset.saturating_add(e.offset as u64))

@@ -327,13 +327,16 @@ fn keys(m: &Model, s: &mut Sink) {
         }
     }
     if let Some(p) = get(parent::KEY_PARENT_LINKAGE2) {
+        let zero = parent::parse_braced_guid(&p.value).is_some_and(|g| g.is_zero());
         s.emit("PLOC-018", value_loc(p), || {
+            let what = if zero {
+                "is the zero GUID: no alternative parent identity (Windows writes it so on a fresh checkpoint)"
+            } else {
+                "names an alternative parent DataWriteGuid: a parent whose DataWriteGuid equals it also matches (kept so that the link survives a merge)"
+            };
             (
                 entry_name(p.index),
-                format!(
-                    "parent_linkage2 {} is present: a merge was in progress or completed",
-                    p.value
-                ),
+                format!("parent_linkage2 {} {what}", p.value),
             )
         });
     }
@@ -367,12 +370,14 @@ fn keys(m: &Model, s: &mut Sink) {
         && !p.value.starts_with(r"\\?\")
     {
         s.emit("PLOC-021", value_loc(p), || {
+            let what = if is_absolute(&p.value) {
+                "is a plain absolute path, not the \\\\?\\ form the specification shows as its example (Hyper-V writes plain drive-letter paths; Windows, libvhdi and dissect read them)"
+            } else {
+                "is neither a \\\\?\\ path nor a plain absolute path: a reader cannot locate the parent through it"
+            };
             (
                 entry_name(p.index),
-                format!(
-                    "absolute_win32_path {} does not begin with \\\\?\\",
-                    quote(&p.value)
-                ),
+                format!("absolute_win32_path {} {what}", quote(&p.value)),
             )
         });
     }

@@ -5,6 +5,7 @@ use super::{Pass, Scope, hex};
 use crate::format::region::{self, ENTRY_SIZE, MAX_ENTRIES, SIZE};
 use crate::format::{MIB, guid};
 use crate::model::Model;
+use crate::rules::finding::Severity;
 use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
@@ -35,10 +36,31 @@ fn table_name(i: usize) -> String {
     format!("region_table[{}]", i + 1)
 }
 
+/// The highest severity a fault of region table copy `i` gets: the copy in use keeps the
+/// catalogue's; a fault of the other copy (only redundancy is lost, as with a bad header
+/// copy) is at most a warning. When copy 1 is invalid, copy 2 is the one in use.
+fn cap(m: &Model, i: usize) -> Severity {
+    if m.region_choice == Some(i) {
+        Severity::Error
+    } else {
+        Severity::Warning
+    }
+}
+
+/// What a finding on copy `i` adds when that copy is not the one in use.
+fn unused_note(m: &Model, i: usize) -> &'static str {
+    if m.region_choice == Some(i) {
+        ""
+    } else {
+        " (this copy is not the one in use: redundancy is lost)"
+    }
+}
+
 fn each_copy(m: &Model, s: &mut Sink) {
     for (i, c) in m.region_tables.iter().enumerate() {
         let off = c.slot.offset;
         let t = &c.table;
+        let (cap, note) = (cap(m, i), unused_note(m, i));
         if !c.signature_ok {
             s.emit("RGN-001", Loc::at(off, 4), || {
                 (
@@ -72,21 +94,21 @@ fn each_copy(m: &Model, s: &mut Sink) {
             continue;
         }
         if t.entry_count as usize > MAX_ENTRIES {
-            s.emit("RGN-007", Loc::at(off + 8, 4), || {
+            s.emit_at_most("RGN-007", cap, Loc::at(off + 8, 4), || {
                 (
                     format!("{}.entry_count", table_name(i)),
                     format!(
-                        "EntryCount {} exceeds 2047; only 2047 entries were read",
+                        "EntryCount {} exceeds 2047; only 2047 entries were read{note}",
                         t.entry_count
                     ),
                 )
             });
         }
         if t.reserved != 0 {
-            s.emit("RGN-008", Loc::at(off + 12, 4), || {
+            s.emit_at_most("RGN-008", cap, Loc::at(off + 12, 4), || {
                 (
                     format!("{}.reserved", table_name(i)),
-                    format!("Reserved field is {:#x} (must be 0)", t.reserved),
+                    format!("Reserved field is {:#x} (must be 0){note}", t.reserved),
                 )
             });
         }
@@ -207,16 +229,44 @@ fn describe_difference(a: &region::RegionTable, b: &region::RegionTable) -> Stri
 }
 
 fn entries(m: &Model, s: &mut Sink) {
-    let Some(ti) = m.region_choice else { return };
+    let Some(used) = m.region_choice else { return };
+    for (ti, c) in m.region_tables.iter().enumerate() {
+        // An invalid copy's entries mean nothing (RGN-001/002 say so); a copy identical to
+        // the one in use has the same faults, reported once on the copy in use.
+        if !c.valid() || (ti != used && c.slot.same_bytes(&m.region_tables[used].slot)) {
+            continue;
+        }
+        copy_entries(m, s, ti);
+    }
+}
+
+/// A finding on region table copy `ti` at most at `cap`, its message followed by `note`.
+fn emit_copy(
+    s: &mut Sink,
+    id: &'static str,
+    (cap, note): (Severity, &'static str),
+    loc: Loc,
+    describe: impl FnOnce() -> (String, String),
+) {
+    s.emit_at_most(id, cap, loc, || {
+        let (structure, message) = describe();
+        (structure, message + note)
+    });
+}
+
+/// RGN-009..020 on the entries of valid copy `ti`.
+fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
     let base = region::OFFSETS[ti];
+    let entries = &m.region_tables[ti].table.entries;
+    let (cap, note) = (cap(m, ti), unused_note(m, ti));
     let mut seen: HashMap<guid::Guid, usize> = HashMap::new();
-    for (i, e) in m.regions().iter().enumerate() {
+    for (i, e) in entries.iter().enumerate() {
         let eoff = base + region::entry_offset(i) as u64;
         let st = || format!("{}.entry[{i}]", table_name(ti));
         let kind = Model::region_name(&e.guid);
         let known = kind != "unknown";
         if let Some(&first) = seen.get(&e.guid) {
-            s.emit("RGN-009", Loc::at(eoff, 16), || {
+            emit_copy(s, "RGN-009", (cap, note), Loc::at(eoff, 16), || {
                 (
                     st(),
                     format!("region GUID {} also used by entry[{first}]", e.guid),
@@ -226,7 +276,7 @@ fn entries(m: &Model, s: &mut Sink) {
             seen.insert(e.guid, i);
         }
         if e.file_offset % MIB != 0 {
-            s.emit("RGN-010", Loc::at(eoff + 16, 8), || {
+            emit_copy(s, "RGN-010", (cap, note), Loc::at(eoff + 16, 8), || {
                 (
                     st(),
                     format!(
@@ -237,7 +287,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.file_offset < MIB {
-            s.emit("RGN-011", Loc::at(eoff + 16, 8), || {
+            emit_copy(s, "RGN-011", (cap, note), Loc::at(eoff + 16, 8), || {
                 (
                     st(),
                     format!(
@@ -248,7 +298,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.length as u64 % MIB != 0 {
-            s.emit("RGN-012", Loc::at(eoff + 24, 4), || {
+            emit_copy(s, "RGN-012", (cap, note), Loc::at(eoff + 24, 4), || {
                 (
                     st(),
                     format!(
@@ -259,26 +309,32 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.length == 0 {
-            s.emit("RGN-013", Loc::at(eoff + 24, 4), || {
+            emit_copy(s, "RGN-013", (cap, note), Loc::at(eoff + 24, 4), || {
                 (st(), format!("{kind} region has Length 0"))
             });
         }
         match e.end() {
             Some(end) if end <= m.file_size => {}
-            end => s.emit("RGN-014", Loc::at(e.file_offset, e.length as u64), || {
-                (
-                    st(),
-                    format!(
-                        "{kind} region [{}, {}) extends past the end of the file ({})",
-                        hex(e.file_offset),
-                        end.map_or("overflow".into(), hex),
-                        hex(m.file_size)
-                    ),
-                )
-            }),
+            end => emit_copy(
+                s,
+                "RGN-014",
+                (cap, note),
+                Loc::at(e.file_offset, e.length as u64),
+                || {
+                    (
+                        st(),
+                        format!(
+                            "{kind} region [{}, {}) extends past the end of the file ({})",
+                            hex(e.file_offset),
+                            end.map_or("overflow".into(), hex),
+                            hex(m.file_size)
+                        ),
+                    )
+                },
+            ),
         }
         if e.required & !1 != 0 {
-            s.emit("RGN-015", Loc::at(eoff + 28, 4), || {
+            emit_copy(s, "RGN-015", (cap, note), Loc::at(eoff + 28, 4), || {
                 (
                     st(),
                     format!("Required field {:#x} has reserved bits set", e.required),
@@ -287,40 +343,60 @@ fn entries(m: &Model, s: &mut Sink) {
         }
         let required = e.required & 1 != 0;
         if !known && required {
-            s.emit("RGN-016", Loc::at(eoff, 32), || {
-                (st(), format!("unknown region {} at {} is marked Required: a conforming reader must refuse the file", e.guid, hex(e.file_offset)))
-            });
-        }
-        if !known && !required {
-            s.emit("RGN-017", Loc::at(e.file_offset, e.length as u64), || {
+            emit_copy(s, "RGN-016", (cap, note), Loc::at(eoff, 32), || {
                 (
                     st(),
                     format!(
-                        "unknown optional region {} at {} length {}",
+                        "unknown region {} at {} is marked Required: a conforming reader must refuse the file",
                         e.guid,
-                        hex(e.file_offset),
-                        hex(e.length as u64)
+                        hex(e.file_offset)
                     ),
                 )
             });
         }
+        if !known && !required {
+            emit_copy(
+                s,
+                "RGN-017",
+                (cap, note),
+                Loc::at(e.file_offset, e.length as u64),
+                || {
+                    (
+                        st(),
+                        format!(
+                            "unknown optional region {} at {} length {}",
+                            e.guid,
+                            hex(e.file_offset),
+                            hex(e.length as u64)
+                        ),
+                    )
+                },
+            );
+        }
         if known && e.required != 1 {
-            s.emit("RGN-020", Loc::at(eoff + 28, 4), || {
-                (st(), format!("{kind} region entry has Required = {} (the specification lists it as required)", e.required))
+            emit_copy(s, "RGN-020", (cap, note), Loc::at(eoff + 28, 4), || {
+                (
+                    st(),
+                    format!(
+                        "{kind} region entry has Required = {} (the specification lists it as required)",
+                        e.required
+                    ),
+                )
             });
         }
     }
     let table = Loc::at(base, SIZE as u64);
-    if m.bat_region.is_none() {
-        s.emit("RGN-018", table, || {
+    let has = |g: guid::Guid| entries.iter().any(|e| e.guid == g);
+    if !has(guid::REGION_BAT) {
+        emit_copy(s, "RGN-018", (cap, note), table, || {
             (
                 table_name(ti),
                 "the region table has no BAT region entry".into(),
             )
         });
     }
-    if m.metadata_region.is_none() {
-        s.emit("RGN-019", table, || {
+    if !has(guid::REGION_METADATA) {
+        emit_copy(s, "RGN-019", (cap, note), table, || {
             (
                 table_name(ti),
                 "the region table has no Metadata region entry".into(),

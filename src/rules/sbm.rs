@@ -56,7 +56,13 @@ fn run(m: &Model, s: &mut Sink) {
                     (name(), format!("PARTIALLY_PRESENT block {block} has no sector bit set: every read goes to the parent"))
                 }),
                 bat::PAYLOAD_BLOCK_FULLY_PRESENT if !ones => s.emit("SBM-004", at, || {
-                    (name(), format!("FULLY_PRESENT block {block} has clear bits in its bitmap slice (stale; the state governs)"))
+                    let clear: u32 = slice.iter().map(|b| b.count_zeros()).sum();
+                    let how = if zeros {
+                        "no bit is set (a writer that writes whole blocks need not set them)".to_string()
+                    } else {
+                        format!("{clear} of {} bits are clear", slice_len * 8)
+                    };
+                    (name(), format!("FULLY_PRESENT block {block}: {how}; the bitmap is not consulted for a FULLY_PRESENT block, every sector is read from this file"))
                 }),
                 0..=3 if !zeros => s.emit("SBM-005", at, || {
                     (

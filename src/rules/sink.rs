@@ -98,6 +98,20 @@ impl Sink {
         self.record(n, severity, loc, describe);
     }
 
+    /// As [`Sink::emit`], at the catalogue severity lowered to `at_most` if above it (a
+    /// fault in a redundant copy that is not the one in use).
+    pub fn emit_at_most(
+        &mut self,
+        id: &'static str,
+        at_most: Severity,
+        loc: Loc,
+        describe: impl FnOnce() -> (String, String),
+    ) {
+        let n = self.counter(id);
+        let sev = self.counts[n].default.min(at_most);
+        self.record(n, sev, loc, describe);
+    }
+
     /// Counts `n` more instances of rule `id` at the catalogue severity without describing
     /// them, if its cap is already reached (they would not be shown): for rules that fire
     /// on millions of BAT entries at once. Returns false, counting nothing, otherwise.
