@@ -1348,6 +1348,24 @@ fn log_067_tail_regresses() {
 }
 
 #[test]
+fn log_067_oldest_tail_in_the_previous_lap_is_no_regression() {
+    // A wrapped ring: E1 at 0x10000 still names a Tail of the previous lap (0xf0000, the
+    // entries there long applied), E2 and E3 name E1. The tails advance: no LOG-067.
+    let mut img = clean();
+    let entries = chained(&img, &[BLOCK, 6, 7]);
+    let (written, places) = img.write_sequence(0x10000, LOG_SEQUENCE, &entries);
+    let e1 = written[0].clone().tail(0xf0000);
+    img.put_log_entry(places[0].ring_offset, &e1);
+    let r = report(&img);
+    assert!(!r.has("LOG-067"), "{}", listing(&r));
+    // E2 going back into the previous lap, behind E1's Tail, is a regression.
+    let e2 = written[1].clone().tail(0xe0000);
+    img.put_log_entry(places[1].ring_offset, &e2);
+    let r = report(&img);
+    assert_eq!(one(&r, "LOG-067").severity, Info);
+}
+
+#[test]
 fn log_070_strict_and_lenient_disagree() {
     let mut img = clean();
     let e = zero_block(&img, BLOCK);

@@ -403,11 +403,15 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
             });
         }
     }
-    let start = ent(run.entries[0]).pos;
-    let dist = |e: &Entry| (e.header.tail as u64 + log.length - start) % log.length;
+    // Consecutive entries only: from the earlier entry's Tail, in ring order, the later
+    // entry's Tail lies at or before the later entry itself. (The oldest entry's Tail may
+    // name a position of the previous lap, so no single reference point serves the run.)
+    let from =
+        |origin: u64, x: u64| (x % log.length + log.length - origin % log.length) % log.length;
     for w in run.entries.windows(2) {
         let (a, b) = (ent(w[0]), ent(w[1]));
-        if dist(b) < dist(a) {
+        let origin = a.header.tail as u64;
+        if from(origin, b.header.tail as u64) > from(origin, b.pos) {
             s.emit("LOG-067", entry_loc(log, b), || {
                 (
                     entry_path(b),
