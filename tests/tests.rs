@@ -8,6 +8,7 @@ mod corpus_images;
 mod evidence;
 mod log_bounds;
 mod policy;
+mod qemu_differential;
 mod replay;
 mod rules_bat;
 mod rules_header;
