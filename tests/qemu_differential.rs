@@ -1,6 +1,8 @@
 //! Differential test against QEMU: seeded, structure-aware mutations of images qemu-img
-//! and qemu-io wrote (header, region table, metadata, BAT and log fields, checksums
-//! re-sealed), each read by QEMU and by vhdx-check. Wherever QEMU opens a case (on a copy,
+//! and qemu-io wrote (header, metadata, BAT and log fields, checksums re-sealed; two bases
+//! with QEMU's last entry made pending again, one with a genuine pending log left by a
+//! write error blkdebug injects after the entry is written), each read by QEMU and by
+//! vhdx-check. Wherever QEMU opens a case (on a copy,
 //! after `qemu-img check -r all`, which replays a pending log), the SHA-256 of
 //! `qemu-img convert -f vhdx -O raw` must equal vhdx-check's virtual digest, or vhdx-check
 //! must report a rule that says why QEMU reads another disk ([`EXPLAINS`]).
@@ -378,6 +380,12 @@ fn bases(dir: &Path) -> Vec<(String, Vec<u8>, bool)> {
             true,
         ),
         ("fixed", "subformat=fixed", &["write -P 0x11 1M 1M"], false),
+        (
+            "dyn-blkdebug",
+            "block_size=1M",
+            &["write -P 0x29 3M 1M"],
+            false,
+        ),
     ];
     let mut out = Vec::new();
     for (name, opts, writes, pending) in specs {
@@ -395,10 +403,32 @@ fn bases(dir: &Path) -> Vec<(String, Vec<u8>, bool)> {
         for w in *writes {
             run(&["qemu-io", "-c", w, p]).expect("qemu-io");
         }
+        if name.ends_with("blkdebug") {
+            // A genuine pending log: QEMU writes its log entry, then the write of the BAT
+            // sector it applies fails (blkdebug injects EIO at sector 4096 = the BAT at
+            // 2 MiB), so the entry stays in the ring with LogGuid set.
+            let cfg = dir.join("blkdebug.cfg");
+            std::fs::write(
+                &cfg,
+                "[inject-error]\nevent = \"pwritev\"\nerrno = \"5\"\nsector = \"4096\"\n",
+            )
+            .unwrap();
+            let spec = format!(
+                r#"json:{{"driver":"vhdx","file":{{"driver":"blkdebug","config":"{}","image":{{"driver":"file","filename":"{p}"}}}}}}"#,
+                cfg.display()
+            );
+            run(&["qemu-io", "-c", "write -P 0xc3 12M 8k", &spec]).expect("qemu-io blkdebug");
+        }
         let mut b = std::fs::read(&path).expect("read base");
+        let l = layout(&b);
         if *pending {
-            let l = layout(&b);
             assert!(make_pending(&mut b, &l), "{name}: QEMU left no log entry");
+        }
+        if name.ends_with("blkdebug") {
+            assert!(
+                b[l.header + 48..l.header + 64] != [0; 16] && !entries(&b, &l).is_empty(),
+                "{name}: blkdebug left no pending log"
+            );
         }
         out.push((name.to_string(), b, *pending));
     }
