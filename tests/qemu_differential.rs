@@ -161,7 +161,7 @@ fn make_pending(b: &mut [u8], l: &Layout) -> bool {
 }
 
 /// One mutation, described for the report.
-fn mutate(b: &mut Vec<u8>, l: &Layout, rng: &mut Rng) -> String {
+fn mutate(b: &mut [u8], l: &Layout, rng: &mut Rng) -> String {
     let len = b.len() as u64;
     let ents = entries(b, l);
     let kind = rng.below(10);
