@@ -468,9 +468,10 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
             (
                 entry_path(head),
                 format!(
-                    "replay cannot be performed: {why}, so the replayed file would be {} bytes, past {} (256 TiB, more than any VHDX needs and than NTFS holds in one file); a conforming reader must replay before it reads, so it cannot open the image",
+                    "replay cannot be performed: {why}, so the replayed file would be {} bytes, past {} (256 TiB, more than any VHDX needs and than NTFS holds in one file); a conforming reader must replay before it reads, so it cannot open the image ({})",
                     hex(log.replayed_size),
-                    hex(MAX_REPLAYED_SIZE)
+                    hex(MAX_REPLAYED_SIZE),
+                    qemu_does(log)
                 ),
             )
         });
