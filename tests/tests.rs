@@ -14,6 +14,7 @@ mod log_bounds;
 mod not_vhdx;
 mod outside_corpora;
 mod policy;
+mod qemu_differential;
 mod replay;
 mod rules_bat;
 mod rules_header;

@@ -665,7 +665,11 @@ pub fn replay_oracle(src: &dyn ReadAt, seed: u64) {
         return;
     }
     assert_eq!(log.scans.len(), 3, "one scan per mode");
-    for scan in &log.scans {
+    // The lenient reading is QEMU 10's (model::qemu): runs with a second entry of any
+    // SequenceNumber, padded entries and unchecked data sectors are its normal output, so
+    // the scan invariants below hold for the strict and no-wrap readings only; QEMU's is
+    // checked against qemu-img (tests/qemu_differential.rs).
+    for scan in log.scans.iter().filter(|sc| sc.mode != Mode::Lenient) {
         let mode = scan.mode;
         for run in &scan.runs {
             assert!(!run.entries.is_empty(), "{mode:?}: empty run");
@@ -693,13 +697,11 @@ pub fn replay_oracle(src: &dyn ReadAt, seed: u64) {
                 }
             }
             assert!(bytes <= log.length, "{mode:?}: run longer than the ring");
-            if mode != Mode::Lenient {
-                let tail = log.entries[run.head()].header.tail as u64;
-                assert!(
-                    run.entries.iter().any(|&i| log.entries[i].pos == tail),
-                    "{mode:?}: a run without its tail"
-                );
-            }
+            let tail = log.entries[run.head()].header.tail as u64;
+            assert!(
+                run.entries.iter().any(|&i| log.entries[i].pos == tail),
+                "{mode:?}: a run without its tail"
+            );
         }
         match scan.active_run() {
             None => assert!(scan.replayed.is_empty()),
@@ -717,15 +719,11 @@ pub fn replay_oracle(src: &dyn ReadAt, seed: u64) {
                     "{mode:?}: replayed not a suffix"
                 );
                 assert!(!scan.replayed.is_empty());
-                if mode == Mode::Lenient {
-                    assert_eq!(scan.replayed, run.entries);
-                } else {
-                    let tail = log.entries[run.head()].header.tail as u64;
-                    assert_eq!(
-                        log.entries[scan.replayed[0]].pos, tail,
-                        "{mode:?}: replay not from the Tail"
-                    );
-                }
+                let tail = log.entries[run.head()].header.tail as u64;
+                assert_eq!(
+                    log.entries[scan.replayed[0]].pos, tail,
+                    "{mode:?}: replay not from the Tail"
+                );
             }
         }
     }

@@ -182,7 +182,8 @@ impl Preds {
 pub enum Mode {
     /// Every MUST-level predicate, entries may wrap, the head's Tail must be in the run.
     Strict,
-    /// QEMU: core predicates, entries may wrap, no tail test, the whole run is replayed.
+    /// QEMU 10 as it is (`model::qemu`): the run it replays, or none when it finds none
+    /// or refuses the image. [`Entry::valid`] in this mode is the core predicates only.
     Lenient,
     /// DiscUtils: core predicates, an entry may not pass the ring end, tail test.
     NoWrap,
@@ -364,6 +365,10 @@ pub struct Log {
     pub replayed_size: u64,
     /// Where the analysis stopped at a bound, in words (LOG-071).
     pub bound: Vec<String>,
+    /// What QEMU 10 does with the log on opening the image (LogGuid not zero).
+    pub qemu: Option<super::qemu::Reading>,
+    /// QEMU opens the image and the file it leaves differs from the strict replay's.
+    pub qemu_differs: bool,
     /// The named targets of the first [`DESCRIBED`] checksummed entries of a stale ring,
     /// by entry index (see [`Log::named_targets`]).
     #[serde(skip)]
@@ -541,6 +546,8 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
         file_size: src.len(),
         replayed_size: src.len(),
         bound: Vec::new(),
+        qemu: None,
+        qemu_differs: false,
         described: Vec::new(),
     };
     let expected_guid = (!h.log_guid.is_zero()).then_some(h.log_guid);
@@ -564,8 +571,12 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
         // CATALOGUE 3.1 step 1: the log is empty by definition; entries are history.
         return Some(log);
     }
+    let mut reading = super::qemu::read(src, offset, length, h.log_guid);
     for mode in Mode::ALL {
-        let mut scan = scan(&log, mode);
+        let mut scan = match mode {
+            Mode::Lenient => qemu_scan(&log, &mut reading),
+            _ => scan(&log, mode),
+        };
         for run in &mut scan.runs {
             let head = &log.entries[run.head()];
             let pos = (head.pos + head.length()) % length;
@@ -579,7 +590,44 @@ pub fn analyse(src: &dyn ReadAt, h: &Header) -> Option<Log> {
         log.scans.push(scan);
     }
     super::replay::plan(src, &mut log);
+    let qemu_plan = match reading.outcome {
+        super::qemu::Outcome::Replays { .. } => {
+            Some(super::replay::overlay(src, &reading.applied, None))
+        }
+        _ => None,
+    };
+    log.qemu_differs = matches!(
+        reading.outcome,
+        super::qemu::Outcome::Replays { .. } | super::qemu::Outcome::Opens
+    ) && super::replay::views_differ(src, log.plan.as_ref(), qemu_plan.as_ref());
+    log.qemu = Some(reading);
     Some(log)
+}
+
+/// The lenient reading is QEMU's: the run its replay walks, when the entries it starts
+/// at are known to the sweep. Its writes are tied to those entries.
+fn qemu_scan(log: &Log, reading: &mut super::qemu::Reading) -> Scan {
+    let mut out = Scan {
+        mode: Mode::Lenient,
+        runs: Vec::new(),
+        invalid_heads: Vec::new(),
+        sequence_breaks: Vec::new(),
+        active: None,
+        replayed: Vec::new(),
+        bounded: matches!(reading.outcome, super::qemu::Outcome::Bounded),
+    };
+    if let super::qemu::Outcome::Replays { entries, .. } = &reading.outcome {
+        let known: Vec<usize> = entries.iter().filter_map(|&p| log.entry_at(p)).collect();
+        if !known.is_empty() {
+            out.runs.push(Run {
+                entries: known.clone(),
+                after: None,
+            });
+            out.active = Some(0);
+            out.replayed = known;
+        }
+    }
+    out
 }
 
 /// Read size of the sweep. Small on purpose: the buffer is faulted in once and stays in

@@ -6,6 +6,7 @@ mod bat_cache;
 mod bits;
 mod layout;
 pub mod log;
+pub mod qemu;
 pub mod replay;
 
 pub use bits::Bits;

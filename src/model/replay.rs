@@ -182,7 +182,7 @@ pub(super) fn plan(src: &dyn ReadAt, log: &mut Log) {
         return;
     }
     let replayed = scan.replayed.clone();
-    let mut applied = Vec::new();
+    let mut applied: Vec<Applied> = Vec::new();
     for &ei in &replayed {
         let left = MAX_DESCRIPTORS - applied.len();
         let e = &log.entries[ei];
@@ -216,9 +216,25 @@ pub(super) fn plan(src: &dyn ReadAt, log: &mut Log) {
             break;
         }
     }
+    let last = replayed
+        .last()
+        .map(|&h| log.entries[h].header.last_file_offset);
+    let plan = overlay(src, &applied, last);
+    log.changes = changes(src, &plan);
+    log.replayed_size = plan.size;
+    log.applied = applied;
+    log.plan = Some(plan);
+}
+
+/// The plan of `applied` in order; the size grows to `last_file_offset` too.
+pub(super) fn overlay(
+    src: &dyn ReadAt,
+    applied: &[Applied],
+    last_file_offset: Option<u64>,
+) -> Plan {
     let mut plan = Plan::default();
     let mut size = src.len();
-    for a in &applied {
+    for a in applied {
         let (start, end, fill) = match (a.descriptor, a.sector) {
             (
                 Descriptor::Data {
@@ -255,14 +271,71 @@ pub(super) fn plan(src: &dyn ReadAt, log: &mut Log) {
         size = size.max(end);
         plan.write(start, end, fill);
     }
-    if let Some(&head) = replayed.last() {
-        size = size.max(log.entries[head].header.last_file_offset);
+    if let Some(l) = last_file_offset {
+        size = size.max(l);
     }
     plan.size = size;
-    log.changes = changes(src, &plan);
-    log.replayed_size = size;
-    log.applied = applied;
-    log.plan = Some(plan);
+    plan
+}
+
+/// Bytes of the two views compared at most before they are taken to differ.
+const COMPARE_BOUND: u64 = 1 << 30;
+
+/// Whether the file as replayed by plan `a` and by plan `b` (`None`: not replayed) holds
+/// different bytes anywhere either writes. Sizes are not compared: past the end a file
+/// reads as zeros.
+pub(super) fn views_differ(src: &dyn ReadAt, a: Option<&Plan>, b: Option<&Plan>) -> bool {
+    let empty = Plan::default();
+    let (pa, pb) = (a.unwrap_or(&empty), b.unwrap_or(&empty));
+    let size = |p: &Plan| {
+        if p.patches.is_empty() {
+            src.len()
+        } else {
+            p.size.max(src.len())
+        }
+    };
+    let (mut pa2, mut pb2) = (pa.clone(), pb.clone());
+    pa2.size = size(pa);
+    pb2.size = size(pb);
+    let (va, vb) = (ReplayedView::new(src, &pa2), ReplayedView::new(src, &pb2));
+    let mut ranges: Vec<(u64, u64)> = pa
+        .ranges()
+        .chain(pb.ranges())
+        .map(|(s, e, _)| (s, e))
+        .collect();
+    ranges.sort_unstable();
+    let (mut x, mut y) = (vec![0u8; io::CHUNK], vec![0u8; io::CHUNK]);
+    let mut budget = COMPARE_BOUND;
+    let mut done = 0u64;
+    for (start, end) in ranges {
+        let mut pos = start.max(done);
+        while pos < end {
+            let Some(d) = [va.data_from(pos), vb.data_from(pos)]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                break;
+            };
+            pos = pos.max(d);
+            if pos >= end {
+                break;
+            }
+            let n = ((end - pos) as usize).min(io::CHUNK);
+            let Some(left) = budget.checked_sub(n as u64) else {
+                return true;
+            };
+            budget = left;
+            io::read_padded(&va, pos, &mut x[..n]);
+            io::read_padded(&vb, pos, &mut y[..n]);
+            if x[..n] != y[..n] {
+                return true;
+            }
+            pos += n as u64;
+        }
+        done = done.max(end);
+    }
+    false
 }
 
 /// Byte ranges where the replayed view differs from the file: per written range, from its

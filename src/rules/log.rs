@@ -11,6 +11,7 @@ use super::{Pass, Scope, hex};
 use crate::format::log::{DATA_SIGNATURE, Descriptor, ENTRY_SIGNATURE, SECTOR};
 use crate::format::{KIB, bat};
 use crate::model::log::{Entry, Log, Mode, NAMED_TARGETS, Pred};
+use crate::model::qemu::{MAX_REPLAYED_SIZE, Outcome};
 use crate::model::{Model, Object, ObjectKind};
 use std::collections::BTreeSet;
 
@@ -22,7 +23,7 @@ pub const PASSES: &[Pass] = &[
             "LOG-012", "LOG-013", "LOG-014", "LOG-015", "LOG-016", "LOG-017", "LOG-018", "LOG-019",
             "LOG-020", "LOG-021", "LOG-022", "LOG-030", "LOG-031", "LOG-032", "LOG-033", "LOG-034",
             "LOG-035", "LOG-036", "LOG-037", "LOG-038", "LOG-060", "LOG-061", "LOG-062", "LOG-063",
-            "LOG-064", "LOG-065", "LOG-066", "LOG-067", "LOG-070", "LOG-071",
+            "LOG-064", "LOG-065", "LOG-066", "LOG-067", "LOG-070", "LOG-071", "LOG-072",
         ],
         scope: Scope::Raw,
         run,
@@ -328,8 +329,9 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
             (
                 "log".into(),
                 format!(
-                    "LogGuid {} is set but the log holds no valid sequence: the file is corrupt per MS-VHDX (QEMU opens it as if the log were empty)",
-                    log.log_guid
+                    "LogGuid {} is set but the log holds no valid sequence: the file is corrupt per MS-VHDX; {}",
+                    log.log_guid,
+                    qemu_does(log)
                 ),
             )
         });
@@ -343,10 +345,11 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
             (
                 entry_path(first),
                 format!(
-                    "the active run starts at {} but the head's Tail names {}: {} older entries are not replayed (QEMU replays them)",
+                    "the active run starts at {} but the head's Tail names {}: {} older entries are not replayed; {}",
                     hex(log.file_offset(first.pos)),
                     hex(log.file_offset(head.header.tail as u64)),
-                    run.entries.len() - strict.replayed.len()
+                    run.entries.len() - strict.replayed.len(),
+                    qemu_does(log)
                 ),
             )
         });
@@ -403,11 +406,15 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
             });
         }
     }
-    let start = ent(run.entries[0]).pos;
-    let dist = |e: &Entry| (e.header.tail as u64 + log.length - start) % log.length;
+    // Consecutive entries only: from the earlier entry's Tail, in ring order, the later
+    // entry's Tail lies at or before the later entry itself. (The oldest entry's Tail may
+    // name a position of the previous lap, so no single reference point serves the run.)
+    let from =
+        |origin: u64, x: u64| (x % log.length + log.length - origin % log.length) % log.length;
     for w in run.entries.windows(2) {
         let (a, b) = (ent(w[0]), ent(w[1]));
-        if dist(b) < dist(a) {
+        let origin = a.header.tail as u64;
+        if from(origin, b.header.tail as u64) > from(origin, b.pos) {
             s.emit("LOG-067", entry_loc(log, b), || {
                 (
                     entry_path(b),
@@ -424,10 +431,51 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
     compare_readings(log, s);
 }
 
-/// LOG-003..006: what replaying the active sequence does to this file.
+/// What QEMU 10 does with this log, in words.
+fn qemu_does(log: &Log) -> String {
+    log.qemu.as_ref().map_or_else(
+        || "QEMU's reading unknown".into(),
+        |q| q.describe(|p| log.file_offset(p)),
+    )
+}
+
+/// LOG-003..006, LOG-072: what replaying the active sequence does to this file.
 fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
     let size = m.file_size;
     let hh = &head.header;
+    if log.replayed_size > MAX_REPLAYED_SIZE {
+        let why = (log.applied.iter())
+            .filter_map(|a| a.descriptor.target().map(|t| (a, t)))
+            .find(|(_, (off, len))| off.saturating_add(*len) > MAX_REPLAYED_SIZE)
+            .map_or_else(
+                || {
+                    format!(
+                        "the head entry's LastFileOffset is {}",
+                        hex(hh.last_file_offset)
+                    )
+                },
+                |(a, (off, len))| {
+                    format!(
+                        "descriptor {} of the entry at {} writes {} bytes at {}",
+                        a.index,
+                        hex(log.file_offset(log.entries[a.entry].pos)),
+                        hex(len),
+                        hex(off)
+                    )
+                },
+            );
+        s.emit("LOG-072", Loc::at(log.offset, log.length), || {
+            (
+                entry_path(head),
+                format!(
+                    "replay cannot be performed: {why}, so the replayed file would be {} bytes, past {} (256 TiB, more than any VHDX needs and than NTFS holds in one file); a conforming reader must replay before it reads, so it cannot open the image ({})",
+                    hex(log.replayed_size),
+                    hex(MAX_REPLAYED_SIZE),
+                    qemu_does(log)
+                ),
+            )
+        });
+    }
     if size < hh.flushed_file_offset {
         s.emit("LOG-005", Loc::at(size, hh.flushed_file_offset - size), || {
             (
@@ -606,8 +654,9 @@ fn sector_bitmap_blocks(m: &Model) -> Vec<Object> {
     out
 }
 
-/// LOG-070: the three readings against each other. A sequence is known by its head; that
-/// QEMU also replays older entries of the same run is LOG-062's subject.
+/// LOG-070: the readings against each other. The no-wrap reading is compared by the
+/// sequence it picks (its head); QEMU's by what it leaves: it refuses the image, or the
+/// file after its replay holds other bytes than after the strict one.
 fn compare_readings(log: &Log, s: &mut Sink) {
     let pick = |mode: Mode| {
         log.scan(mode).and_then(|sc| {
@@ -616,11 +665,13 @@ fn compare_readings(log: &Log, s: &mut Sink) {
         })
     };
     let strict = pick(Mode::Strict).map(|p| p.0);
-    let others: Vec<Mode> = [Mode::Lenient, Mode::NoWrap]
-        .into_iter()
-        .filter(|&md| pick(md).map(|p| p.0) != strict)
-        .collect();
-    if others.is_empty() {
+    let no_wrap = pick(Mode::NoWrap).map(|p| p.0) != strict;
+    let qemu = match log.qemu.as_ref().map(|q| &q.outcome) {
+        Some(Outcome::Refuses { .. }) => true,
+        Some(Outcome::Opens | Outcome::Replays { .. }) => log.qemu_differs,
+        Some(Outcome::Bounded) | None => false,
+    };
+    if !no_wrap && !qemu {
         return;
     }
     let say = |mode: Mode| match pick(mode) {
@@ -633,7 +684,16 @@ fn compare_readings(log: &Log, s: &mut Sink) {
             log.entries[head].seq()
         ),
     };
-    let all: Vec<String> = Mode::ALL.into_iter().map(say).collect();
+    let mut all = vec![say(Mode::Strict), say(Mode::NoWrap)];
+    all.push(format!(
+        "{}{}",
+        qemu_does(log),
+        if log.qemu_differs {
+            ", and the file it leaves differs from the strict replay's"
+        } else {
+            ""
+        }
+    ));
     s.emit("LOG-070", Loc::at(log.offset, log.length), || {
         (
             "log".into(),
@@ -644,11 +704,14 @@ fn compare_readings(log: &Log, s: &mut Sink) {
 
 /// LOG-071: where the analysis stopped at a bound.
 fn bound(log: &Log, s: &mut Sink) {
-    let scans = log.scans.iter().filter(|sc| sc.bounded).map(|sc| {
-        format!(
+    let scans = log.scans.iter().filter(|sc| sc.bounded).map(|sc| match sc.mode {
+        Mode::Lenient => {
+            "QEMU's reading was not worked out: its scan reads more than 8 x LogLength in sectors, or its replay applies more than 262,144 descriptors".to_string()
+        }
+        _ => format!(
             "the {} scan met runs longer than the ring more often than the walk bound allows",
             sc.mode.name()
-        )
+        ),
     });
     for why in log.bound.iter().cloned().chain(scans) {
         s.emit("LOG-071", Loc::at(log.offset, log.length), || {
