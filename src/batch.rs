@@ -139,5 +139,30 @@ fn check_members(chain: &[Member], job: &Job) -> Vec<Outcome> {
         }
         Ok(())
     };
-    check_chain(chain, &job.opts, &stage)
+    let mut out = check_chain(chain, &job.opts, &stage);
+    if job.hash {
+        chain_digests(chain, &mut out);
+    }
+    out
+}
+
+/// Each differencing member's virtual digest, read through the members after it.
+fn chain_digests(chain: &[Member], out: &mut [Outcome]) {
+    let paths: Vec<&Path> = chain.iter().map(|m| m.path.as_path()).collect();
+    for (i, (_, outcome)) in out
+        .iter_mut()
+        .enumerate()
+        .take(paths.len().saturating_sub(1))
+    {
+        let Ok(report) = outcome else { continue };
+        let Some(d) = report.digests.as_mut().filter(|d| d.virtual_disk.is_none()) else {
+            continue;
+        };
+        match crate::hash::chain_digest(&paths[i..]) {
+            Ok(None) => {}
+            Ok(Some(Ok(digest))) => (d.virtual_disk, d.virtual_unavailable) = (Some(digest), None),
+            Ok(Some(Err(why))) => d.virtual_unavailable = Some(why),
+            Err(e) => *outcome = Err(format!("{}: cannot hash: {e}", paths[i].display())),
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod bits;
 mod layout;
 pub mod log;
 pub mod replay;
+pub mod virtual_disk;
 
 pub use bits::Bits;
 pub use layout::{Object, ObjectKind};
