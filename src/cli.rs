@@ -17,6 +17,8 @@ use std::path::PathBuf;
 pub const EXIT_ACCEPT: i32 = 0;
 pub const EXIT_REJECT: i32 = 1;
 pub const EXIT_TOOL: i32 = 2;
+/// SIGINT stopped the run (128 + SIGINT); nothing was printed on stdout.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,12 @@ enum CheckFormat {
 #[derive(Clone, Copy, ValueEnum)]
 enum HashArg {
     Sha256,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ViewArg {
+    Raw,
+    Replayed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -121,6 +129,29 @@ enum Cmd {
     /// Write IMAGE with its pending log replayed to the new file OUT (IMAGE is only read;
     /// OUT must not exist). Exit 0 written, 2 nothing to replay or cannot write.
     Replay { image: PathBuf, out: PathBuf },
+    /// Write the virtual disk (through its parents for a differencing IMAGE) as a raw
+    /// image to the new file OUT, or to stdout with `-`; its SHA-256 goes to stderr.
+    /// Exit 0 written, 2 unreadable image or OUT exists / cannot be written, 130 SIGINT.
+    Export {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// replayed: as a guest reads it (a pending log applied); raw: ignoring the log.
+        #[arg(long, value_enum, default_value = "replayed")]
+        view: ViewArg,
+        image: PathBuf,
+        out: PathBuf,
+    },
+    /// The allocation map: run-length extents over the virtual disk (data, partial, zero,
+    /// unallocated, parent) with the chain member and file offset each is read from.
+    Map {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[arg(long, value_enum, default_value = "replayed")]
+        view: ViewArg,
+        image: PathBuf,
+    },
     /// List the rule catalogue.
     Rules {
         #[arg(long, value_enum, default_value = "text")]
@@ -182,6 +213,9 @@ pub fn run() -> i32 {
                 eprintln!("vhdx-check: --parent needs exactly one IMAGE (the child)");
                 return EXIT_TOOL;
             }
+            if hash.is_some() {
+                crate::hash::catch_interrupt();
+            }
             let job = Job {
                 opts: CheckOptions { max_per_rule },
                 policy: &policy,
@@ -195,6 +229,18 @@ pub fn run() -> i32 {
             image,
         } => cmd_info(format, &chain, &image),
         Cmd::Replay { image, out } => cmd_replay(&image, &out),
+        Cmd::Export {
+            chain,
+            view,
+            image,
+            out,
+        } => cmd_export(&chain, view, &image, &out),
+        Cmd::Map {
+            format,
+            chain,
+            view,
+            image,
+        } => cmd_map(format, &chain, view, &image),
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
     }
@@ -238,6 +284,9 @@ fn cmd_check(
     let results = batch::run(&chains, job, &progress);
     if show_progress {
         eprint!("\r\x1b[2K");
+    }
+    if crate::hash::interrupted() {
+        return EXIT_INTERRUPTED;
     }
     let checked: Vec<Checked> = results
         .iter()
@@ -311,6 +360,72 @@ fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
             eprintln!("vhdx-check: {e}");
             EXIT_TOOL
         }
+    }
+}
+
+fn view_choice(v: ViewArg) -> crate::model::virtual_disk::ViewChoice {
+    use crate::model::virtual_disk::ViewChoice;
+    match v {
+        ViewArg::Raw => ViewChoice::Raw,
+        ViewArg::Replayed => ViewChoice::Replayed,
+    }
+}
+
+fn export_failure(f: crate::export::Failure) -> i32 {
+    match f {
+        crate::export::Failure::Refused(why) => {
+            eprintln!("vhdx-check: {why}");
+            EXIT_TOOL
+        }
+        crate::export::Failure::Interrupted => {
+            eprintln!("vhdx-check: interrupted");
+            EXIT_INTERRUPTED
+        }
+    }
+}
+
+fn cmd_export(
+    chain: &ChainArgs,
+    view: ViewArg,
+    image: &std::path::Path,
+    out: &std::path::Path,
+) -> i32 {
+    crate::hash::catch_interrupt();
+    let members = chain.resolve(image);
+    match crate::export::export(&members, view_choice(view), out) {
+        Ok(x) => {
+            let target = if out.as_os_str() == "-" {
+                "stdout".to_string()
+            } else {
+                out.display().to_string()
+            };
+            eprintln!(
+                "vhdx-check: wrote {target}: {} bytes, sha256 {}",
+                x.bytes, x.sha256
+            );
+            if !x.findings.is_empty() {
+                eprintln!(
+                    "vhdx-check: exported; {} (vhdx-check check for details)",
+                    x.findings.join(", ")
+                );
+            }
+            EXIT_ACCEPT
+        }
+        Err(f) => export_failure(f),
+    }
+}
+
+fn cmd_map(format: Format, chain: &ChainArgs, view: ViewArg, image: &std::path::Path) -> i32 {
+    crate::hash::catch_interrupt();
+    let members = chain.resolve(image);
+    let format = match format {
+        Format::Text => crate::export::MapFormat::Text,
+        Format::Json => crate::export::MapFormat::Json,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match crate::export::map(&members, view_choice(view), format, &mut out) {
+        Ok(()) => EXIT_ACCEPT,
+        Err(f) => export_failure(f),
     }
 }
 
