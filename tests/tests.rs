@@ -16,3 +16,4 @@ mod rules_metadata;
 mod rules_parent;
 mod rules_region;
 mod sarif;
+mod virtual_disk;
