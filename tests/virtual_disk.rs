@@ -188,7 +188,7 @@ fn data_past_the_end_of_the_file_has_no_virtual_digest() {
     let tmp = Scratch::new("truncated");
     let p = tmp.path("t.vhdx");
     img.write_to(Path::new(&p)).unwrap();
-    let dg = digest_json(&[p.clone()]);
+    let dg = digest_json(std::slice::from_ref(&p));
     assert_eq!(dg["virtual_disk"], Value::Null);
     assert_eq!(
         dg["virtual_unavailable"],

@@ -617,28 +617,38 @@ impl RawExtents<'_, '_> {
                 });
                 continue;
             }
-            // Extend over the following blocks that read the same way.
+            // Extend over the following blocks that read the same way, scanning the BAT
+            // window directly (a 64 TiB disk is 64 Mi entries).
             let mut run_end = block_end.min(end);
             let mut next_file = e.file_offset() + bs;
-            while run_end < end {
-                let k2 = run_end >> l.block_shift;
-                let e2 = match self.entry(layer, l.index_of_block(k2)) {
-                    Ok(e) => e,
-                    Err(err) => return Some(Err(err)),
-                };
-                let same = match (&step, Self::step(l.differencing, e2.state())) {
-                    (Step::Emit(State::Data), Step::Emit(State::Data)) => {
-                        e2.file_offset() == next_file
-                    }
-                    (Step::Emit(a), Step::Emit(b)) => *a == b,
-                    (Step::Descend, Step::Descend) => true,
-                    _ => false,
-                };
-                if !same {
-                    break;
+            let mask = l.g.chunk_ratio - 1;
+            'run: while run_end < end {
+                let mut k2 = run_end >> l.block_shift;
+                let idx = l.index_of_block(k2);
+                if let Err(err) = self.entry(layer, idx) {
+                    return Some(Err(err));
                 }
-                next_file = e2.file_offset() + bs;
-                run_end = ((k2 << l.block_shift) + bs).min(vds).min(end);
+                let w = &self.windows[layer];
+                let mut i = (idx - w.first) as usize;
+                while i < w.entries.len() && run_end < end {
+                    let e2 = BatEntry(w.entries[i]);
+                    let same = match (&step, Self::step(l.differencing, e2.state())) {
+                        (Step::Emit(State::Data), Step::Emit(State::Data)) => {
+                            e2.file_offset() == next_file
+                        }
+                        (Step::Emit(a), Step::Emit(b)) => *a == b,
+                        (Step::Descend, Step::Descend) => true,
+                        _ => false,
+                    };
+                    if !same {
+                        break 'run;
+                    }
+                    next_file = e2.file_offset() + bs;
+                    run_end = ((k2 << l.block_shift) + bs).min(vds).min(end);
+                    k2 += 1;
+                    // The sector-bitmap entry follows the chunk's last payload entry.
+                    i += if k2 & mask == 0 { 2 } else { 1 };
+                }
             }
             self.stack[top].pos = run_end;
             match step {
