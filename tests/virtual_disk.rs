@@ -110,7 +110,7 @@ fn openvmm_corpus_digests_and_exports() {
         }
         let size = d["openvmm"]["disk_size"].as_u64().unwrap();
         if size > 8 << 30 {
-            eprintln!("{name}: export not checked here ({size}-byte virtual disk; its digest is)");
+            eprintln!("{name}: export not checked here (a {size}-byte virtual disk)");
             continue;
         }
         let out = tmp.path(&format!("{name}.raw"));
@@ -121,8 +121,10 @@ fn openvmm_corpus_digests_and_exports() {
         assert_eq!(std::fs::metadata(&out).unwrap().len(), size, "{name}");
         std::fs::remove_file(&out).unwrap();
     }
+    // chain-child1, -child2, -child-bs1M, diff4k-child, diff-nolocator, pend-diff,
+    // pend-unapplied-diff.
     assert!(
-        chains >= 8,
+        chains >= 7,
         "only {chains} differencing images in the corpus"
     );
 }
