@@ -679,3 +679,25 @@ fn independent_reader_agrees_on_built_chains() {
         file_sha256(Path::new(&out))
     );
 }
+
+/// A PARTIALLY_PRESENT block whose chunk has no sector bitmap cannot be read (openvmm
+/// refuses such a file): map and export stop with exit 2 and the block's number.
+#[test]
+fn partial_block_without_a_sector_bitmap_is_unreadable() {
+    let tmp = Scratch::new("no-bitmap");
+    let (mut child, mid, parent) = three_level(512, 1);
+    child.set_bitmap_entry(0, bat::entry(bat::SB_NOT_PRESENT, 0));
+    let paths = put_chain(&tmp, &(child, mid, parent));
+    let (code, _, err) = run(&["map", "--find-parents", &paths[0]]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("payload block 0 is PARTIALLY_PRESENT"),
+        "{err}"
+    );
+    let (code, err) = export(
+        &["--find-parents".into(), paths[0].clone()],
+        &tmp.path("o.raw"),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(!Path::new(&tmp.path("o.raw")).exists());
+}

@@ -736,3 +736,64 @@ impl Iterator for Extents<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_runs() {
+        let bits = [0b0000_0110u8, 0xff, 0xff, 0x01, 0x00];
+        assert_eq!(bit_run(&bits, 0, 40), (false, 1));
+        assert_eq!(bit_run(&bits, 1, 40), (true, 3));
+        assert_eq!(bit_run(&bits, 3, 40), (false, 8));
+        assert_eq!(bit_run(&bits, 8, 40), (true, 25));
+        assert_eq!(bit_run(&bits, 25, 40), (false, 40));
+        assert_eq!(bit_run(&bits, 9, 12), (true, 12));
+    }
+
+    #[test]
+    fn merging() {
+        let a = Extent {
+            offset: 0,
+            length: 10,
+            state: State::Data,
+            member: Some(0),
+            file_offset: Some(100),
+        };
+        let b = Extent {
+            offset: 10,
+            file_offset: Some(110),
+            ..a
+        };
+        assert!(merges(&a, &b));
+        assert!(!merges(
+            &a,
+            &Extent {
+                file_offset: Some(111),
+                ..b
+            }
+        ));
+        assert!(!merges(
+            &a,
+            &Extent {
+                member: Some(1),
+                ..b
+            }
+        ));
+        assert!(!merges(
+            &a,
+            &Extent {
+                state: State::Partial,
+                ..b
+            }
+        ));
+        let z = Extent {
+            state: State::Zero,
+            file_offset: None,
+            ..a
+        };
+        assert!(merges(&z, &Extent { offset: 10, ..z }));
+        assert!(!merges(&z, &Extent { offset: 11, ..z }));
+    }
+}
