@@ -138,35 +138,79 @@ fn refuse_stdout_onto(chain: &[Member]) -> Result<(), String> {
     Ok(())
 }
 
+enum Msg {
+    Data(Vec<u8>),
+    Zeros(u64),
+}
+
+/// Runs `f` with a feed whose pieces are hashed in order on a thread of its own, so the
+/// SHA-256 (the larger cost) overlaps the reads and writes; returns `f`'s result and the
+/// digest. At most four pieces are in flight (16 MiB).
+fn with_hasher<R>(f: impl FnOnce(&mut dyn FnMut(&Piece)) -> R) -> (R, Result<String, String>) {
+    use std::sync::mpsc;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(2);
+        let (back, spare) = mpsc::channel::<Vec<u8>>();
+        let hasher = crate::threads::spawn_beside(s, move || {
+            let mut h = Sha256::new();
+            for m in rx {
+                match m {
+                    Msg::Data(v) => {
+                        h.update(&v);
+                        let _ = back.send(v);
+                    }
+                    Msg::Zeros(n) => hash::hash_zeros(&mut h, n),
+                }
+            }
+            hash::hex(&h.finalize())
+        });
+        let r = {
+            let mut feed = |p: &Piece| {
+                let m = match p {
+                    Piece::Data(b) => {
+                        let mut v = spare.try_recv().unwrap_or_default();
+                        v.clear();
+                        v.extend_from_slice(b);
+                        Msg::Data(v)
+                    }
+                    Piece::Zeros(n) => Msg::Zeros(*n),
+                };
+                let _ = tx.send(m);
+            };
+            f(&mut feed)
+        };
+        drop(tx);
+        let digest = hasher
+            .join()
+            .map_err(|_| "the hashing thread failed".to_string());
+        (r, digest)
+    })
+}
+
 /// Every byte to `w` (zeros included); returns (bytes, SHA-256).
 fn write_stream(vd: &VirtualDisk, what: &str, w: &mut dyn Write) -> Result<(u64, String), Failure> {
-    let mut h = Sha256::new();
     let mut progress = Progress::new("exporting", what, vd.size(), true);
     let mut buf = Vec::new();
     static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
-    hash::walk_bytes(
-        vd,
-        &mut buf,
-        &mut |d| progress.tick(d),
-        &mut |_, p| match p {
-            Piece::Data(b) => {
-                h.update(b);
-                w.write_all(b)
-            }
-            Piece::Zeros(mut n) => {
-                hash::hash_zeros(&mut h, n);
-                while n > 0 {
-                    let k = n.min(ZEROS.len() as u64) as usize;
-                    w.write_all(&ZEROS[..k])?;
-                    n -= k as u64;
+    let (written, digest) = with_hasher(|feed| {
+        hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |_, p| {
+            feed(&p);
+            match p {
+                Piece::Data(b) => w.write_all(b),
+                Piece::Zeros(mut n) => {
+                    while n > 0 {
+                        let k = n.min(ZEROS.len() as u64) as usize;
+                        w.write_all(&ZEROS[..k])?;
+                        n -= k as u64;
+                    }
+                    Ok(())
                 }
-                Ok(())
             }
-        },
-    )
-    .and_then(|()| w.flush())
-    .map_err(|e| io_failure("cannot export", e))?;
-    Ok((vd.size(), hash::hex(&h.finalize())))
+        })
+        .and_then(|()| w.flush())
+    });
+    written.map_err(|e| io_failure("cannot export", e))?;
+    Ok((vd.size(), digest?))
 }
 
 /// Granularity of the zero test of written data: all-zero pieces become holes.
@@ -211,27 +255,21 @@ fn write_file(vd: &VirtualDisk, what: &str, out: &Path) -> Result<(u64, String),
         armed: true,
     };
     let f = &f;
-    let mut h = Sha256::new();
     let mut progress = Progress::new("exporting", what, vd.size(), true);
     let mut buf = Vec::new();
-    hash::walk_bytes(
-        vd,
-        &mut buf,
-        &mut |d| progress.tick(d),
-        &mut |at, p| match p {
-            Piece::Data(b) => {
-                h.update(b);
-                write_nonzero(f, at, b)
+    let (written, digest) = with_hasher(|feed| {
+        hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |at, p| {
+            feed(&p);
+            match p {
+                Piece::Data(b) => write_nonzero(f, at, b),
+                Piece::Zeros(_) => Ok(()),
             }
-            Piece::Zeros(n) => {
-                hash::hash_zeros(&mut h, n);
-                Ok(())
-            }
-        },
-    )
-    .and_then(|()| f.set_len(vd.size()))
-    .and_then(|()| f.sync_all())
-    .map_err(|e| io_failure(&format!("cannot write {}", tmp.path.display()), e))?;
+        })
+        .and_then(|()| f.set_len(vd.size()))
+        .and_then(|()| f.sync_all())
+    });
+    written.map_err(|e| io_failure(&format!("cannot write {}", tmp.path.display()), e))?;
+    let digest = digest?;
     progress.finish();
     rename_new(&tmp.path, out).map_err(|e| format!("cannot rename to {}: {e}", out.display()))?;
     tmp.armed = false;
@@ -239,7 +277,7 @@ fn write_file(vd: &VirtualDisk, what: &str, out: &Path) -> Result<(u64, String),
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    Ok((vd.size(), hash::hex(&h.finalize())))
+    Ok((vd.size(), digest))
 }
 
 /// Writes the non-zero [`ZERO_GRAIN`] pieces of `b` at `at` (runs of them in one write).
