@@ -3,8 +3,9 @@
 //! as they are done (streamed: memory does not grow with the number of images).
 //! Each image goes through the whole pipeline: rules, then the policy, then digests.
 
-use crate::chain::{Member, check_chain};
+use crate::chain::{Checked, Member, check_chain};
 use crate::check::{CheckOptions, ImageReport};
+use crate::io::ReadAt;
 use crate::model::Model;
 use crate::policy::Policy;
 use std::collections::BTreeMap;
@@ -208,21 +209,15 @@ pub fn run<E>(
 
 fn check_task(task: &Task, job: &Job) -> Vec<Outcome> {
     match task {
-        Task::Chain(members) => {
-            let outcomes = check_members(members, job);
-            let paths = members.iter().map(|m| Some(m.path.clone()));
-            (outcomes
-                .into_iter()
-                .zip(paths.chain(std::iter::repeat(None))))
-            .map(|((name, r), path)| Outcome {
-                path: path.unwrap_or_else(|| PathBuf::from(name)),
-                status: match r {
+        Task::Chain(members) => (check_members(members, job).into_iter())
+            .map(|c| Outcome {
+                path: c.member.path,
+                status: match c.result {
                     Ok(r) => Status::Checked(r),
                     Err(e) => Status::Error(e),
                 },
             })
-            .collect()
-        }
+            .collect(),
         Task::Unreadable(p, why) => vec![Outcome {
             path: p.clone(),
             status: Status::Error(why.clone()),
@@ -327,7 +322,7 @@ fn stream<I: Sync, O: Send, E>(
 /// then the policy and the digests on the same models. The policy judges the structures
 /// as the image will be read: after a pending log replay (the REPLAYED model); the file
 /// digest is of the file as stored (the RAW model's source).
-fn check_members(chain: &[Member], job: &Job) -> Vec<(String, Result<ImageReport, String>)> {
+fn check_members(chain: &[Member], job: &Job) -> Vec<Checked> {
     let stage = |raw: &Model, replayed: Option<&Model>, report: &mut ImageReport| {
         if !job.policy.is_empty() {
             job.policy
@@ -339,7 +334,48 @@ fn check_members(chain: &[Member], job: &Job) -> Vec<(String, Result<ImageReport
         }
         Ok(())
     };
-    check_chain(chain, &job.opts, &stage)
+    let mut out = check_chain(chain, &job.opts, &stage);
+    if job.hash {
+        chain_digests(&mut out);
+    }
+    out
+}
+
+/// Each differencing member's virtual digest, read through the members after it — from
+/// the same file handles the check read.
+fn chain_digests(out: &mut [Checked]) {
+    for i in 0..out.len().saturating_sub(1) {
+        let wants = out[i].result.as_ref().ok().and_then(|r| r.digests.as_ref());
+        if wants.is_none_or(|d| d.virtual_disk.is_some()) {
+            continue;
+        }
+        let files: Option<Vec<_>> = out[i..].iter().map(|c| c.member.file.clone()).collect();
+        let label = out[i].member.path.display().to_string();
+        let digest = match &files {
+            Some(files) => {
+                let srcs: Vec<&dyn ReadAt> =
+                    files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
+                crate::hash::chain_digest(&srcs, &label)
+            }
+            // A parent that could not be opened: its own outcome says why.
+            None => Ok(Some(
+                Err("a parent in the chain cannot be read".to_string()),
+            )),
+        };
+        let c = &mut out[i];
+        let Ok(report) = c.result.as_mut() else {
+            continue;
+        };
+        let Some(d) = report.digests.as_mut() else {
+            continue;
+        };
+        match digest {
+            Ok(None) => {}
+            Ok(Some(Ok(digest))) => (d.virtual_disk, d.virtual_unavailable) = (Some(digest), None),
+            Ok(Some(Err(why))) => d.virtual_unavailable = Some(why),
+            Err(e) => c.result = Err(format!("{label}: cannot hash: {e}")),
+        }
+    }
 }
 
 #[cfg(test)]

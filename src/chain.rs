@@ -539,14 +539,18 @@ pub fn break_finding(b: &ChainBreak) -> (&'static str, &str) {
 pub type Stage<'s> =
     dyn Fn(&Model, Option<&Model>, &mut ImageReport) -> Result<(), String> + Sync + 's;
 
+/// One checked member of a chain: the member as resolved, its file as it was read (`file`
+/// is the handle the check read, so later reads — the chain digest — see the same file),
+/// and its report or why there is none.
+pub struct Checked {
+    pub member: Member,
+    pub result: Result<ImageReport, String>,
+}
+
 /// Checks every member of a chain; each child is judged against its parent (CHAIN rules),
 /// whose identity is read after its own log replay. Results are in chain order: the child
 /// first. A [`Member::deferred`] child's chain is resolved first.
-pub fn check_chain(
-    chain: &[Member],
-    opts: &CheckOptions,
-    stage: &Stage,
-) -> Vec<(String, Result<ImageReport, String>)> {
+pub fn check_chain(chain: &[Member], opts: &CheckOptions, stage: &Stage) -> Vec<Checked> {
     let resolved;
     let chain = match chain {
         [m] if m.deferred.is_some() => {
@@ -570,6 +574,8 @@ pub fn check_chain(
             Some(f) => Ok(f.clone()),
             None => FileReader::open(&m.path).map(Arc::new),
         };
+        let mut member = m.clone();
+        member.file = opened.as_ref().ok().cloned();
         let report = opened
             .map_err(|e| format!("cannot read {name}: {e}"))
             .and_then(|r| {
@@ -588,7 +594,10 @@ pub fn check_chain(
                 link = Some(me);
                 staged.map(|()| report).map_err(|e| format!("{name}: {e}"))
             });
-        out.push((name, report));
+        out.push(Checked {
+            member,
+            result: report,
+        });
     }
     out.reverse();
     out

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub const EXIT_ACCEPT: i32 = 0;
 pub const EXIT_REJECT: i32 = 1;
 pub const EXIT_TOOL: i32 = 2;
+/// SIGINT stopped the run (128 + SIGINT); nothing was printed on stdout.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// The highest `--max-per-rule`: what one image's report keeps in memory is the shown
 /// findings (at most this many per rule) plus counts.
@@ -90,6 +92,12 @@ enum CheckFormat {
 #[derive(Clone, Copy, ValueEnum)]
 enum HashArg {
     Sha256,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ViewArg {
+    Raw,
+    Replayed,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -191,6 +199,29 @@ enum Cmd {
     /// Write IMAGE with its pending log replayed to the new file OUT (IMAGE is only read;
     /// OUT must not exist). Exit 0 written, 2 nothing to replay or cannot write.
     Replay { image: PathBuf, out: PathBuf },
+    /// Write the virtual disk (through its parents for a differencing IMAGE) as a raw
+    /// image to the new file OUT, or to stdout with `-`; its SHA-256 goes to stderr.
+    /// Exit 0 written, 2 unreadable image or OUT exists / cannot be written, 130 SIGINT.
+    Export {
+        #[command(flatten)]
+        chain: ChainArgs,
+        /// replayed: as a guest reads it (a pending log applied); raw: ignoring the log.
+        #[arg(long, value_enum, default_value = "replayed")]
+        view: ViewArg,
+        image: PathBuf,
+        out: PathBuf,
+    },
+    /// The allocation map: run-length extents over the virtual disk (data, partial, zero,
+    /// unallocated, parent) with the chain member and file offset each is read from.
+    Map {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[command(flatten)]
+        chain: ChainArgs,
+        #[arg(long, value_enum, default_value = "replayed")]
+        view: ViewArg,
+        image: PathBuf,
+    },
     /// List the rule catalogue.
     Rules {
         #[arg(long, value_enum, default_value = "text")]
@@ -355,6 +386,9 @@ pub fn run() -> i32 {
                     return EXIT_TOOL;
                 }
             };
+            if hash.is_some() {
+                crate::hash::catch_interrupt();
+            }
             let job = Job {
                 opts: CheckOptions { max_per_rule },
                 policy: &policy,
@@ -375,6 +409,18 @@ pub fn run() -> i32 {
             }
         },
         Cmd::Replay { image, out } => cmd_replay(&image, &out),
+        Cmd::Export {
+            chain,
+            view,
+            image,
+            out,
+        } => cmd_export(&chain, view, &image, &out),
+        Cmd::Map {
+            format,
+            chain,
+            view,
+            image,
+        } => cmd_map(format, &chain, view, &image),
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
         Cmd::Completions { shell } => {
@@ -515,8 +561,18 @@ fn cmd_check(
     };
     let mut renderer = shape.renderer();
     let mut code = EXIT_ACCEPT;
-    let written = renderer.begin(&mut out).and_then(|()| {
-        batch::run(&tasks, job, &progress, |o| {
+    // The document starts with the first report, so a run interrupted (SIGINT) while
+    // hashing its first image prints nothing at all.
+    let mut begun = false;
+    let written = batch::run(&tasks, job, &progress, |o| {
+        if crate::hash::interrupted() {
+            return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+        }
+        if !begun {
+            renderer.begin(&mut out)?;
+            begun = true;
+        }
+        {
             let (outcome, rejected) = match &o.status {
                 batch::Status::Checked(r) => (Status::Report(r), fail_on.rejects(r)),
                 batch::Status::Error(e) => (Status::Error(e), false),
@@ -540,11 +596,22 @@ fn cmd_check(
                 _ => {}
             }
             Ok::<(), std::io::Error>(())
-        })?;
-        renderer.end(&mut out)
+        }
+    })
+    .and_then(|()| match begun {
+        true => renderer.end(&mut out),
+        false => renderer
+            .begin(&mut out)
+            .and_then(|()| renderer.end(&mut out)),
     });
     if show_progress {
         say_raw("\r\x1b[2K");
+    }
+    if crate::hash::interrupted() {
+        // Reports already written stay; nothing buffered is added, and --output's
+        // temporary file is removed.
+        out.abandon();
+        return EXIT_INTERRUPTED;
     }
     let finished = match written {
         Ok(()) => out.finish(),
@@ -570,7 +637,7 @@ fn cmd_info(format: Format, chain: &ChainArgs, image: &Path, out: Output) -> i32
     let mut v = report::info::collect(&model);
     // What was read is shown only when all of it could be read and nothing changed.
     if let Err(e) = watch.verify() {
-        eprintln!("vhdx-check: {}: {e}", image.display());
+        say(&format!("{}: {e}", image.display()));
         return EXIT_TOOL;
     }
     if chain.active() {
@@ -620,6 +687,72 @@ fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
             say(&e.to_string());
             EXIT_TOOL
         }
+    }
+}
+
+fn view_choice(v: ViewArg) -> crate::model::virtual_disk::ViewChoice {
+    use crate::model::virtual_disk::ViewChoice;
+    match v {
+        ViewArg::Raw => ViewChoice::Raw,
+        ViewArg::Replayed => ViewChoice::Replayed,
+    }
+}
+
+fn export_failure(f: crate::export::Failure) -> i32 {
+    match f {
+        crate::export::Failure::Refused(why) => {
+            say(&why);
+            EXIT_TOOL
+        }
+        crate::export::Failure::Interrupted => {
+            say("interrupted");
+            EXIT_INTERRUPTED
+        }
+    }
+}
+
+fn cmd_export(
+    chain: &ChainArgs,
+    view: ViewArg,
+    image: &std::path::Path,
+    out: &std::path::Path,
+) -> i32 {
+    crate::hash::catch_interrupt();
+    let members = chain.resolve(image, &chain.search());
+    match crate::export::export(&members, view_choice(view), out) {
+        Ok(x) => {
+            let target = if out.as_os_str() == "-" {
+                "stdout".to_string()
+            } else {
+                out.display().to_string()
+            };
+            say(&format!(
+                "wrote {target}: {} bytes, sha256 {}",
+                x.bytes, x.sha256
+            ));
+            if !x.findings.is_empty() {
+                say(&format!(
+                    "exported; {} (vhdx-check check for details)",
+                    x.findings.join(", ")
+                ));
+            }
+            EXIT_ACCEPT
+        }
+        Err(f) => export_failure(f),
+    }
+}
+
+fn cmd_map(format: Format, chain: &ChainArgs, view: ViewArg, image: &std::path::Path) -> i32 {
+    crate::hash::catch_interrupt();
+    let members = chain.resolve(image, &chain.search());
+    let format = match format {
+        Format::Text => crate::export::MapFormat::Text,
+        Format::Json => crate::export::MapFormat::Json,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    match crate::export::map(&members, view_choice(view), format, &mut out) {
+        Ok(()) => EXIT_ACCEPT,
+        Err(f) => export_failure(f),
     }
 }
 

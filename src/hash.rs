@@ -2,17 +2,19 @@
 //! disk as a guest reads it (the bytes `qemu-img convert -O raw` would write). Both are
 //! streamed in 1 MiB pieces, so memory stays bounded even for a 64 TiB disk.
 //!
-//! Virtual view: payload block k covers virtual bytes [k·BlockSize, (k+1)·BlockSize)
-//! clipped at VirtualDiskSize; a block in state PAYLOAD_BLOCK_FULLY_PRESENT is read from
-//! the file (bytes past the end of the file as zeros, which BAT-014 reports), every other
-//! state reads as zeros. A differencing disk reads through its parent, so its virtual
-//! digest is reported as unavailable.
+//! Virtual view: as [`crate::model::virtual_disk`] reads it (each block state read as the
+//! guest reads it, a differencing disk through its parents when they are given). A digest
+//! is exact or absent: a disk with blocks past the end of its file, or a differencing disk
+//! without its parents, has none, and says why.
 
-use crate::format::bat::{BatEntry, Geometry, PAYLOAD_BLOCK_FULLY_PRESENT};
 use crate::io::{self, ReadAt};
-use crate::model::{DiskType, Model};
+use crate::model::Model;
+use crate::model::virtual_disk::{self, ViewChoice, VirtualDisk};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Digests {
@@ -90,111 +92,269 @@ fn file_digest(src: &dyn ReadAt) -> std::io::Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-/// Feeds the hasher: zeros and file ranges, each in bounded pieces.
-struct Feeder<'a> {
-    src: &'a dyn ReadAt,
-    hasher: Sha256,
-    buf: Vec<u8>,
-    zeros: Vec<u8>,
+/// A piece of the virtual disk as [`walk_bytes`] hands it over.
+pub enum Piece<'b> {
+    /// Bytes read from a member's file.
+    Data(&'b [u8]),
+    /// This many zero bytes (nothing was read).
+    Zeros(u64),
 }
 
-impl Feeder<'_> {
-    fn zeros(&mut self, mut len: u64) {
-        while len > 0 {
-            let n = len.min(io::CHUNK as u64) as usize;
-            self.hasher.update(&self.zeros[..n]);
-            len -= n as u64;
+/// Bytes read at a time from a member's file (large sequential reads).
+pub const PIECE: usize = 4 << 20;
+
+static INTERRUPTED: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+
+/// Makes SIGINT stop long work cleanly: the first one sets [`interrupted`], which the
+/// walks over a virtual disk check between pieces (the command then exits 130 without
+/// printing its result); a second one exits 130 at once.
+pub fn catch_interrupt() {
+    use signal_hook::consts::SIGINT;
+    let flag = INTERRUPTED.clone();
+    // Registered first, so it sees the flag as the previous signal left it.
+    let _ = signal_hook::flag::register_conditional_shutdown(SIGINT, 130, flag.clone());
+    let _ = signal_hook::flag::register(SIGINT, flag);
+}
+
+/// Whether SIGINT arrived (see [`catch_interrupt`]).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+fn interrupted_error() -> std::io::Error {
+    std::io::Error::other("interrupted")
+}
+
+/// Streams the virtual disk in order: file bytes in pieces of at most [`PIECE`] bytes
+/// (`buf` is the read buffer), zero runs as counts; `progress(done)` after each piece.
+/// Stops with an error on a read error, a range no member holds, or SIGINT.
+pub fn walk_bytes(
+    vd: &VirtualDisk,
+    buf: &mut Vec<u8>,
+    progress: &mut dyn FnMut(u64),
+    f: &mut dyn FnMut(u64, Piece) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    buf.resize(PIECE, 0);
+    for e in vd.extents() {
+        let e = e?;
+        let mut done = 0u64;
+        while done < e.length {
+            if interrupted() {
+                return Err(interrupted_error());
+            }
+            let n = (e.length - done).min(PIECE as u64);
+            let at = e.offset + done;
+            match (e.state.from_file(), e.member, e.file_offset) {
+                // Holes of a sparse member read as zeros without a copy.
+                (true, Some(m), Some(off)) if vd.is_hole(m, off + done, n) => {
+                    f(at, Piece::Zeros(n))?
+                }
+                (true, ..) => {
+                    let b = &mut buf[..n as usize];
+                    vd.read_extent(&e, done, b)?;
+                    f(at, Piece::Data(b))?
+                }
+                (false, ..) => {
+                    if e.state == virtual_disk::State::Parent {
+                        return Err(std::io::Error::other(
+                            "a range is deferred to a parent that was not given",
+                        ));
+                    }
+                    f(at, Piece::Zeros(n))?
+                }
+            }
+            done += n;
+            progress(at + n);
+        }
+    }
+    Ok(())
+}
+
+/// Feeds `n` zero bytes to `h`.
+pub fn hash_zeros(h: &mut Sha256, mut n: u64) {
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u64) as usize;
+        h.update(&ZEROS[..k]);
+        n -= k as u64;
+    }
+}
+
+/// Virtual disks above this size get a notice with an estimate before they are hashed.
+pub const LARGE: u64 = 1 << 40;
+
+/// SHA-256 throughput of this machine over zeros, in bytes per second (hashes 32 MiB).
+pub fn hash_rate() -> f64 {
+    let t = std::time::Instant::now();
+    let mut h = Sha256::new();
+    hash_zeros(&mut h, 32 << 20);
+    let _ = h.finalize();
+    (32u64 << 20) as f64 / t.elapsed().as_secs_f64().max(1e-6)
+}
+
+/// "64 TiB", "1.5 GiB": a size for people.
+pub fn human(n: u64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else if v.fract() == 0.0 {
+        format!("{v:.0} {}", units[u])
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+fn duration(secs: f64) -> String {
+    let s = secs.round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{:.1} h", secs / 3600.0),
+    }
+}
+
+/// Progress on stderr for long walks: the notice for a large disk, and a line updated
+/// about once a second while stderr is a terminal.
+pub struct Progress {
+    what: String,
+    total: u64,
+    tty: bool,
+    start: std::time::Instant,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    /// `verb` ("hashing", "exporting") the virtual disk of `what` of `total` bytes;
+    /// `always` shows the line on a terminal whatever the size.
+    pub fn new(verb: &str, what: &str, total: u64, always: bool) -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        if total > LARGE {
+            let rate = hash_rate();
+            stderr(&format!(
+                "vhdx-check: {verb} the {} virtual disk of {what} ({total} bytes): about {} at {}/s; Ctrl-C stops\n",
+                human(total),
+                duration(total as f64 / rate),
+                human(rate as u64)
+            ));
+        }
+        let now = std::time::Instant::now();
+        Progress {
+            what: format!("{verb} {what}"),
+            total,
+            tty: tty && (always || total > LARGE),
+            start: now,
+            last: now,
+            shown: false,
         }
     }
 
-    fn file(&mut self, offset: u64, len: u64) -> std::io::Result<()> {
-        let mut done = 0u64;
-        while done < len {
-            let n = (len - done).min(io::CHUNK as u64) as usize;
-            let buf = &mut self.buf[..n];
-            let Some(at) = offset.checked_add(done) else {
-                self.zeros(len - done);
-                return Ok(());
-            };
-            let got = read_exact_or_eof(self.src, at, buf)?;
-            buf[got..].fill(0);
-            self.hasher.update(&*buf);
-            done += n as u64;
+    pub fn tick(&mut self, done: u64) {
+        if !self.tty || self.last.elapsed().as_millis() < 1000 {
+            return;
+        }
+        self.last = std::time::Instant::now();
+        let pct = done as f64 * 100.0 / self.total.max(1) as f64;
+        let secs = self.start.elapsed().as_secs_f64();
+        let left = if done > 0 {
+            duration(secs * (self.total - done) as f64 / done as f64)
+        } else {
+            "?".into()
+        };
+        stderr(&format!(
+            "\r\x1b[2Kvhdx-check: {}: {pct:.1}% of {} ({left} left)",
+            self.what,
+            human(self.total)
+        ));
+        self.shown = true;
+    }
+
+    /// Clears the line.
+    pub fn finish(&mut self) {
+        if self.shown {
+            stderr("\r\x1b[2K");
+            self.shown = false;
+        }
+    }
+}
+
+/// Writes to stderr; a stderr that cannot be written (full, closed) is ignored, never a
+/// panic as with `eprint!`.
+fn stderr(s: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(s.as_bytes());
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// SHA-256 of the virtual disk `vd` (of `what`, for the progress line).
+pub fn disk_digest(vd: &VirtualDisk, what: &str) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut progress = Progress::new("hashing", what, vd.size(), false);
+    let mut buf = Vec::new();
+    walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |_, p| {
+        match p {
+            Piece::Data(b) => h.update(b),
+            Piece::Zeros(n) => hash_zeros(&mut h, n),
         }
         Ok(())
-    }
+    })?;
+    Ok(hex(&h.finalize()))
 }
 
 /// The virtual digest, or why it cannot be computed from this file. With a pending log the
 /// guest reads the disk after replay (as QEMU and Hyper-V do), so the replayed view is hashed.
 fn virtual_digest(m: &Model) -> std::io::Result<Result<String, String>> {
-    if let Some(plan) = m
-        .active_log()
-        .filter(|l| l.dirty())
-        .and_then(|l| l.plan.as_ref())
-    {
-        let view = crate::model::replay::ReplayedView::new(m.src, plan);
-        return guest_digest(&Model::build(&view));
-    }
-    guest_digest(m)
+    virtual_disk::with_models(&[m], ViewChoice::Replayed, |vd| match vd {
+        Err(why) => Ok(Err(why)),
+        Ok(vd) => match vd.unreadable() {
+            Some(why) => Ok(Err(why)),
+            None => exact_or_unavailable(disk_digest(vd, "the image")),
+        },
+    })
 }
 
-fn guest_digest(m: &Model) -> std::io::Result<Result<String, String>> {
-    let why = match (m.disk_type, m.geometry, m.bat) {
-        (Some(DiskType::Differencing), ..) => {
-            "a differencing disk: unwritten sectors are read from its parent"
+/// A structural fault met while reading (`InvalidData`) makes the digest unavailable with
+/// its reason: the image is broken, which its findings say; any other error is a read
+/// error of the evidence (a tool failure).
+fn exact_or_unavailable(d: std::io::Result<String>) -> std::io::Result<Result<String, String>> {
+    match d {
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Ok(Err(e.to_string())),
+        d => d.map(Ok),
+    }
+}
+
+/// The virtual digest of the differencing disk `chain[0]` read through its parents
+/// `chain[1..]`, or why it is unavailable; `None` when `chain[0]` is not a differencing
+/// disk (its own digest stands).
+pub fn chain_digest(
+    chain: &[&dyn ReadAt],
+    label: &str,
+) -> std::io::Result<Option<Result<String, String>>> {
+    virtual_disk::with_disk(chain, ViewChoice::Replayed, |vd| {
+        let vd = match vd {
+            Err(why) => return Ok(Some(Err(why))),
+            Ok(vd) => vd,
+        };
+        if !vd.geometry(0).is_some_and(|g| g.differencing) {
+            return Ok(None);
         }
-        (_, Some(g), Some(_)) => return blocks_digest(m, g).map(Ok),
-        (_, _, None) => "there is no usable BAT region (see the region findings)",
-        _ => "the disk type or geometry could not be read (see the metadata findings)",
-    };
-    Ok(Err(why.to_string()))
-}
-
-/// Hashes payload blocks in virtual order, streaming the BAT.
-fn blocks_digest(m: &Model, g: Geometry) -> std::io::Result<String> {
-    let mut f = Feeder {
-        src: m.src,
-        hasher: Sha256::new(),
-        buf: vec![0u8; io::CHUNK],
-        zeros: vec![0u8; io::CHUNK],
-    };
-    // Next payload block to hash; blocks whose entry lies past the readable BAT are zeros.
-    let mut next = 0u64;
-    let mut failed = None;
-    m.for_each_bat_chunk(|first, entries| {
-        for (i, &e) in (first..).zip(entries) {
-            if g.is_sector_bitmap_index(i) {
-                continue;
-            }
-            let k = g.block_of_index(i);
-            if k >= g.payload_blocks {
-                return false;
-            }
-            let start = k * g.block_size;
-            let len = g.block_size.min(g.virtual_disk_size - start);
-            if let Err(err) = block(&mut f, e, len) {
-                failed = Some(err);
-                return false;
-            }
-            next = k + 1;
+        match vd.unreadable() {
+            Some(why) => Ok(Some(Err(why))),
+            None => exact_or_unavailable(disk_digest(vd, label)).map(Some),
         }
-        true
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    f.zeros(g.virtual_disk_size - (next * g.block_size).min(g.virtual_disk_size));
-    Ok(hex(&f.hasher.finalize()))
-}
-
-fn block(f: &mut Feeder, e: BatEntry, len: u64) -> std::io::Result<()> {
-    if e.state() == PAYLOAD_BLOCK_FULLY_PRESENT {
-        f.file(e.file_offset(), len)
-    } else {
-        f.zeros(len);
-        Ok(())
-    }
+    })
 }
 
 #[cfg(test)]

@@ -4,13 +4,15 @@
 //! no judgement) → [`model`] (the image as understood) → [`rules`] (one check per catalogue
 //! id) → [`policy`] (overrides, waivers, requirements) → [`report`] (text, JSON, SARIF).
 //! Beside the flow: [`hash`] (evidence digests), [`batch`] (many images in parallel) and
-//! [`replay`] (a replayed copy written to a new file); [`threads`] starts helper threads.
+//! [`replay`] (a replayed copy written to a new file), [`export`] (the virtual disk as a
+//! raw image, and its allocation map); [`threads`] starts helper threads.
 #![forbid(unsafe_code)]
 
 pub mod batch;
 pub mod chain;
 pub mod check;
 pub mod cli;
+pub mod export;
 pub mod format;
 pub mod hash;
 pub mod io;

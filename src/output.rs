@@ -107,6 +107,16 @@ impl Output {
     }
 
     /// The message for a failed write.
+    /// Stops without writing what is still buffered (an interrupted run): standard
+    /// output keeps what was already written; a file's temporary copy is removed.
+    pub fn abandon(self) {
+        match self.inner {
+            // into_parts hands back the buffer without writing it.
+            Inner::Stdout(w) => drop(w.into_parts()),
+            Inner::File(t) => drop(t),
+        }
+    }
+
     pub fn failure(&self, e: &io::Error) -> String {
         format!("cannot write the report to {}: {e}", self.name())
     }

@@ -331,8 +331,10 @@ fn manual_page_names_every_subcommand() {
             "vhdx-check-check.1",
             "vhdx-check-completions.1",
             "vhdx-check-explain.1",
+            "vhdx-check-export.1",
             "vhdx-check-info.1",
             "vhdx-check-manpage.1",
+            "vhdx-check-map.1",
             "vhdx-check-replay.1",
             "vhdx-check-rules.1",
             "vhdx-check.1"

@@ -467,7 +467,13 @@ fn one_case(dir: &Path, bytes: &[u8], what: &str, t: &mut Tally, keep: Option<&P
         .arg(&img)
         .output()
         .expect("vhdx-check");
-    let doc: serde_json::Value = serde_json::from_slice(&ours.stdout).expect("json");
+    let doc: serde_json::Value = serde_json::from_slice(&ours.stdout).unwrap_or_else(|e| {
+        panic!(
+            "vhdx-check gave no JSON ({e}), exit {:?}: {}",
+            ours.status.code(),
+            String::from_utf8_lossy(&ours.stderr)
+        )
+    });
     let image = &doc["images"][0];
     let digest = image["digests"]["virtual_disk"]
         .as_str()

@@ -24,3 +24,4 @@ mod rules_parent;
 mod rules_region;
 mod sarif;
 mod schemas;
+mod virtual_disk;

@@ -8,6 +8,7 @@ mod layout;
 pub mod log;
 pub mod qemu;
 pub mod replay;
+pub mod virtual_disk;
 
 pub use bits::Bits;
 pub use layout::{Object, ObjectKind};

@@ -1,0 +1,436 @@
+//! `vhdx-check export` and `vhdx-check map`: the virtual disk of an image or chain
+//! ([`crate::model::virtual_disk`]) written as a raw image, or listed as its allocation
+//! map. The sources are only read; OUT is a new file, written under a temporary name in
+//! its directory, synced, and renamed into place without replacing anything.
+
+use crate::chain::Member;
+use crate::check::CheckOptions;
+use crate::hash::{self, Piece, Progress};
+use crate::io::{self, FileReader, ReadAt};
+use crate::model::virtual_disk::{self, Extent, State, ViewChoice, VirtualDisk};
+use crate::rules::finding::Severity;
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What an export wrote.
+#[derive(Debug, Clone)]
+pub struct Exported {
+    pub bytes: u64,
+    pub sha256: String,
+    /// Findings of the chain's members, for the note on stderr ("the image has 3 errors").
+    pub findings: Vec<String>,
+}
+
+/// Why an export or a map stopped: a reason (exit 2), or SIGINT (exit 130).
+#[derive(Debug)]
+pub enum Failure {
+    Refused(String),
+    Interrupted,
+}
+
+impl From<String> for Failure {
+    fn from(s: String) -> Failure {
+        Failure::Refused(s)
+    }
+}
+
+fn io_failure(what: &str, e: std::io::Error) -> Failure {
+    if hash::interrupted() {
+        Failure::Interrupted
+    } else {
+        Failure::Refused(format!("{what}: {e}"))
+    }
+}
+
+/// Opens every member read-only (a discovered parent through the handle discovery
+/// validated, never by its name again).
+fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
+    (chain.iter())
+        .map(|m| match &m.file {
+            Some(f) => Ok(f.clone()),
+            None => FileReader::open(&m.path)
+                .map(Arc::new)
+                .map_err(|e| format!("cannot read {}: {e}", m.path.display())),
+        })
+        .collect()
+}
+
+/// Calls `f` with the virtual disk of `chain` in `view`, or the reason it cannot be read.
+fn with_chain<R>(
+    chain: &[Member],
+    view: ViewChoice,
+    f: impl FnOnce(&VirtualDisk) -> Result<R, Failure>,
+) -> Result<R, Failure> {
+    let files = open(chain)?;
+    let srcs: Vec<&dyn ReadAt> = files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
+    virtual_disk::with_disk(&srcs, view, |vd| {
+        let vd = vd.map_err(|why| format!("{}: {why}", chain[0].path.display()))?;
+        f(vd)
+    })
+}
+
+/// The counts of errors and warnings of every member that has any, as a note.
+fn findings(chain: &[Member]) -> Vec<String> {
+    let reports = crate::chain::check_chain(chain, &CheckOptions::default(), &|_, _, _| Ok(()));
+    let mut out = Vec::new();
+    for c in reports {
+        let path = c.member.path.display();
+        let Ok(r) = c.result else { continue };
+        let (e, w) = (r.count(Severity::Error), r.count(Severity::Warning));
+        let mut parts = Vec::new();
+        if e > 0 {
+            parts.push(format!("{e} error{}", if e == 1 { "" } else { "s" }));
+        }
+        if w > 0 {
+            parts.push(format!("{w} warning{}", if w == 1 { "" } else { "s" }));
+        }
+        if !parts.is_empty() {
+            out.push(format!("{path} has {}", parts.join(" and ")));
+        }
+    }
+    out
+}
+
+/// Writes the virtual disk of `chain` (the image, then its parents) as a raw image to the
+/// new file `out`, or to stdout when `out` is `-`.
+pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported, Failure> {
+    let to_stdout = out.as_os_str() == "-";
+    if !to_stdout && out.symlink_metadata().is_ok() {
+        return Err(format!("{} exists: refusing to overwrite it", out.display()).into());
+    }
+    let files = open(chain)?;
+    if to_stdout {
+        refuse_stdout_onto(chain)?;
+    }
+    let srcs: Vec<&dyn ReadAt> = files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
+    let what = chain[0].path.display().to_string();
+    let (bytes, sha256) = virtual_disk::with_disk(&srcs, view, |vd| {
+        let vd = vd.map_err(|why| format!("cannot export {what}: {why}"))?;
+        if let Some(why) = vd.unreadable() {
+            return Err(Failure::Refused(format!("cannot export {what}: {why}")));
+        }
+        if to_stdout {
+            write_stream(vd, &what, &mut std::io::stdout().lock())
+        } else {
+            write_file(vd, &what, out)
+        }
+    })?;
+    Ok(Exported {
+        bytes,
+        sha256,
+        findings: findings(chain),
+    })
+}
+
+/// Refuses to stream onto one of the sources (`export IMAGE - >> IMAGE`).
+fn refuse_stdout_onto(chain: &[Member]) -> Result<(), String> {
+    let Ok(st) = rustix::fs::fstat(std::io::stdout()) else {
+        return Ok(());
+    };
+    for m in chain {
+        if let Ok(md) = m.path.metadata() {
+            if md.dev() == st.st_dev && md.ino() == st.st_ino {
+                return Err(format!(
+                    "stdout is {}, a source: refusing to write it",
+                    m.path.display()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Msg {
+    Data(Vec<u8>),
+    Zeros(u64),
+}
+
+/// Runs `f` with a feed whose pieces are hashed in order on a thread of its own, so the
+/// SHA-256 (the larger cost) overlaps the reads and writes; returns `f`'s result and the
+/// digest. At most four pieces are in flight (16 MiB).
+fn with_hasher<R>(f: impl FnOnce(&mut dyn FnMut(&Piece)) -> R) -> (R, Result<String, String>) {
+    use std::sync::mpsc;
+    std::thread::scope(|s| {
+        let (tx, rx) = mpsc::sync_channel::<Msg>(2);
+        let (back, spare) = mpsc::channel::<Vec<u8>>();
+        let hasher = crate::threads::spawn_beside(s, move || {
+            let mut h = Sha256::new();
+            for m in rx {
+                match m {
+                    Msg::Data(v) => {
+                        h.update(&v);
+                        let _ = back.send(v);
+                    }
+                    Msg::Zeros(n) => hash::hash_zeros(&mut h, n),
+                }
+            }
+            hash::hex(&h.finalize())
+        });
+        let r = {
+            let mut feed = |p: &Piece| {
+                let m = match p {
+                    Piece::Data(b) => {
+                        let mut v = spare.try_recv().unwrap_or_default();
+                        v.clear();
+                        v.extend_from_slice(b);
+                        Msg::Data(v)
+                    }
+                    Piece::Zeros(n) => Msg::Zeros(*n),
+                };
+                let _ = tx.send(m);
+            };
+            f(&mut feed)
+        };
+        drop(tx);
+        let digest = hasher
+            .join()
+            .map_err(|_| "the hashing thread failed".to_string());
+        (r, digest)
+    })
+}
+
+/// Every byte to `w` (zeros included); returns (bytes, SHA-256).
+fn write_stream(vd: &VirtualDisk, what: &str, w: &mut dyn Write) -> Result<(u64, String), Failure> {
+    let mut progress = Progress::new("exporting", what, vd.size(), true);
+    let mut buf = Vec::new();
+    static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
+    let (written, digest) = with_hasher(|feed| {
+        hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |_, p| {
+            feed(&p);
+            match p {
+                Piece::Data(b) => w.write_all(b),
+                Piece::Zeros(mut n) => {
+                    while n > 0 {
+                        let k = n.min(ZEROS.len() as u64) as usize;
+                        w.write_all(&ZEROS[..k])?;
+                        n -= k as u64;
+                    }
+                    Ok(())
+                }
+            }
+        })
+        .and_then(|()| w.flush())
+    });
+    written.map_err(|e| io_failure("cannot export", e))?;
+    Ok((vd.size(), digest?))
+}
+
+/// Granularity of the zero test of written data: all-zero pieces become holes.
+const ZERO_GRAIN: usize = 64 << 10;
+
+/// A temporary file beside `out`, removed unless it was renamed into place.
+struct Temp {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `vd` to a temporary file beside `out` (holes where the guest reads zeros),
+/// syncs it and renames it to `out` unless `out` appeared meanwhile.
+fn write_file(vd: &VirtualDisk, what: &str, out: &Path) -> Result<(u64, String), Failure> {
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .ok_or_else(|| format!("{}: not a file name", out.display()))?;
+    let tmp_path = dir.join(format!(
+        ".{}.vhdx-check-{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp_path)
+        .map_err(|e| format!("cannot create {}: {e}", tmp_path.display()))?;
+    let mut tmp = Temp {
+        path: tmp_path,
+        armed: true,
+    };
+    let f = &f;
+    let mut progress = Progress::new("exporting", what, vd.size(), true);
+    let mut buf = Vec::new();
+    let (written, digest) = with_hasher(|feed| {
+        hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |at, p| {
+            feed(&p);
+            match p {
+                Piece::Data(b) => write_nonzero(f, at, b),
+                Piece::Zeros(_) => Ok(()),
+            }
+        })
+        .and_then(|()| f.set_len(vd.size()))
+        .and_then(|()| f.sync_all())
+    });
+    written.map_err(|e| io_failure(&format!("cannot write {}", tmp.path.display()), e))?;
+    let digest = digest?;
+    progress.finish();
+    rename_new(&tmp.path, out).map_err(|e| format!("cannot rename to {}: {e}", out.display()))?;
+    tmp.armed = false;
+    // The directory entry too.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok((vd.size(), digest))
+}
+
+/// Writes the non-zero [`ZERO_GRAIN`] pieces of `b` at `at` (runs of them in one write).
+fn write_nonzero(f: &File, at: u64, b: &[u8]) -> std::io::Result<()> {
+    let mut run: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let end = (i + ZERO_GRAIN).min(b.len());
+        let zero = io::nonzero_byte(&b[i..end]).is_none();
+        match (zero, run) {
+            (false, None) => run = Some(i),
+            (true, Some(s)) => {
+                f.write_all_at(&b[s..i], at + s as u64)?;
+                run = None;
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    if let Some(s) = run {
+        f.write_all_at(&b[s..], at + s as u64)?;
+    }
+    Ok(())
+}
+
+/// Renames `from` to `to`, failing if `to` exists (RENAME_NOREPLACE, or a hard link where
+/// the file system lacks it).
+fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+            std::fs::hard_link(from, to)?;
+            std::fs::remove_file(from)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Output of `map`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapFormat {
+    Text,
+    Json,
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map_or("null".into(), |v| v.to_string())
+}
+
+/// Streams the allocation map of `chain` to `w`: one line (text) or one JSON object per
+/// extent, written as the walk produces them.
+pub fn map(
+    chain: &[Member],
+    view: ViewChoice,
+    format: MapFormat,
+    w: &mut dyn Write,
+) -> Result<(), Failure> {
+    let names: Vec<String> = chain.iter().map(|m| m.path.display().to_string()).collect();
+    with_chain(chain, view, |vd| {
+        let fail = |e: std::io::Error| io_failure("cannot map", e);
+        let source = |e: &Extent| e.member.and_then(|m| names.get(m));
+        match format {
+            MapFormat::Json => {
+                let members: Vec<serde_json::Value> = (0..vd.members())
+                    .map(|i| {
+                        let g = vd.geometry(i);
+                        serde_json::json!({
+                            "path": names[i],
+                            "block_size": g.map(|g| g.block_size),
+                            "differencing": g.map(|g| g.differencing),
+                        })
+                    })
+                    .collect();
+                let view = match view {
+                    ViewChoice::Raw => "raw",
+                    ViewChoice::Replayed => "replayed",
+                };
+                write!(
+                    w,
+                    "{{\"schema\": {}, \"tool\": {}, \"image\": {}, \"view\": \"{view}\", \"virtual_size\": {}, \"logical_sector_size\": {}, \"chain\": {}, \"extents\": [",
+                    crate::report::json::SCHEMA,
+                    crate::report::json::tool(),
+                    serde_json::Value::from(names[0].as_str()),
+                    vd.size(),
+                    vd.logical_sector_size(),
+                    serde_json::Value::from(members),
+                )
+                .map_err(fail)?;
+                let mut first = true;
+                for e in vd.extents() {
+                    let e = e.map_err(fail)?;
+                    if hash::interrupted() {
+                        return Err(Failure::Interrupted);
+                    }
+                    let src = source(&e).map_or(serde_json::Value::Null, |s| s.as_str().into());
+                    write!(
+                        w,
+                        "{}\n  {{\"offset\": {}, \"length\": {}, \"state\": \"{}\", \"source\": {src}, \"file_offset\": {}}}",
+                        if first { "" } else { "," },
+                        e.offset,
+                        e.length,
+                        e.state.name(),
+                        opt(e.file_offset)
+                    )
+                    .map_err(fail)?;
+                    first = false;
+                }
+                writeln!(w, "\n]}}").map_err(fail)?;
+            }
+            MapFormat::Text => {
+                writeln!(
+                    w,
+                    "{}: virtual disk {} bytes ({}), logical sector {} bytes",
+                    names[0],
+                    vd.size(),
+                    hash::human(vd.size()),
+                    vd.logical_sector_size()
+                )
+                .map_err(fail)?;
+                writeln!(
+                    w,
+                    "{:>18} {:>18}  {:<11} {:>18}  source",
+                    "offset", "length", "state", "file_offset"
+                )
+                .map_err(fail)?;
+                for e in vd.extents() {
+                    let e = e.map_err(fail)?;
+                    if hash::interrupted() {
+                        return Err(Failure::Interrupted);
+                    }
+                    let fo = e.file_offset.map_or("-".into(), |o| format!("{o:#x}"));
+                    let src = match e.state {
+                        State::Parent => "(parent not given)",
+                        _ => source(&e).map_or("-", |s| s.as_str()),
+                    };
+                    writeln!(
+                        w,
+                        "{:>#18x} {:>#18x}  {:<11} {fo:>18}  {src}",
+                        e.offset,
+                        e.length,
+                        e.state.name()
+                    )
+                    .map_err(fail)?;
+                }
+            }
+        }
+        w.flush().map_err(fail)
+    })
+}
