@@ -183,6 +183,11 @@ fn ploc_004_no_entries() {
     let r = fires(&clean(), &img, "PLOC-004", &[loc(&img) + 18]);
     // And therefore the mandatory keys are missing.
     assert!(r.has("PLOC-015") && r.has("PLOC-019"), "{}", listing(&r));
+    let m = &one(&r, "PLOC-004").message;
+    assert!(
+        m.contains("so the parent can be neither found nor verified"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -425,7 +430,13 @@ fn ploc_018_parent_linkage2_present() {
 fn ploc_019_no_path_key() {
     let clean = default_plus(&[]);
     let img = with_locator(&[("parent_linkage", LINKAGE)]);
-    fires(&clean, &img, "PLOC-019", &[loc(&img)]);
+    let r = fires(&clean, &img, "PLOC-019", &[loc(&img)]);
+    // The way on: name the parent.
+    let m = &one(&r, "PLOC-019").message;
+    assert!(
+        m.contains("cannot find the parent file; give it with --parent"),
+        "{m}"
+    );
     // Keys are case-sensitive: a differently-cased path key is not a path key.
     let img = with_locator(&[("parent_linkage", LINKAGE), ("Relative_Path", REL)]);
     fires(&clean, &img, "PLOC-019", &[loc(&img)]);
@@ -566,6 +577,12 @@ fn ploc_024_key_not_lowercase() {
     let r = fires(&default_plus(&[]), &img, "PLOC-024", &[entry_at(&img, 3)]);
     // Unknown as well (keys are case-sensitive).
     assert_eq!(of(&r, "PLOC-023").len(), 1, "{}", listing(&r));
+    assert!(!one(&r, "PLOC-024").message.contains("not read as"));
+    // A known key in another case is not that key.
+    let img = default_plus(&[("Volume_Path", VOL)]);
+    let r = fires(&default_plus(&[]), &img, "PLOC-024", &[entry_at(&img, 3)]);
+    let m = &one(&r, "PLOC-024").message;
+    assert!(m.contains("so it is not read as volume_path"), "{m}");
 }
 
 #[test]
