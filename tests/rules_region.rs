@@ -473,6 +473,14 @@ fn two_mib_blocks() -> Built {
 
 fn assert_overlap(r: &vhdx_check::ImageReport, sev: Severity, at: u64) {
     expect(r, "LAYOUT-001", sev, &[at]);
+    // The consequence matches the severity: live data shared, or only retained contents.
+    let follows = if sev == Error {
+        "both read the same bytes, and writing one changes the other"
+    } else {
+        "only a retained block's old contents share the bytes"
+    };
+    let msg = message(r, "LAYOUT-001");
+    assert!(msg.contains(follows), "{msg}");
 }
 
 #[test]
@@ -686,9 +694,11 @@ fn layout_003_file_size_not_mib_multiple() {
     });
     expect(&r, "LAYOUT-003", Warning, &[end]);
     expect(&r, "LAYOUT-005", Info, &[end + 100]);
+    assert!(message(&r, "LAYOUT-003").contains("hold data, which readers ignore (LAYOUT-005)"));
     // The file ends inside the last block: a warning (LAYOUT-002 says which).
     let r = fires(&base, "LAYOUT-003", |img| img.len -= MIB / 2);
     expect(&r, "LAYOUT-003", Warning, &[end - MIB]);
+    assert!(message(&r, "LAYOUT-003").contains("whose tail is missing"));
 }
 
 #[test]
@@ -699,6 +709,12 @@ fn layout_004_uncovered_unit_holds_data() {
     });
     expect(&r, "LAYOUT-004", Info, &[4 * MIB]);
     assert!(!r.has("LAYOUT-005"));
+    let msg = message(&r, "LAYOUT-004");
+    assert!(msg.contains("[0x400000, 0x500000) holds data"), "{msg}");
+    assert!(
+        msg.contains("which readers ignore (not part of the virtual disk)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -740,8 +756,18 @@ fn layout_007_fixed_file_size_unexpected() {
     let fixed = ImageBuilder::fixed(8 * MIB).block_size(MIB as u32).build();
     let r = fires(&fixed, "LAYOUT-007", |img| img.len += MIB);
     expect(&r, "LAYOUT-007", Info, &[0]);
+    let msg = message(&r, "LAYOUT-007");
+    assert!(
+        msg.contains("1048576 bytes more than its structures explain"),
+        "{msg}"
+    );
     let r = fires(&fixed, "LAYOUT-007", |img| img.len -= MIB);
     expect(&r, "LAYOUT-007", Info, &[0]);
+    let msg = message(&r, "LAYOUT-007");
+    assert!(
+        msg.contains("1048576 bytes fewer than a fixed disk of this size needs"),
+        "{msg}"
+    );
     // Only fixed disks are expected to have an exact size.
     let mut dynamic = base();
     dynamic.len += MIB;
