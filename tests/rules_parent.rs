@@ -974,6 +974,13 @@ fn chain_003_virtual_size_differs() {
     let at = big_child.layout.item(&ITEM_VIRTUAL_DISK_SIZE).data_offset;
     chain_fires(&clean, &r, "CHAIN-003", Some(at));
     assert_eq!(one(&r, "CHAIN-003").severity, Severity::Warning);
+    // The child is the smaller: only the parent's tail is outside the child's disk.
+    let m = &one(&r, "CHAIN-003").message;
+    let tail = format!(
+        "the parent's bytes past byte {} are not part of the child's disk",
+        64 * MIB
+    );
+    assert!(m.contains(&tail), "{m}");
 }
 
 #[test]
