@@ -316,6 +316,29 @@ fn bat_010_offset_on_not_present_and_zero_blocks() {
             .iter()
             .all(|f| f.severity == Severity::Warning)
     );
+    // Both offsets lie past the end of this small file: nothing to examine there.
+    for f in of(&r, "BAT-010") {
+        let zero = f.offset == Some(payload_at(&clean, 5));
+        assert_eq!(f.message.contains("Hyper-V"), zero, "{}", f.message);
+        assert!(
+            f.message.contains("points past the end of the file"),
+            "{}",
+            f.message
+        );
+    }
+    // Inside the file: the bytes to examine.
+    let mut img = clean.clone();
+    let mb = spare_mb(&mut img);
+    img.set_payload_entry(3, bat::entry(bat::NOT_PRESENT, mb));
+    let r = report(&img);
+    let m = &one(&r, "BAT-010").message;
+    assert!(
+        m.contains(&format!(
+            "readers ignore it; examine the bytes at {:#x}",
+            mb * MIB
+        )),
+        "{m}"
+    );
 }
 
 #[test]

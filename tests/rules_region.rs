@@ -758,7 +758,7 @@ fn layout_007_fixed_file_size_unexpected() {
     expect(&r, "LAYOUT-007", Info, &[0]);
     let msg = message(&r, "LAYOUT-007");
     assert!(
-        msg.contains("1048576 bytes more than its structures explain"),
+        msg.contains("the file is 1048576 bytes longer than both"),
         "{msg}"
     );
     let r = fires(&fixed, "LAYOUT-007", |img| img.len -= MIB);

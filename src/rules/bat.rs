@@ -269,6 +269,18 @@ impl Walk<'_, '_> {
         Loc::at(self.base + i * bat::ENTRY_SIZE, bat::ENTRY_SIZE)
     }
 
+    /// Where the former contents an ignored offset may reveal are (BAT-010, BAT-011).
+    fn former(&self, e: BatEntry) -> String {
+        if e.file_offset() < self.m.file_size {
+            format!("examine the bytes at {}", hex(e.file_offset()))
+        } else {
+            format!(
+                "it points past the end of the file ({}), so no former contents remain",
+                hex(self.m.file_size)
+            )
+        }
+    }
+
     /// "virtual bytes [a, b)" of payload block `block` from `skip` bytes into it.
     fn virtual_bytes(&self, block: u64, skip: u64) -> String {
         let g = &self.g;
@@ -476,9 +488,9 @@ impl Walk<'_, '_> {
                 (
                     name(),
                     format!(
-                        "SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}: readers ignore it; the bytes at {} may be former bitmap data",
+                        "SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}: readers ignore it; {}",
                         e.file_offset_mb(),
-                        hex(e.file_offset())
+                        self.former(e)
                     ),
                 )
             });
@@ -596,7 +608,7 @@ impl Walk<'_, '_> {
                 } else {
                     ""
                 };
-                (name(), format!("{} block {block} carries FileOffsetMB {mb} (reserved; may reveal a former allocation): readers ignore it{hyper_v}; examine the bytes at {}", payload_state_name(st), hex(e.file_offset())))
+                (name(), format!("{} block {block} carries FileOffsetMB {mb} (reserved; may reveal a former allocation): readers ignore it{hyper_v}; {}", payload_state_name(st), self.former(e)))
             });
         }
         let retained =

@@ -534,7 +534,7 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
                 )
             } else {
                 format!(
-                    "{} bytes more than its structures explain, which readers ignore (LAYOUT-004/005 report any data there)",
+                    "the file is {} bytes longer than both, which readers ignore (LAYOUT-004/005 report any data there)",
                     m.file_size - explained.max(expected)
                 )
             };
