@@ -424,6 +424,15 @@ fn ploc_018_parent_linkage2_present() {
         listing(&r)
     );
     assert_eq!(r.worst(), Some(Severity::Info), "{}", listing(&r));
+    // A value that is no GUID names no alternative parent (PLOC-016 says what is wrong).
+    let img = default_plus(&[("parent_linkage2", "not-a-guid")]);
+    let r = fires(&default_plus(&[]), &img, "PLOC-018", &[value_at(&img, 3)]);
+    let m = &one(&r, "PLOC-018").message;
+    assert!(
+        m.contains("so it matches no parent") && !m.contains("alternative"),
+        "{m}"
+    );
+    assert!(r.has("PLOC-016"));
 }
 
 #[test]

@@ -843,6 +843,20 @@ fn layout_009_block_before_metadata() {
     );
 }
 
+#[test]
+fn layout_009_map_of_a_full_region_table_is_capped() {
+    // EntryCount 2048: 2047 entries read, all but two empty regions at 0 (after the log in
+    // the list). The map names the first 16 objects and counts the rest.
+    let r = fires(
+        &base(),
+        "LAYOUT-009",
+        set_rgn(rgn::ENTRY_COUNT, &2048u32.to_le_bytes()),
+    );
+    let msg = message(&r, "LAYOUT-009");
+    assert!(msg.contains("and 2033 more objects"), "{msg}");
+    assert!(msg.len() < 1000, "{} characters", msg.len());
+}
+
 // ---------------------------------------------------------------------------------------
 // Several faults at once.
 

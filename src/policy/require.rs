@@ -242,15 +242,15 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
         Some(log) if log.plan.is_some() && !log.dirty() => return,
         Some(log) if log.plan.is_some() => (
             "replay would change the file (LOG-003)",
-            "`vhdx-check replay` writes the replayed copy, which can be checked instead",
+            "check the replayed copy `vhdx-check replay` writes instead",
         ),
         Some(_) => (
             "the log holds no valid sequence (LOG-002)",
-            "nothing can be replayed; the image is damaged",
+            "nothing can be replayed to clear it",
         ),
         None => (
             "the header locates no usable log",
-            "nothing can be replayed; the image is damaged",
+            "nothing can be replayed to clear it",
         ),
     };
     // LogGuid is at byte 48 of the header (MS-VHDX 2.2.2).
@@ -259,7 +259,7 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
         (
             format!("header[{}].log_guid", i + 1),
             format!(
-                "the current header's LogGuid is {}: the log is pending replay ({why}), which the policy forbids: {way_on}, or set require.allow_pending_log",
+                "the current header's LogGuid is {}: the log is pending replay ({why}), which the policy forbids: {way_on}, or set require.allow_pending_log to accept it",
                 h.log_guid
             ),
         )

@@ -615,7 +615,7 @@ impl Walk<'_, '_> {
             (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
         if retained {
             s.emit("BAT-012", Loc::at(e.file_offset(), g.block_size), || {
-                (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable; readers show zeros or undefined data for {}, not these bytes", payload_state_name(st), hex(e.file_offset()), self.virtual_bytes(block, 0)))
+                (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable; readers show zeros or undefined data for {}", payload_state_name(st), hex(e.file_offset()), self.virtual_bytes(block, 0)))
             });
         }
         if self.disk == DiskType::Fixed && st != bat::PAYLOAD_BLOCK_FULLY_PRESENT {

@@ -574,6 +574,9 @@ fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
     }
 }
 
+/// Objects LAYOUT-009 lists in its map.
+const MAX_MAP: usize = 16;
+
 /// LAYOUT-009: the log and regions normally precede every block.
 fn order(m: &Model, s: &mut Sink, g: &Grid) {
     let meta_end = g
@@ -592,7 +595,14 @@ fn order(m: &Model, s: &mut Sink, g: &Grid) {
     let block_first = g.first_block.zip(meta_end).is_some_and(|(b, e)| b < e);
     let log_late = log.zip(first_region).is_some_and(|(l, r)| l.offset > r);
     if block_first || log_late {
-        let map: Vec<String> = g.fixed.iter().map(|o| o.to_string()).collect();
+        // A table of 2047 regions would make a message of 75 000 characters: the first
+        // objects, then a count.
+        let mut map: Vec<String> = (g.fixed.iter().take(MAX_MAP))
+            .map(|o| o.to_string())
+            .collect();
+        if g.fixed.len() > MAX_MAP {
+            map.push(format!("and {} more objects", g.fixed.len() - MAX_MAP));
+        }
         let reasons: Vec<&str> = [
             (block_first, "payload blocks before metadata structures"),
             (log_late, "log after the regions"),

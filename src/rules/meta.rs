@@ -280,7 +280,12 @@ fn entries(m: &Model, s: &mut Sink) {
                             vendor_note(&e.item_id),
                             hex(e.offset as u64),
                             e.length,
-                            m.preview(md.region.file_offset.saturating_add(e.offset as u64))
+                            // An empty item has no bytes to show.
+                            if e.length == 0 {
+                                "(empty)".to_string()
+                            } else {
+                                m.preview(md.region.file_offset.saturating_add(e.offset as u64))
+                            }
                         ),
                     )
                 },

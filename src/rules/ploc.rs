@@ -333,9 +333,12 @@ fn keys(m: &Model, s: &mut Sink) {
         }
     }
     if let Some(p) = get(parent::KEY_PARENT_LINKAGE2) {
-        let zero = parent::parse_braced_guid(&p.value).is_some_and(|g| g.is_zero());
+        let linkage2 = parent::parse_braced_guid(&p.value);
+        let zero = linkage2.is_some_and(|g| g.is_zero());
         s.emit("PLOC-018", value_loc(p), || {
-            let what = if zero {
+            let what = if linkage2.is_none() {
+                "is not a braced GUID (PLOC-016), so it matches no parent"
+            } else if zero {
                 "is the zero GUID: no alternative parent identity (Windows writes it so on a fresh checkpoint)"
             } else {
                 "names an alternative parent DataWriteGuid: a parent whose DataWriteGuid equals it also matches (kept so that the link survives a merge)"
@@ -420,7 +423,7 @@ fn keys(m: &Model, s: &mut Sink) {
                     let known = if parent::KNOWN_KEYS.contains(&lower.as_str()) {
                         format!(": readers match keys exactly, so it is not read as {lower}")
                     } else {
-                        String::new()
+                        ": readers match keys exactly (harmless for a key they do not know)".into()
                     };
                     format!("key {} is not all lowercase{known}", quote(&p.key))
                 })

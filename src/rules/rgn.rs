@@ -392,7 +392,11 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                             end.map_or("overflow".into(), hex),
                             hex(m.file_size)
                         ),
-                        "part of the region is missing (the file is truncated or the entry is wrong) and cannot be read",
+                        if e.file_offset < m.file_size {
+                            "part of the region is missing (the file is truncated or the entry is wrong) and cannot be read"
+                        } else {
+                            "the whole region lies past the end (the file is truncated or the entry is wrong) and cannot be read"
+                        },
                     )
                 },
             ),
