@@ -427,19 +427,28 @@ pub fn discover(
         .map(|r| r.path.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let mut text = if looked.is_empty() {
-        format!(
-            "parent not found: the parent locator names no {KEY_RELATIVE_PATH}, {KEY_VOLUME_PATH} or {KEY_ABSOLUTE_WIN32_PATH}"
+    let (mut text, way_on) = if looked.is_empty() {
+        (
+            format!(
+                "parent not found: the parent locator names no {KEY_RELATIVE_PATH}, {KEY_VOLUME_PATH} or {KEY_ABSOLUTE_WIN32_PATH}"
+            ),
+            "give the parent with --parent",
         )
     } else {
-        format!(
-            "parent not found: looked for {} below {where_} (no symlink followed)",
-            looked.join(", ")
+        (
+            format!(
+                "parent not found: looked for {} below {where_} (no symlink followed)",
+                looked.join(", ")
+            ),
+            "give the parent with --parent, or a --search-dir that holds it",
         )
     };
     for b in bounds {
         text.push_str(&format!("; {b}"));
     }
+    text.push_str(&format!(
+        "; the virtual disk cannot be read without it: {way_on}"
+    ));
     Discovery::Missing(text)
 }
 
@@ -482,14 +491,14 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
         }
         if !find {
             last.broken = Some(ChainBreak::Missing(format!(
-                "parent not given: {} is differencing and the --parent list ends here (name its parent with --parent, or use --find-parents)",
+                "parent not given: {} is differencing and the --parent list ends here, so its virtual disk cannot be read (name its parent with --parent, or use --find-parents)",
                 last.path.display()
             )));
             break;
         }
         if depth > MAX_DEPTH {
             last.broken = Some(ChainBreak::Depth(format!(
-                "the chain is cut at {MAX_DEPTH} parents: this disk's parent is not followed"
+                "the chain is cut at {MAX_DEPTH} parents: this disk's parent is not followed, so the parents beyond are not checked and the virtual disk cannot be read whole; check them separately, naming this disk's parent as the image"
             )));
             break;
         }
@@ -511,7 +520,7 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
             }
             Discovery::Loop { path, key } => {
                 last.broken = Some(ChainBreak::Loop(format!(
-                    "the parent locator's {key} leads to {}, already in the chain",
+                    "the parent locator's {key} leads to {}, already in the chain: the chain is a loop, so no base disk is reached and the virtual disk cannot be read; name the real parent with --parent",
                     path.display()
                 )));
                 break;

@@ -452,6 +452,10 @@ fn locator_cycle_of_two_children_terminates() {
         msg.contains("relative_path") && msg.contains("a.vhdx"),
         "{msg}"
     );
+    assert!(
+        msg.contains("the chain is a loop, so no base disk is reached"),
+        "{msg}"
+    );
     // The same from b's side.
     let (_, images) = check_json(&["--find-parents", s(&bp)]);
     assert_eq!(paths(&images), vec![canon(&bp), canon(&ap)]);
@@ -612,6 +616,8 @@ fn missing_parent_gives_chain_006_in_every_format() {
         "absolute_win32_path",
         "gone-too.vhdx",
         s(&canon(&dir.0)),
+        // What follows, and the way on.
+        "the virtual disk cannot be read without it: give the parent with --parent, or a --search-dir",
     ] {
         assert!(msg.contains(want), "{want:?} not in {msg}");
     }
@@ -661,6 +667,7 @@ fn explicit_parents_that_end_at_a_differencing_disk_give_chain_006() {
     assert_eq!(paths(&images), vec![canon(&c), canon(&p)]);
     assert!(!has(&images[0], "CHAIN-006"));
     assert!(message(&images[1], "CHAIN-006").contains("--parent"));
+    assert!(message(&images[1], "CHAIN-006").contains("so its virtual disk cannot be read"));
     // With --find-parents as well, the rest is discovered from the last one named.
     let (code, images) = check_json(&["--parent", s(&p), "--find-parents", s(&c)]);
     assert_eq!(code, 0);
@@ -709,6 +716,8 @@ fn a_chain_of_65_children_is_cut_with_chain_008() {
         files.iter().map(|f| canon(f)).collect::<Vec<_>>()
     );
     assert!(has(&images[64], "CHAIN-008"), "{:?}", rules(&images[64]));
+    let msg = message(&images[64], "CHAIN-008");
+    assert!(msg.contains("the parents beyond are not checked"), "{msg}");
     for i in &images[..64] {
         assert!(
             !rules(i).iter().any(|(r, _)| r.starts_with("CHAIN-")),

@@ -133,6 +133,9 @@ fn each_sample_requirement_has_an_image_that_fails_it() {
         assert_eq!(f.severity, Severity::Error, "{key}");
         assert!(f.offset.is_some(), "{key}: {id} has no offset");
         assert!(!r.has("POLICY-009"), "{key}: {:?}", r.ids());
+        // The message names the way on: the fix, or the requirement to change.
+        let knob = format!("require.{key}");
+        assert!(f.message.contains(&knob), "{key}: {}", f.message);
     }
 }
 
@@ -188,6 +191,13 @@ fn unreadable_values_fail_closed() {
     let r = judged(&img, &policy);
     assert!(r.has("POLICY-009"), "{:?}", r.ids());
     assert!(!r.has("POLICY-001"));
+    let f = r.findings.iter().find(|f| f.rule == "POLICY-009").unwrap();
+    assert!(
+        f.message
+            .contains("so it counts as not met (the gate fails closed)"),
+        "{}",
+        f.message
+    );
     // Garbage: every requirement that needs a value says so.
     let bytes = vec![0x5au8; 2 << 20];
     let src = vhdx_check::io::MemReader(&bytes);

@@ -98,7 +98,12 @@ fn bat_001_region_shorter_than_table() {
     let clean = dynamic(200_000, &[]);
     assert_eq!(clean.layout.bat_length, 2 * MIB);
     let img = with(&clean, |b| set_bat_length(b, MIB));
-    fires(&clean, &img, "BAT-001", &[clean.layout.bat_offset]);
+    let r = fires(&clean, &img, "BAT-001", &[clean.layout.bat_offset]);
+    // 131072 entries held: 31 whole chunks of 4096 blocks + 1 bitmap entry each, then
+    // 4065 payload entries; blocks from 31 · 4096 + 4065 = 131041 on have none.
+    let msg = &one(&r, "BAT-001").message;
+    let from = format!("virtual bytes from {:#x} have no entry", 131_041 * MIB);
+    assert!(msg.contains(&from), "{msg}");
 }
 
 #[test]
@@ -136,6 +141,23 @@ fn bat_003_reserved_payload_states() {
         .find(|f| f.offset == Some(payload_at(&clean, 2)))
         .unwrap();
     assert!(five.message.contains("pre-1.0"), "{}", five.message);
+    // Block 2 is virtual bytes [2 MiB, 3 MiB); what QEMU does differs by state.
+    assert!(
+        five.message.contains(
+            "readers disagree on virtual bytes [0x200000, 0x300000); QEMU reads them as zeros"
+        ),
+        "{}",
+        five.message
+    );
+    let four = of(&r, "BAT-003")
+        .into_iter()
+        .find(|f| f.offset == Some(payload_at(&clean, 1)))
+        .unwrap();
+    assert!(
+        four.message.contains("QEMU fails to read them"),
+        "{}",
+        four.message
+    );
 }
 
 // ---- states by disk type (BAT-004..007, 015) ------------------------------------------
@@ -294,6 +316,29 @@ fn bat_010_offset_on_not_present_and_zero_blocks() {
             .iter()
             .all(|f| f.severity == Severity::Warning)
     );
+    // Both offsets lie past the end of this small file: nothing to examine there.
+    for f in of(&r, "BAT-010") {
+        let zero = f.offset == Some(payload_at(&clean, 5));
+        assert_eq!(f.message.contains("Hyper-V"), zero, "{}", f.message);
+        assert!(
+            f.message.contains("points past the end of the file"),
+            "{}",
+            f.message
+        );
+    }
+    // Inside the file: the bytes to examine.
+    let mut img = clean.clone();
+    let mb = spare_mb(&mut img);
+    img.set_payload_entry(3, bat::entry(bat::NOT_PRESENT, mb));
+    let r = report(&img);
+    let m = &one(&r, "BAT-010").message;
+    assert!(
+        m.contains(&format!(
+            "readers ignore it; examine the bytes at {:#x}",
+            mb * MIB
+        )),
+        "{m}"
+    );
 }
 
 #[test]
@@ -366,6 +411,14 @@ fn bat_014_block_past_eof_is_an_error() {
         bat_014(&clean, &img, clean.layout.block_offset(10)),
         Severity::Error
     );
+    // Only the block's last 4 KiB are missing: those are the virtual bytes named.
+    let msg = one(&report(&img), "BAT-014").message.clone();
+    let lost = format!(
+        "reads of virtual bytes [{:#x}, {:#x}) fail or return zeros",
+        11 * MIB - 4096,
+        11 * MIB
+    );
+    assert!(msg.contains(&lost), "{msg}");
 }
 
 #[test]
@@ -385,6 +438,11 @@ fn bat_014_bitmap_block_past_eof_is_an_error() {
         b.set_bitmap_entry(0, bat::entry(bat::SB_PRESENT, 999))
     });
     assert_eq!(bat_014(&clean, &img, 999 * MIB), Severity::Error);
+    let msg = one(&report(&img), "BAT-014").message.clone();
+    assert!(
+        msg.contains("the chunk's sector bitmap is missing"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -397,6 +455,8 @@ fn bat_014_retained_block_past_eof_is_a_warning() {
             Severity::Warning,
             "state {state}"
         );
+        let msg = one(&report(&img), "BAT-014").message.clone();
+        assert!(msg.contains("only retained old contents are lost"), "{msg}");
     }
 }
 
@@ -411,6 +471,8 @@ fn bat_014_last_block_missing_only_bytes_beyond_the_disk_is_a_warning() {
     assert_eq!(clean.len, at + MIB, "block 64 ends the file");
     let beyond_vds = with(&clean, |b| b.len = at + 512 * KIB);
     assert_eq!(bat_014(&clean, &beyond_vds, at), Severity::Warning);
+    let msg = one(&report(&beyond_vds), "BAT-014").message.clone();
+    assert!(msg.contains("so every virtual byte can be read"), "{msg}");
     let inside_vds = with(&clean, |b| b.len = at + 512 * KIB - 4096);
     assert_eq!(bat_014(&clean, &inside_vds, at), Severity::Error);
     // Only FULLY_PRESENT is downgraded: the same block PARTIALLY_PRESENT is an error.

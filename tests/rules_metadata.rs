@@ -169,6 +169,13 @@ fn meta_002_bad_table_signature() {
     let r = fires(&clean, &img, "META-002", &[md(&clean)]);
     // Item parsing stops: no consequential entry findings.
     assert!(!r.has("META-020") && !r.has("META-017"), "{}", listing(&r));
+    // The message says what follows, and it is true: the BAT is not checked.
+    let msg = &one(&r, "META-002").message;
+    assert!(msg.contains("readers refuse the image"), "{msg}");
+    assert!(
+        msg.contains("the BAT is not checked") && r.has("BAT-023"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -287,7 +294,21 @@ fn meta_011_duplicate_item() {
     let clean = dynamic();
     let flags = meta::IS_VIRTUAL_DISK | meta::IS_REQUIRED;
     let img = dynamic_with_items(&[(ITEM_VIRTUAL_DISK_ID, flags, &[9; 16])]);
-    fires(&clean, &img, "META-011", &[last_entry_at(&img)]);
+    let r = fires(&clean, &img, "META-011", &[last_entry_at(&img)]);
+    let msg = &one(&r, "META-011").message;
+    assert!(
+        msg.contains("readers may take either value, and QEMU refuses the file"),
+        "{msg}"
+    );
+    // An unknown item listed twice: QEMU does not look at it.
+    let twice = unknown_id(11);
+    let img = dynamic_with_items(&[(twice, 0, &[1; 8]), (twice, 0, &[2; 8])]);
+    let r = fires(&clean, &img, "META-011", &[last_entry_at(&img)]);
+    let msg = &one(&r, "META-011").message;
+    assert!(
+        msg.contains("either value") && !msg.contains("QEMU"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -329,6 +350,11 @@ fn meta_015_unknown_required_system_item() {
     let img = dynamic_with_items(&[(unknown_id(15), meta::IS_REQUIRED, &[1; 8])]);
     let r = fires(&clean, &img, "META-015", &[last_entry_at(&img)]);
     assert!(!r.has("META-016") && !r.has("META-017"));
+    assert!(
+        one(&r, "META-015")
+            .message
+            .contains("must refuse the file, as QEMU and Hyper-V do")
+    );
 }
 
 /// openvmm's create(create_incomplete) adds its "incomplete file" item: a required system
@@ -491,7 +517,9 @@ fn meta_026_differencing_without_locator() {
         .block_size(MIB as u32)
         .omit_metadata_item(ITEM_PARENT_LOCATOR)
         .build();
-    fires(&clean, &img, "META-026", &[md(&img)]);
+    let r = fires(&clean, &img, "META-026", &[md(&img)]);
+    let msg = &one(&r, "META-026").message;
+    assert!(msg.contains("the virtual disk cannot be read"), "{msg}");
 }
 
 #[test]
@@ -668,5 +696,11 @@ fn meta_037_data_in_free_space() {
     let clean = dynamic();
     let at = md(&clean) + 0x8_0000;
     let img = with(&clean, |b| b.patch(at, b"remnant"));
-    fires(&clean, &img, "META-037", &[at]);
+    let r = fires(&clean, &img, "META-037", &[at]);
+    let msg = &one(&r, "META-037").message;
+    assert!(
+        msg.contains("which readers ignore (not part of the virtual disk)"),
+        "{msg}"
+    );
+    assert!(msg.contains("\"remnant"), "{msg}");
 }

@@ -183,6 +183,11 @@ fn ploc_004_no_entries() {
     let r = fires(&clean(), &img, "PLOC-004", &[loc(&img) + 18]);
     // And therefore the mandatory keys are missing.
     assert!(r.has("PLOC-015") && r.has("PLOC-019"), "{}", listing(&r));
+    let m = &one(&r, "PLOC-004").message;
+    assert!(
+        m.contains("so the parent can be neither found nor verified"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -419,13 +424,28 @@ fn ploc_018_parent_linkage2_present() {
         listing(&r)
     );
     assert_eq!(r.worst(), Some(Severity::Info), "{}", listing(&r));
+    // A value that is no GUID names no alternative parent (PLOC-016 says what is wrong).
+    let img = default_plus(&[("parent_linkage2", "not-a-guid")]);
+    let r = fires(&default_plus(&[]), &img, "PLOC-018", &[value_at(&img, 3)]);
+    let m = &one(&r, "PLOC-018").message;
+    assert!(
+        m.contains("so it matches no parent") && !m.contains("alternative"),
+        "{m}"
+    );
+    assert!(r.has("PLOC-016"));
 }
 
 #[test]
 fn ploc_019_no_path_key() {
     let clean = default_plus(&[]);
     let img = with_locator(&[("parent_linkage", LINKAGE)]);
-    fires(&clean, &img, "PLOC-019", &[loc(&img)]);
+    let r = fires(&clean, &img, "PLOC-019", &[loc(&img)]);
+    // The way on: name the parent.
+    let m = &one(&r, "PLOC-019").message;
+    assert!(
+        m.contains("cannot find the parent file; give it with --parent"),
+        "{m}"
+    );
     // Keys are case-sensitive: a differently-cased path key is not a path key.
     let img = with_locator(&[("parent_linkage", LINKAGE), ("Relative_Path", REL)]);
     fires(&clean, &img, "PLOC-019", &[loc(&img)]);
@@ -566,6 +586,12 @@ fn ploc_024_key_not_lowercase() {
     let r = fires(&default_plus(&[]), &img, "PLOC-024", &[entry_at(&img, 3)]);
     // Unknown as well (keys are case-sensitive).
     assert_eq!(of(&r, "PLOC-023").len(), 1, "{}", listing(&r));
+    assert!(!one(&r, "PLOC-024").message.contains("not read as"));
+    // A known key in another case is not that key.
+    let img = default_plus(&[("Volume_Path", VOL)]);
+    let r = fires(&default_plus(&[]), &img, "PLOC-024", &[entry_at(&img, 3)]);
+    let m = &one(&r, "PLOC-024").message;
+    assert!(m.contains("so it is not read as volume_path"), "{m}");
 }
 
 #[test]
@@ -748,7 +774,14 @@ fn sbm_002_partial_block_fully_mapped() {
 fn sbm_003_partial_block_no_sector_mapped() {
     let clean = clean();
     let img = with(&clean, |b| b.patch(bitmap(&clean), &[0]));
-    fires(&clean, &img, "SBM-003", &[bitmap(&clean)]);
+    let r = fires(&clean, &img, "SBM-003", &[bitmap(&clean)]);
+    // The block's own bytes in this file are named: no reader shows them.
+    let m = &one(&r, "SBM-003").message;
+    let data = format!(
+        "its data at {:#x} in this file is not part of the disk",
+        clean.layout.block_offset(0)
+    );
+    assert!(m.contains(&data), "{m}");
 }
 
 #[test]
@@ -950,6 +983,13 @@ fn chain_003_virtual_size_differs() {
     let at = big_child.layout.item(&ITEM_VIRTUAL_DISK_SIZE).data_offset;
     chain_fires(&clean, &r, "CHAIN-003", Some(at));
     assert_eq!(one(&r, "CHAIN-003").severity, Severity::Warning);
+    // The child is the smaller: only the parent's tail is outside the child's disk.
+    let m = &one(&r, "CHAIN-003").message;
+    let tail = format!(
+        "the parent's bytes past byte {} are not part of the child's disk",
+        64 * MIB
+    );
+    assert!(m.contains(&tail), "{m}");
 }
 
 #[test]

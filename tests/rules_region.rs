@@ -83,6 +83,13 @@ fn rgn_001_region_signature_not_regi() {
     });
     expect(&r, "RGN-001", Warning, &[roff(1)]);
     assert!(!r.has("RGN-002"), "the checksum was resealed");
+    // What readers are left with: copy 2, except QEMU.
+    let msg = message(&r, "RGN-001");
+    assert!(msg.contains("\"REGI\" instead of \"regi\""), "{msg}");
+    assert!(
+        msg.contains("through region table 2 (QEMU reads only table 1"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -92,6 +99,11 @@ fn rgn_002_region_checksum_mismatch() {
     });
     expect(&r, "RGN-002", Warning, &[roff(2)]);
     assert!(!r.has("RGN-001"));
+    let msg = message(&r, "RGN-002");
+    assert!(
+        msg.contains("the image still opens from region table 1"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -112,6 +124,20 @@ fn rgn_003_neither_region_table_valid() {
     });
     expect(&r, "RGN-003", Error, &[roff(1)]);
     assert!(!r.has("RGN-004") && !r.has("RGN-005"));
+    assert!(message(&r, "RGN-003").contains("no reader can open the image"));
+    // Each copy's finding says the other one is no way out either.
+    let bad: Vec<_> = ["RGN-001", "RGN-002"]
+        .iter()
+        .flat_map(|id| of(&r, id))
+        .collect();
+    assert_eq!(bad.len(), 3, "{bad:#?}");
+    for f in bad {
+        let msg = &f.message;
+        assert!(
+            msg.contains("invalid too, so no reader can locate the BAT or metadata"),
+            "{msg}"
+        );
+    }
     // Without a table nothing is "missing" from one.
     assert!(!r.has("RGN-018") && !r.has("RGN-019"));
 }
@@ -153,6 +179,7 @@ fn rgn_006_both_valid_but_different() {
     });
     expect(&r, "RGN-006", Warning, &[roff(1)]);
     assert!(message(&r, "RGN-006").contains("entry[0]"));
+    assert!(message(&r, "RGN-006").contains("a reader that uses copy 2 finds the BAT"));
     // Copy 1 is used: copy 2's BAT length (overlapping block 0) changes nothing.
     assert!(!r.has("LAYOUT-001"));
     // Differences in unused space only.
@@ -160,6 +187,7 @@ fn rgn_006_both_valid_but_different() {
         img.edit_region_table(2, |t| t[0x9000] = 1)
     });
     assert!(message(&r, "RGN-006").contains("only unused bytes"));
+    assert!(message(&r, "RGN-006").contains("so readers see the same disk"));
 }
 
 #[test]
@@ -179,6 +207,13 @@ fn rgn_007_entry_count_above_2047() {
             Warning
         };
         assert_eq!(f.severity, want, "{f:#?}");
+        // In use: readers refuse it; not in use: only redundancy is lost.
+        let follows = if want == Error {
+            "refuse the table"
+        } else {
+            "redundancy is lost"
+        };
+        assert!(f.message.contains(follows), "{f:#?}");
     }
     // Only copy 2 (not in use: copy 1 is valid): a warning, so the image is accepted.
     let r = fires(&base(), "RGN-007", |img| {
@@ -186,6 +221,7 @@ fn rgn_007_entry_count_above_2047() {
     });
     expect(&r, "RGN-007", Warning, &[roff(2) + 8]);
     assert!(message(&r, "RGN-007").contains("not the one in use"));
+    assert!(!message(&r, "RGN-007").contains("QEMU"));
     assert_eq!(r.count(Error), 0, "{:#?}", r.findings);
 }
 
@@ -268,6 +304,7 @@ fn rgn_009_duplicate_region_guid() {
         })
     });
     expect(&r, "RGN-009", Error, &[eoff(1, 2)]);
+    assert!(message(&r, "RGN-009").contains("also used by entry[0]: QEMU refuses the file"));
 }
 
 #[test]
@@ -392,6 +429,8 @@ fn rgn_018_no_bat_region() {
     });
     expect(&r, "RGN-018", Error, &[roff(1)]);
     assert!(!r.has("RGN-019"));
+    assert!(message(&r, "RGN-018").contains("readers refuse the image; the BAT is not checked"));
+    assert!(r.has("BAT-023"));
     assert!(
         of(&r, "RGN-021")[0]
             .message
@@ -434,6 +473,14 @@ fn two_mib_blocks() -> Built {
 
 fn assert_overlap(r: &vhdx_check::ImageReport, sev: Severity, at: u64) {
     expect(r, "LAYOUT-001", sev, &[at]);
+    // The consequence matches the severity: live data shared, or only retained contents.
+    let follows = if sev == Error {
+        "both read the same bytes, and writing one changes the other"
+    } else {
+        "only a retained block's old contents share the bytes"
+    };
+    let msg = message(r, "LAYOUT-001");
+    assert!(msg.contains(follows), "{msg}");
 }
 
 #[test]
@@ -647,9 +694,11 @@ fn layout_003_file_size_not_mib_multiple() {
     });
     expect(&r, "LAYOUT-003", Warning, &[end]);
     expect(&r, "LAYOUT-005", Info, &[end + 100]);
+    assert!(message(&r, "LAYOUT-003").contains("hold data, which readers ignore (LAYOUT-005)"));
     // The file ends inside the last block: a warning (LAYOUT-002 says which).
     let r = fires(&base, "LAYOUT-003", |img| img.len -= MIB / 2);
     expect(&r, "LAYOUT-003", Warning, &[end - MIB]);
+    assert!(message(&r, "LAYOUT-003").contains("whose tail is missing"));
 }
 
 #[test]
@@ -660,6 +709,12 @@ fn layout_004_uncovered_unit_holds_data() {
     });
     expect(&r, "LAYOUT-004", Info, &[4 * MIB]);
     assert!(!r.has("LAYOUT-005"));
+    let msg = message(&r, "LAYOUT-004");
+    assert!(msg.contains("[0x400000, 0x500000) holds data"), "{msg}");
+    assert!(
+        msg.contains("which readers ignore (not part of the virtual disk)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -701,8 +756,18 @@ fn layout_007_fixed_file_size_unexpected() {
     let fixed = ImageBuilder::fixed(8 * MIB).block_size(MIB as u32).build();
     let r = fires(&fixed, "LAYOUT-007", |img| img.len += MIB);
     expect(&r, "LAYOUT-007", Info, &[0]);
+    let msg = message(&r, "LAYOUT-007");
+    assert!(
+        msg.contains("the file is 1048576 bytes longer than both"),
+        "{msg}"
+    );
     let r = fires(&fixed, "LAYOUT-007", |img| img.len -= MIB);
     expect(&r, "LAYOUT-007", Info, &[0]);
+    let msg = message(&r, "LAYOUT-007");
+    assert!(
+        msg.contains("1048576 bytes fewer than a fixed disk of this size needs"),
+        "{msg}"
+    );
     // Only fixed disks are expected to have an exact size.
     let mut dynamic = base();
     dynamic.len += MIB;
@@ -776,6 +841,20 @@ fn layout_009_block_before_metadata() {
         msg.contains("payload blocks before") && msg.contains("log after the regions"),
         "{msg}"
     );
+}
+
+#[test]
+fn layout_009_map_of_a_full_region_table_is_capped() {
+    // EntryCount 2048: 2047 entries read, all but two empty regions at 0 (after the log in
+    // the list). The map names the first 16 objects and counts the rest.
+    let r = fires(
+        &base(),
+        "LAYOUT-009",
+        set_rgn(rgn::ENTRY_COUNT, &2048u32.to_le_bytes()),
+    );
+    let msg = message(&r, "LAYOUT-009");
+    assert!(msg.contains("and 2033 more objects"), "{msg}");
+    assert!(msg.len() < 1000, "{} characters", msg.len());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -75,7 +75,9 @@ fn cannot_evaluate(s: &mut Sink, key: &str, what: &str) {
     s.emit(UNKNOWN, Loc::NONE, || {
         (
             "policy".into(),
-            format!("requirement {key} cannot be evaluated: {what} could not be read"),
+            format!(
+                "requirement {key} cannot be evaluated: {what} could not be read, so it counts as not met (the gate fails closed); the structural findings say why"
+            ),
         )
     });
 }
@@ -108,7 +110,7 @@ fn disk_type(m: &Model, req: &Requirements, s: &mut Sink) {
                 (
                     item_name(KnownItem::FileParameters),
                     format!(
-                        "disk type is {}; the policy allows {}",
+                        "disk type is {}; the policy allows {}: convert it to an allowed type or change require.disk_types",
                         t.name(),
                         names.join(", ")
                     ),
@@ -133,7 +135,7 @@ fn virtual_size(m: &Model, req: &Requirements, s: &mut Sink) {
                 (
                     item_name(KnownItem::VirtualDiskSize),
                     format!(
-                        "VirtualDiskSize {vds} bytes is above the policy maximum of {max} bytes"
+                        "VirtualDiskSize {vds} bytes is above the policy maximum of {max} bytes: shrink the disk or raise require.max_virtual_size"
                     ),
                 )
             },
@@ -155,7 +157,7 @@ fn block_size(m: &Model, req: &Requirements, s: &mut Sink) {
             (
                 item_name(KnownItem::FileParameters),
                 format!(
-                    "BlockSize is {} ({bs} bytes); the policy allows {}",
+                    "BlockSize is {} ({bs} bytes); the policy allows {}: convert it with an allowed block size or add this one to require.block_sizes",
                     hex(bs as u64),
                     list(allowed)
                 ),
@@ -179,7 +181,7 @@ fn logical_sector_size(m: &Model, req: &Requirements, s: &mut Sink) {
                 (
                     item_name(KnownItem::LogicalSectorSize),
                     format!(
-                        "LogicalSectorSize is {lss}; the policy allows {}",
+                        "LogicalSectorSize is {lss}; the policy allows {}: recreate it with an allowed sector size or change require.logical_sector_sizes",
                         list(allowed)
                     ),
                 )
@@ -207,7 +209,7 @@ fn parent(m: &Model, req: &Requirements, s: &mut Sink) {
         s.emit("POLICY-005", loc, || {
             (
                 item_name(KnownItem::FileParameters),
-                "HasParent is set: a differencing disk, which the policy forbids".into(),
+                "HasParent is set: a differencing disk, which the policy forbids: its contents depend on a parent the gate does not see; merge it into a standalone image or set require.allow_parent".into(),
             )
         });
     } else if let Some(li) = &m.parent_locator {
@@ -217,7 +219,7 @@ fn parent(m: &Model, req: &Requirements, s: &mut Sink) {
             || {
                 (
                     item_name(KnownItem::ParentLocator),
-                    "a Parent Locator item is present (HasParent is clear); the policy forbids parents".into(),
+                    "a Parent Locator item is present (HasParent is clear); the policy forbids parents: a reader that follows it depends on a file the gate does not see; convert the image or set require.allow_parent".into(),
                 )
             },
         );
@@ -236,11 +238,20 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
         return;
     }
     // A set LogGuid whose sequence is already applied changes nothing (LOG-004): accepted.
-    let why = match m.log() {
+    let (why, way_on) = match m.log() {
         Some(log) if log.plan.is_some() && !log.dirty() => return,
-        Some(log) if log.plan.is_some() => "replay would change the file (LOG-003)",
-        Some(_) => "the log holds no valid sequence (LOG-002)",
-        None => "the header locates no usable log",
+        Some(log) if log.plan.is_some() => (
+            "replay would change the file (LOG-003)",
+            "check the replayed copy `vhdx-check replay` writes instead",
+        ),
+        Some(_) => (
+            "the log holds no valid sequence (LOG-002)",
+            "nothing can be replayed to clear it",
+        ),
+        None => (
+            "the header locates no usable log",
+            "nothing can be replayed to clear it",
+        ),
     };
     // LogGuid is at byte 48 of the header (MS-VHDX 2.2.2).
     let at = m.headers[i].slot.offset + 48;
@@ -248,7 +259,7 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
         (
             format!("header[{}].log_guid", i + 1),
             format!(
-                "the current header's LogGuid is {}: the log is pending replay ({why}), which the policy forbids",
+                "the current header's LogGuid is {}: the log is pending replay ({why}), which the policy forbids: {way_on}, or set require.allow_pending_log to accept it",
                 h.log_guid
             ),
         )
@@ -272,7 +283,7 @@ fn unknown_regions(m: &Model, req: &Requirements, s: &mut Sink) {
             (
                 format!("region_table[{}].entry[{i}]", t + 1),
                 format!(
-                    "region {} ({} bytes at {}) is not a BAT or metadata region; the policy forbids other regions",
+                    "region {} ({} bytes at {}) is not a BAT or metadata region; the policy forbids other regions: it may carry data no reader of the disk sees; convert the image or set require.allow_unknown_regions",
                     e.guid,
                     e.length,
                     hex(e.file_offset)
@@ -299,7 +310,7 @@ fn unknown_items(m: &Model, req: &Requirements, s: &mut Sink) {
                 (
                     format!("metadata.entry[{}]", it.index),
                     format!(
-                        "{kind} metadata item {} ({} bytes at item offset {}); the policy forbids items the specification does not define",
+                        "{kind} metadata item {} ({} bytes at item offset {}); the policy forbids items the specification does not define: it may carry data no reader of the disk sees; convert the image or set require.allow_unknown_metadata_items",
                         it.entry.item_id,
                         it.entry.length,
                         hex(it.entry.offset as u64)

@@ -148,7 +148,12 @@ fn run(m: &Model, s: &mut Sink) {
             "BAT-023",
             m.bat_region
                 .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64)),
-            || ("bat".into(), format!("BAT not evaluated: {why}")),
+            || {
+                (
+                    "bat".into(),
+                    format!("BAT not evaluated: {why}; the other BAT rules and the checks of the blocks' layout are skipped, though the BAT itself may be intact"),
+                )
+            },
         );
         return;
     }
@@ -161,14 +166,21 @@ fn run(m: &Model, s: &mut Sink) {
     let region_len = region.length as u64;
     if region_len < needed {
         s.emit("BAT-001", Loc::at(region.file_offset, region_len), || {
+            // The payload entries among the first `held` indices map the disk up to `mapped`.
+            let held = region_len / 8;
+            let blocks = held - held / (g.chunk_ratio + 1);
+            let mapped = blocks
+                .saturating_mul(g.block_size)
+                .min(g.virtual_disk_size);
             (
                 "bat".into(),
                 format!(
-                    "BAT region Length {} holds {} entries but the disk needs {} ({} bytes)",
+                    "BAT region Length {} holds {} entries but the disk needs {} ({} bytes): virtual bytes from {} have no entry, so readers cannot map them (QEMU refuses the image)",
                     hex(region_len),
-                    region_len / 8,
+                    held,
                     g.total_entries,
-                    hex(needed)
+                    hex(needed),
+                    hex(mapped)
                 ),
             )
         });
@@ -183,7 +195,7 @@ fn run(m: &Model, s: &mut Sink) {
             (
                 "bat".into(),
                 format!(
-                    "BAT region Length {} exceeds the {} bytes the entries need by at least 1 MiB",
+                    "BAT region Length {} exceeds the {} bytes the entries need by at least 1 MiB: harmless (room for a resize); stale entries in the spare space are BAT-016",
                     hex(region_len),
                     hex(needed)
                 ),
@@ -257,6 +269,30 @@ impl Walk<'_, '_> {
         Loc::at(self.base + i * bat::ENTRY_SIZE, bat::ENTRY_SIZE)
     }
 
+    /// Where the former contents an ignored offset may reveal are (BAT-010, BAT-011).
+    fn former(&self, e: BatEntry) -> String {
+        if e.file_offset() < self.m.file_size {
+            format!("examine the bytes at {}", hex(e.file_offset()))
+        } else {
+            format!(
+                "it points past the end of the file ({}), so no former contents remain",
+                hex(self.m.file_size)
+            )
+        }
+    }
+
+    /// "virtual bytes [a, b)" of payload block `block` from `skip` bytes into it.
+    fn virtual_bytes(&self, block: u64, skip: u64) -> String {
+        let g = &self.g;
+        let start = block.saturating_mul(g.block_size);
+        let end = start.saturating_add(g.block_size).min(g.virtual_disk_size);
+        format!(
+            "virtual bytes [{}, {})",
+            hex(start.saturating_add(skip).min(end)),
+            hex(end)
+        )
+    }
+
     fn entry(&mut self, s: &mut Sink, i: u64, slot: Slot, e: BatEntry) {
         let g = self.g;
         if let Slot::Payload(block) = slot
@@ -271,7 +307,7 @@ impl Walk<'_, '_> {
                     (
                         format!("bat[{i}]"),
                         format!(
-                            "entry {:#018x} beyond the {} entries the disk uses (BAT slack)",
+                            "entry {:#018x} beyond the {} entries the disk uses (BAT slack): readers ignore it; it may point at a block of a former larger disk",
                             e.0, g.total_entries
                         ),
                     )
@@ -284,7 +320,7 @@ impl Walk<'_, '_> {
                 (
                     format!("bat[{i}]"),
                     format!(
-                        "entry {:#018x} has reserved bits 3-19 set ({:#x})",
+                        "entry {:#018x} has reserved bits 3-19 set ({:#x}): a reader that masks them still finds the block, a strict one may refuse the entry",
                         e.0,
                         e.reserved()
                     ),
@@ -379,7 +415,7 @@ impl Walk<'_, '_> {
                 (
                     format!("bat[{i}]"),
                     format!(
-                        "FULLY_PRESENT block {block} at {} holds only zeros",
+                        "FULLY_PRESENT block {block} at {} holds only zeros: it reads like a ZERO block but takes file space (never written, or wiped)",
                         hex(e.file_offset())
                     ),
                 )
@@ -407,7 +443,7 @@ impl Walk<'_, '_> {
                 (
                     format!("bat[{i}]"),
                     format!(
-                        "FileOffsetMB {mb} (file offset {}) is already used by an earlier entry",
+                        "FileOffsetMB {mb} (file offset {}) is already used by an earlier entry: blocks that share an offset read the same bytes, and writing one changes the other",
                         hex(e.file_offset())
                     ),
                 )
@@ -424,7 +460,7 @@ impl Walk<'_, '_> {
             s.emit("BAT-005", self.loc(i), || {
                 (
                     name(),
-                    format!("sector bitmap entry has reserved state {st}"),
+                    format!("sector bitmap entry has reserved state {st}; readers may refuse it"),
                 )
             });
         }
@@ -433,7 +469,7 @@ impl Walk<'_, '_> {
                 (
                     name(),
                     format!(
-                        "sector bitmap entry is SB_BLOCK_PRESENT in a {} disk",
+                        "sector bitmap entry is SB_BLOCK_PRESENT in a {} disk: readers use no sector bitmap there, so the payload blocks are unaffected",
                         self.disk.name()
                     ),
                 )
@@ -441,7 +477,10 @@ impl Walk<'_, '_> {
         }
         if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() == 0 {
             s.emit("BAT-009", self.loc(i), || {
-                (name(), "SB_BLOCK_PRESENT with FileOffsetMB 0".into())
+                (
+                    name(),
+                    "SB_BLOCK_PRESENT with FileOffsetMB 0 (inside the header section): the chunk's sector bitmap cannot be read".into(),
+                )
             });
         }
         if st == bat::SB_BLOCK_NOT_PRESENT && e.file_offset_mb() != 0 {
@@ -449,8 +488,9 @@ impl Walk<'_, '_> {
                 (
                     name(),
                     format!(
-                        "SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}",
-                        e.file_offset_mb()
+                        "SB_BLOCK_NOT_PRESENT entry carries FileOffsetMB {}: readers ignore it; {}",
+                        e.file_offset_mb(),
+                        self.former(e)
                     ),
                 )
             });
@@ -468,7 +508,7 @@ impl Walk<'_, '_> {
                     (
                         name(),
                         format!(
-                            "chunk {chunk} has {} PARTIALLY_PRESENT blocks (first bat[{first}]) but its sector bitmap entry is {}",
+                            "chunk {chunk} has {} PARTIALLY_PRESENT blocks (first bat[{first}]) but its sector bitmap entry is {}: readers cannot tell which of their sectors this file holds, so those blocks cannot be read",
                             self.chunk.partial_blocks,
                             sb_state_name(st)
                         ),
@@ -480,7 +520,7 @@ impl Walk<'_, '_> {
                     (
                         name(),
                         format!(
-                            "chunk {chunk} has a sector bitmap block but no PARTIALLY_PRESENT block"
+                            "chunk {chunk} has a sector bitmap block but no PARTIALLY_PRESENT block: allowed, readers do not consult it; it may show which sectors were once written"
                         ),
                     )
                 });
@@ -501,7 +541,7 @@ impl Walk<'_, '_> {
                     (
                         name(),
                         format!(
-                            "entry {:#018x} describes block {block}, beyond the disk's {} blocks",
+                            "entry {:#018x} describes block {block}, beyond the disk's {} blocks: readers ignore it; it may point at data of a former larger disk",
                             e.0, g.payload_blocks
                         ),
                     )
@@ -513,14 +553,20 @@ impl Walk<'_, '_> {
         self.stats.payload[st as usize] += 1;
         match st {
             4 | 5 => s.emit("BAT-003", self.loc(i), || {
-                let note = if st == 5 {
-                    " (UNMAPPED in the pre-1.0 draft: an old writer?)"
+                let (note, qemu) = if st == 5 {
+                    (
+                        " (UNMAPPED in the pre-1.0 draft: an old writer?)",
+                        "QEMU reads them as zeros",
+                    )
                 } else {
-                    ""
+                    ("", "QEMU fails to read them")
                 };
                 (
                     name(),
-                    format!("payload entry has reserved state {st}{note}"),
+                    format!(
+                        "payload entry has reserved state {st}{note}: readers disagree on {}; {qemu}, others may refuse the entry",
+                        self.virtual_bytes(block, 0)
+                    ),
                 )
             }),
             bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if self.disk != DiskType::Differencing => {
@@ -528,8 +574,9 @@ impl Walk<'_, '_> {
                     (
                         name(),
                         format!(
-                            "PAYLOAD_BLOCK_PARTIALLY_PRESENT in a {} disk",
-                            self.disk.name()
+                            "PAYLOAD_BLOCK_PARTIALLY_PRESENT in a {} disk: no parent holds the sectors missing here, so reads of {} fail (QEMU) or the file is refused (VirtualBox)",
+                            self.disk.name(),
+                            self.virtual_bytes(block, 0)
                         ),
                     )
                 })
@@ -547,22 +594,28 @@ impl Walk<'_, '_> {
                 (
                     name(),
                     format!(
-                        "{} block {block} has FileOffsetMB 0 (inside the header section)",
-                        payload_state_name(st)
+                        "{} block {block} has FileOffsetMB 0 (inside the header section): reads of {} return header-section bytes or fail, depending on the reader",
+                        payload_state_name(st),
+                        self.virtual_bytes(block, 0)
                     ),
                 )
             });
         }
         if (st == bat::PAYLOAD_BLOCK_NOT_PRESENT || st == bat::PAYLOAD_BLOCK_ZERO) && mb != 0 {
             s.emit("BAT-010", self.loc(i), || {
-                (name(), format!("{} block {block} carries FileOffsetMB {mb} (reserved; may reveal a former allocation)", payload_state_name(st)))
+                let hyper_v = if st == bat::PAYLOAD_BLOCK_ZERO {
+                    " (Hyper-V, by QEMU's account, fails to read a ZERO block with an offset)"
+                } else {
+                    ""
+                };
+                (name(), format!("{} block {block} carries FileOffsetMB {mb} (reserved; may reveal a former allocation): readers ignore it{hyper_v}; {}", payload_state_name(st), self.former(e)))
             });
         }
         let retained =
             (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
         if retained {
             s.emit("BAT-012", Loc::at(e.file_offset(), g.block_size), || {
-                (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable", payload_state_name(st), hex(e.file_offset())))
+                (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable; readers show zeros or undefined data for {}", payload_state_name(st), hex(e.file_offset()), self.virtual_bytes(block, 0)))
             });
         }
         if self.disk == DiskType::Fixed && st != bat::PAYLOAD_BLOCK_FULLY_PRESENT {
@@ -593,14 +646,30 @@ impl Walk<'_, '_> {
     fn bounds(&self, s: &mut Sink, i: u64, e: BatEntry, size: u64, sev: Severity) {
         let end = e.file_offset().checked_add(size);
         s.emit_as("BAT-014", sev, Loc::at(e.file_offset(), size), || {
+            let bitmap = self.g.is_sector_bitmap_index(i);
+            let st = e.state();
+            let follows = if bitmap {
+                "the chunk's sector bitmap is missing, so its PARTIALLY_PRESENT blocks cannot be read".to_string()
+            } else if st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED {
+                "only retained old contents are lost; the block reads as zeros or undefined data anyway".to_string()
+            } else if sev == Severity::Warning {
+                "only bytes past the disk's end are missing, so every virtual byte can be read".to_string()
+            } else {
+                // The block's bytes from the end of the file on are missing.
+                let skip = self.m.file_size.saturating_sub(e.file_offset());
+                format!(
+                    "reads of {} fail or return zeros, depending on the reader",
+                    self.virtual_bytes(self.g.block_of_index(i), skip)
+                )
+            };
             (
                 format!("bat[{i}]"),
                 format!(
-                    "{} block at [{}, {}) extends past the end of the file ({})",
-                    if self.g.is_sector_bitmap_index(i) {
+                    "{} block at [{}, {}) extends past the end of the file ({}): {follows}",
+                    if bitmap {
                         "sector bitmap"
                     } else {
-                        payload_state_name(e.state())
+                        payload_state_name(st)
                     },
                     hex(e.file_offset()),
                     end.map_or("overflow".into(), hex),

@@ -53,7 +53,7 @@ fn run(m: &Model, s: &mut Sink) {
             (
                 "chain".into(),
                 format!(
-                    "parent {} has DataWriteGuid {dwg}, but the child's parent_linkage is {}{}: the parent changed after the child was made, or it is the wrong file",
+                    "parent {} has DataWriteGuid {dwg}, but the child's parent_linkage is {}{}: the parent changed after the child was made, or it is the wrong file, and reading the child through it gives corrupt data",
                     p.path,
                     l1.map_or("missing".into(), |g| g.to_string()),
                     l2.map_or(String::new(), |g| format!(" and parent_linkage2 is {g}"))
@@ -72,7 +72,7 @@ fn run(m: &Model, s: &mut Sink) {
                 (
                     "chain".into(),
                     format!(
-                        "logical sector size {a} differs from the parent's {b} ({})",
+                        "logical sector size {a} differs from the parent's {b} ({}): readers refuse the chain; check that this is the right parent",
                         p.path
                     ),
                 )
@@ -89,8 +89,13 @@ fn run(m: &Model, s: &mut Sink) {
                 (
                     "chain".into(),
                     format!(
-                        "virtual disk size {a} differs from the parent's {b} ({})",
-                        p.path
+                        "virtual disk size {a} differs from the parent's {b} ({}): {}; check that this is the right parent, or whether the child was resized",
+                        p.path,
+                        if a > b {
+                            format!("reads of the child past byte {b} that it does not hold itself are undefined (zeros or an error, depending on the reader)")
+                        } else {
+                            format!("the parent's bytes past byte {a} are not part of the child's disk")
+                        }
                     ),
                 )
             },
@@ -102,7 +107,7 @@ fn run(m: &Model, s: &mut Sink) {
         s.emit("CHAIN-004", value_loc(m, KnownItem::VirtualDiskId), || {
             (
                 "chain".into(),
-                format!("child and parent share VirtualDiskId {a} (expected for VHDX children)"),
+                format!("child and parent share VirtualDiskId {a} (expected for VHDX children): it confirms the pair"),
             )
         });
     }
@@ -113,7 +118,7 @@ fn run(m: &Model, s: &mut Sink) {
             (
                 "chain".into(),
                 format!(
-                    "parent {} was found through {key}, not relative_path: the chain has moved",
+                    "parent {} was found through {key}, not relative_path: the chain has moved, and the locator's paths record where it was before",
                     p.path
                 ),
             )

@@ -85,8 +85,22 @@ fn overlap(s: &mut Sink, a: &Object, b: &Object) {
         "LAYOUT-001",
         sev,
         Loc::at(lo, hi.saturating_sub(lo)),
-        || (format!("{}", ObjectLabel(b)), format!("{b} overlaps {a}")),
+        || {
+            (
+                format!("{}", ObjectLabel(b)),
+                format!("{b} overlaps {a}: {}", overlap_follows(sev)),
+            )
+        },
     );
+}
+
+/// What an overlap of severity `sev` means (a warning involves retained contents).
+fn overlap_follows(sev: Severity) -> &'static str {
+    if sev == Severity::Warning {
+        "only a retained block's old contents share the bytes, so no live data is affected"
+    } else {
+        "both read the same bytes, and writing one changes the other"
+    }
 }
 
 struct ObjectLabel<'a>(&'a Object);
@@ -150,7 +164,7 @@ fn run(m: &Model, s: &mut Sink) {
                 (
                     format!("{}", ObjectLabel(o)),
                     format!(
-                        "{o} extends past the end of the file ({})",
+                        "{o} extends past the end of the file ({}): its tail cannot be read (the file is truncated or the location is wrong)",
                         hex(m.file_size)
                     ),
                 )
@@ -273,7 +287,7 @@ impl Grid {
                 (
                     format!("bat[{i}]"),
                     format!(
-                        "{o} extends past the end of the file ({})",
+                        "{o} extends past the end of the file ({}): its tail cannot be read (BAT-014 says what that costs the disk)",
                         hex(m.file_size)
                     ),
                 )
@@ -321,7 +335,7 @@ impl Grid {
                 s.emit_as("LAYOUT-001", sev, Loc::at(o.offset, o.length), || {
                     (
                         format!("{}", ObjectLabel(&o)),
-                        format!("{o} overlaps another block"),
+                        format!("{o} overlaps another block: {}", overlap_follows(sev)),
                     )
                 });
             }
@@ -419,11 +433,11 @@ fn file_length(m: &Model, s: &mut Sink, g: &Grid, complete: bool) {
             ": the objects could not all be located to tell what the tail holds".into()
         } else if g.last_end > floor {
             format!(
-                ": the file ends inside an object (objects end at {})",
+                ": the file ends inside an object (objects end at {}), whose tail is missing: a truncated copy?",
                 hex(g.last_end)
             )
         } else {
-            format!(": its last {odd} bytes hold data")
+            format!(": its last {odd} bytes hold data, which readers ignore (LAYOUT-005)")
         };
         (
             "file".into(),
@@ -442,7 +456,7 @@ fn header_reserved(m: &Model, s: &mut Sink) {
             (
                 "header_section.reserved".into(),
                 format!(
-                    "reserved header-section bytes 0x50000..0x100000 hold data at {}: {}",
+                    "reserved header-section bytes 0x50000..0x100000 hold data at {}, which readers ignore (not part of the virtual disk): {}",
                     hex(at),
                     m.preview(at)
                 ),
@@ -474,7 +488,7 @@ fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
                 (
                     "free_space".into(),
                     format!(
-                        "{} MiB of space no structure owns [{}, {}) holds data (first at {}): {}",
+                        "{} MiB of space no structure owns [{}, {}) holds data (first at {}), which readers ignore (not part of the virtual disk): {}",
                         u - start,
                         hex(start * MIB),
                         hex(u * MIB),
@@ -492,7 +506,7 @@ fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
             (
                 "file.tail".into(),
                 format!(
-                    "data after the last object (which ends at {}): first non-zero byte at {}: {}",
+                    "data after the last object (which ends at {}), which readers ignore (not part of the virtual disk): first non-zero byte at {}: {}",
                     hex(g.last_end),
                     hex(at),
                     m.preview(at)
@@ -513,10 +527,21 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
     let explained = g.last_end.div_ceil(MIB).saturating_mul(MIB);
     if m.file_size < expected || m.file_size > explained.max(expected) {
         s.emit("LAYOUT-007", Loc::at(0, m.file_size), || {
+            let follows = if m.file_size < expected {
+                format!(
+                    "{} bytes fewer than a fixed disk of this size needs: the file was cut or its blocks never all allocated",
+                    expected - m.file_size
+                )
+            } else {
+                format!(
+                    "the file is {} bytes longer than both, which readers ignore (LAYOUT-004/005 report any data there)",
+                    m.file_size - explained.max(expected)
+                )
+            };
             (
                 "file".into(),
                 format!(
-                    "fixed disk file is {} bytes; header section, regions, log and {} blocks need {} and its objects end at {}",
+                    "fixed disk file is {} bytes; header section, regions, log and {} blocks need {} and its objects end at {}: {follows}",
                     m.file_size,
                     geo.payload_blocks,
                     expected,
@@ -540,7 +565,7 @@ fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
             (
                 "file".into(),
                 format!(
-                    "structures end at {}, past the active log head's LastFileOffset {}",
+                    "structures end at {}, past the active log head's LastFileOffset {}: the log's record of the file size is wrong, or a structure was added without logging",
                     hex(g.last_end),
                     hex(lfo)
                 ),
@@ -548,6 +573,9 @@ fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
         });
     }
 }
+
+/// Objects LAYOUT-009 lists in its map.
+const MAX_MAP: usize = 16;
 
 /// LAYOUT-009: the log and regions normally precede every block.
 fn order(m: &Model, s: &mut Sink, g: &Grid) {
@@ -567,7 +595,14 @@ fn order(m: &Model, s: &mut Sink, g: &Grid) {
     let block_first = g.first_block.zip(meta_end).is_some_and(|(b, e)| b < e);
     let log_late = log.zip(first_region).is_some_and(|(l, r)| l.offset > r);
     if block_first || log_late {
-        let map: Vec<String> = g.fixed.iter().map(|o| o.to_string()).collect();
+        // A table of 2047 regions would make a message of 75 000 characters: the first
+        // objects, then a count.
+        let mut map: Vec<String> = (g.fixed.iter().take(MAX_MAP))
+            .map(|o| o.to_string())
+            .collect();
+        if g.fixed.len() > MAX_MAP {
+            map.push(format!("and {} more objects", g.fixed.len() - MAX_MAP));
+        }
         let reasons: Vec<&str> = [
             (block_first, "payload blocks before metadata structures"),
             (log_late, "log after the regions"),
@@ -578,7 +613,11 @@ fn order(m: &Model, s: &mut Sink, g: &Grid) {
         s.emit("LAYOUT-009", Loc::NONE, || {
             (
                 "file".into(),
-                format!("unusual order ({}): {}", reasons.join("; "), map.join(", ")),
+                format!(
+                    "unusual order ({}), legal but a hint at the tool that laid out the file: {}",
+                    reasons.join("; "),
+                    map.join(", ")
+                ),
             )
         });
     }

@@ -74,7 +74,7 @@ fn table(m: &Model, s: &mut Sink) {
             (
                 "metadata".into(),
                 format!(
-                    "metadata region Length {} cannot hold the 64 KiB table",
+                    "metadata region Length {} cannot hold the 64 KiB table: the disk's size, block size and sector sizes cannot be read, so readers refuse the image",
                     hex(md.region.length as u64)
                 ),
             )
@@ -86,7 +86,7 @@ fn table(m: &Model, s: &mut Sink) {
             (
                 "metadata.signature".into(),
                 format!(
-                    "metadata table signature is {} instead of \"metadata\"; its entries were not read{}",
+                    "metadata table signature is {} instead of \"metadata\"; its entries were not read{}: readers refuse the image, and without the disk's parameters the BAT is not checked",
                     crate::report::preview(&t.signature),
                     md.table_slot.truncation_note()
                 ),
@@ -98,7 +98,10 @@ fn table(m: &Model, s: &mut Sink) {
         s.emit("META-003", Loc::at(base + 8, 2), || {
             (
                 "metadata.reserved".into(),
-                format!("Reserved field is {:#x} (must be 0)", t.reserved),
+                format!(
+                    "Reserved field is {:#x} (must be 0); readers ignore it",
+                    t.reserved
+                ),
             )
         });
     }
@@ -107,7 +110,7 @@ fn table(m: &Model, s: &mut Sink) {
             (
                 "metadata.entry_count".into(),
                 format!(
-                    "EntryCount {} exceeds 2047; only 2047 entries were read",
+                    "EntryCount {} exceeds 2047; only 2047 entries were read: QEMU and other readers that enforce the limit refuse the image",
                     t.entry_count
                 ),
             )
@@ -117,7 +120,7 @@ fn table(m: &Model, s: &mut Sink) {
         s.emit("META-005", Loc::at(base + 12, 20), || {
             (
                 "metadata.reserved2".into(),
-                "Reserved2 bytes 12..31 are not zero".into(),
+                "Reserved2 bytes 12..31 are not zero; readers ignore them".into(),
             )
         });
     }
@@ -130,7 +133,7 @@ fn table(m: &Model, s: &mut Sink) {
                 (
                     "metadata.unused".into(),
                     format!(
-                        "table space after entry {} holds data at {}: {}",
+                        "table space after entry {} holds data at {}, which readers ignore: {}",
                         t.entries.len(),
                         hex(base + first as u64),
                         crate::report::preview(&md.table_slot.get(first, TABLE_SIZE))
@@ -159,7 +162,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "{label} at region offset {} overlaps the 64 KiB table",
+                        "{label} at region offset {} overlaps the 64 KiB table: its value is read from the table's own bytes",
                         hex(e.offset as u64)
                     ),
                 )
@@ -170,7 +173,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "{label} has Length 0 but Offset {} (must be 0)",
+                        "{label} has Length 0 but Offset {} (must be 0): the entry contradicts itself, and readers that go by Length see an empty item",
                         hex(e.offset as u64)
                     ),
                 )
@@ -180,7 +183,10 @@ fn entries(m: &Model, s: &mut Sink) {
             s.emit("META-008", loc, || {
                 (
                     entry_name(i),
-                    format!("{label} Length {} exceeds 1 MiB", hex(e.length as u64)),
+                    format!(
+                        "{label} Length {} exceeds 1 MiB; readers may refuse the file",
+                        hex(e.length as u64)
+                    ),
                 )
             });
         }
@@ -189,7 +195,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "{label} [{}, {}) extends past the metadata region length {}",
+                        "{label} [{}, {}) extends past the metadata region length {}: its value is read from bytes after the region, or is missing",
                         hex(e.offset as u64),
                         hex(e.end()),
                         hex(region_len)
@@ -202,8 +208,13 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "{label} (IsUser={}) duplicates entry[{first}]",
-                        e.is_user() as u8
+                        "{label} (IsUser={}) duplicates entry[{first}]: readers may take either value{}",
+                        e.is_user() as u8,
+                        if it.known.is_some() {
+                            ", and QEMU refuses the file"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             });
@@ -217,7 +228,10 @@ fn entries(m: &Model, s: &mut Sink) {
             s.emit("META-013", loc, || {
                 (
                     entry_name(i),
-                    format!("{label} flags {:#x} have reserved bits set", e.flags),
+                    format!(
+                        "{label} flags {:#x} have reserved bits set; readers ignore them",
+                        e.flags
+                    ),
                 )
             });
         }
@@ -225,7 +239,10 @@ fn entries(m: &Model, s: &mut Sink) {
             s.emit("META-014", loc, || {
                 (
                     entry_name(i),
-                    format!("{label} Reserved2 is {:#x} (must be 0)", e.reserved2),
+                    format!(
+                        "{label} Reserved2 is {:#x} (must be 0); readers ignore it",
+                        e.reserved2
+                    ),
                 )
             });
         }
@@ -234,7 +251,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "unknown required system item {}{}: a conforming reader must refuse the file",
+                        "unknown required system item {}{}: a conforming reader must refuse the file, as QEMU and Hyper-V do",
                         e.item_id,
                         vendor_note(&e.item_id)
                     ),
@@ -244,7 +261,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "unknown required user item {}{}: a conforming reader must refuse the file",
+                        "unknown required user item {}{}: a conforming reader must refuse the file, as QEMU does",
                         e.item_id,
                         vendor_note(&e.item_id)
                     ),
@@ -257,13 +274,18 @@ fn entries(m: &Model, s: &mut Sink) {
                     (
                         entry_name(i),
                         format!(
-                            "unknown optional {} item {}{} at region offset {} length {}: {}",
+                            "unknown optional {} item {}{} at region offset {} length {}, which readers ignore (it is not part of the virtual disk): {}",
                             if e.is_user() { "user" } else { "system" },
                             e.item_id,
                             vendor_note(&e.item_id),
                             hex(e.offset as u64),
                             e.length,
-                            m.preview(md.region.file_offset.saturating_add(e.offset as u64))
+                            // An empty item has no bytes to show.
+                            if e.length == 0 {
+                                "(empty)".to_string()
+                            } else {
+                                m.preview(md.region.file_offset.saturating_add(e.offset as u64))
+                            }
                         ),
                     )
                 },
@@ -272,7 +294,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 (
                     entry_name(i),
                     format!(
-                        "{} item id is marked IsUser: it is not the system item",
+                        "{} item id is marked IsUser: it is not the system item, so conforming readers do not use its value (QEMU, which ignores IsUser, does)",
                         k.name()
                     ),
                 )
@@ -284,7 +306,7 @@ fn entries(m: &Model, s: &mut Sink) {
                         (
                             entry_name(i),
                             format!(
-                                "{} has IsVirtualDisk={} IsRequired={} (expected {} and {})",
+                                "{} has IsVirtualDisk={} IsRequired={} (expected {} and {}): readers that go by the item's GUID (QEMU) still use it, one that trusts the flags may not",
                                 k.name(),
                                 e.is_virtual_disk() as u8,
                                 e.is_required() as u8,
@@ -304,7 +326,9 @@ fn entries(m: &Model, s: &mut Sink) {
             || {
                 (
                     "metadata".into(),
-                    format!("{user_count} entries have IsUser set (at most 1024 allowed)"),
+                    format!(
+                    "{user_count} entries have IsUser set (at most 1024 allowed): the table is invalid and readers may refuse it"
+                ),
                 )
             },
         );
@@ -326,7 +350,7 @@ fn overlaps(md: &Metadata, s: &mut Sink) {
                 (
                     entry_name(b.index),
                     format!(
-                        "{} [{}, {}) overlaps {} (entry[{}]) [{}, {})",
+                        "{} [{}, {}) overlaps {} (entry[{}]) [{}, {}): at least one of them does not hold the value its writer meant",
                         item_label(b),
                         hex(b.entry.offset as u64),
                         hex(b.entry.end()),
@@ -352,7 +376,10 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
         s.emit("META-020", table_loc, || {
             (
                 "metadata".into(),
-                format!("required items missing: {}", missing.join(", ")),
+                format!(
+                    "required items missing: {}; readers, QEMU among them, cannot interpret the disk and refuse it",
+                    missing.join(", ")
+                ),
             )
         });
     }
@@ -365,7 +392,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
                 (
                     entry_name(it.index),
                     format!(
-                        "{} Length {} is less than its size {}",
+                        "{} Length {} is less than its size {}: its value cannot be read",
                         k.name(),
                         e.length,
                         k.size()
@@ -377,7 +404,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
                 (
                     entry_name(it.index),
                     format!(
-                        "{} Length {} is more than its size {}",
+                        "{} Length {} is more than its size {}: most readers read only the defined bytes, VirtualBox refuses the file",
                         k.name(),
                         e.length,
                         k.size()
@@ -399,7 +426,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
                         (
                             format!("metadata.item[{}]", k.name()),
                             format!(
-                                "{} holds data beyond its {} defined bytes at {}: {}",
+                                "{} holds data beyond its {} defined bytes at {}, which readers ignore: {}",
                                 k.name(),
                                 k.size(),
                                 hex(at),
@@ -417,7 +444,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
         s.emit("META-026", table_loc, || {
             (
                 "metadata".into(),
-                "HasParent is set (differencing disk) but there is no Parent Locator item".into(),
+                "HasParent is set (differencing disk) but there is no Parent Locator item: readers cannot find the parent, so the virtual disk cannot be read".into(),
             )
         });
     }
@@ -427,7 +454,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
         s.emit("META-027", entry_loc(md, it.index), || {
             (
                 entry_name(it.index),
-                "a Parent Locator item exists but HasParent is clear: it is ignored".into(),
+                "a Parent Locator item exists but HasParent is clear: readers ignore it; it may still name a former parent (see the PLOC findings)".into(),
             )
         });
     }
@@ -452,7 +479,7 @@ fn values(m: &Model, s: &mut Sink) {
             (
                 st(KnownItem::FileParameters),
                 format!(
-                    "BlockSize {} is not a power of two between 1 MiB and 256 MiB",
+                    "BlockSize {} is not a power of two between 1 MiB and 256 MiB: the BAT's layout is undefined, so readers refuse the image and the BAT is not checked",
                     hex(bs as u64)
                 ),
             )
@@ -463,7 +490,9 @@ fn values(m: &Model, s: &mut Sink) {
             s.emit("META-024", value_loc(m, KnownItem::FileParameters), || {
                 (
                     st(KnownItem::FileParameters),
-                    format!("File Parameters flags {f:#x} have reserved bits set"),
+                    format!(
+                        "File Parameters flags {f:#x} have reserved bits set; readers ignore them"
+                    ),
                 )
             });
         }
@@ -484,7 +513,7 @@ fn values(m: &Model, s: &mut Sink) {
                 (
                     item.clone(),
                     format!(
-                        "VirtualDiskSize {vds} is not a multiple of the logical sector size {lss}"
+                        "VirtualDiskSize {vds} is not a multiple of the logical sector size {lss}: readers may refuse the image or cut off the last partial sector"
                     ),
                 )
             });
@@ -493,13 +522,18 @@ fn values(m: &Model, s: &mut Sink) {
             s.emit("META-029", loc, || {
                 (
                     item.clone(),
-                    format!("VirtualDiskSize {vds} exceeds 64 TiB"),
+                    format!(
+                        "VirtualDiskSize {vds} exceeds 64 TiB: readers refuse the image, and the BAT is not checked"
+                    ),
                 )
             });
         }
         if vds == 0 {
             s.emit("META-030", loc, || {
-                (item.clone(), "VirtualDiskSize is 0".into())
+                (
+                    item.clone(),
+                    "VirtualDiskSize is 0: the disk holds no data, so readers that open it find nothing to read".into(),
+                )
             });
         }
         if let Some(bs) = p.block_size
@@ -507,7 +541,7 @@ fn values(m: &Model, s: &mut Sink) {
             && vds % bs as u64 != 0
         {
             s.emit("META-031", loc, || {
-                (item.clone(), format!("VirtualDiskSize {vds} is not a multiple of BlockSize {bs}: the last block extends beyond the disk"))
+                (item.clone(), format!("VirtualDiskSize {vds} is not a multiple of BlockSize {bs}: the last block extends beyond the disk, and its bytes past the disk's end are not part of the disk (legal)"))
             });
         }
     }
@@ -515,7 +549,7 @@ fn values(m: &Model, s: &mut Sink) {
         s.emit("META-032", value_loc(m, KnownItem::VirtualDiskId), || {
             (
                 st(KnownItem::VirtualDiskId),
-                "VirtualDiskId is the all-zero GUID".into(),
+                "VirtualDiskId is the all-zero GUID: the writer set none, so tools cannot tell this disk from others by it".into(),
             )
         });
     }
@@ -529,7 +563,9 @@ fn values(m: &Model, s: &mut Sink) {
             || {
                 (
                     st(KnownItem::LogicalSectorSize),
-                    format!("LogicalSectorSize {l} is neither 512 nor 4096"),
+                    format!(
+                        "LogicalSectorSize {l} is neither 512 nor 4096: readers refuse the image, and the BAT is not checked"
+                    ),
                 )
             },
         );
@@ -544,14 +580,16 @@ fn values(m: &Model, s: &mut Sink) {
             || {
                 (
                     st(KnownItem::PhysicalSectorSize),
-                    format!("PhysicalSectorSize {ps} is neither 512 nor 4096"),
+                    format!(
+                        "PhysicalSectorSize {ps} is neither 512 nor 4096; readers may refuse the image"
+                    ),
                 )
             },
         );
     }
     if p.logical_sector_size == Some(4096) && p.physical_sector_size == Some(512) {
         s.emit("META-035", value_loc(m, KnownItem::PhysicalSectorSize), || {
-            (st(KnownItem::PhysicalSectorSize), "logical sectors of 4096 bytes on physical sectors of 512 bytes (legal but rare)".into())
+            (st(KnownItem::PhysicalSectorSize), "logical sectors of 4096 bytes on physical sectors of 512 bytes (legal but rare): a hint at the tool that made the image".into())
         });
     }
 }
@@ -578,7 +616,7 @@ fn free_space(m: &Model, s: &mut Sink) {
                 (
                     "metadata.free_space".into(),
                     format!(
-                        "metadata region bytes outside the table and items hold data at {} (region offset {}): {}",
+                        "metadata region bytes outside the table and items hold data at {} (region offset {}), which readers ignore (not part of the virtual disk): {}",
                         hex(at),
                         hex(at - md.region.file_offset),
                         m.preview(at)

@@ -63,7 +63,7 @@ fn structure(m: &Model, s: &mut Sink) {
         s.emit("PLOC-001", Loc::at(base, length), || {
             (
                 "parent_locator".into(),
-                format!("parent locator item Length {length} cannot hold its 20-byte header"),
+                format!("parent locator item Length {length} cannot hold its 20-byte header: the parent cannot be found, so the virtual disk cannot be read"),
             )
         });
     }
@@ -72,7 +72,7 @@ fn structure(m: &Model, s: &mut Sink) {
         s.emit("PLOC-002", Loc::at(base, 16), || {
             (
                 "parent_locator.locator_type".into(),
-                format!("LocatorType {} is not the VHDX locator type; its keys cannot be validated here", pl.locator_type),
+                format!("LocatorType {} is not the VHDX locator type; its keys cannot be validated here, and a reader that does not know the type must refuse the disk", pl.locator_type),
             )
         });
     }
@@ -80,7 +80,10 @@ fn structure(m: &Model, s: &mut Sink) {
         s.emit("PLOC-003", Loc::at(base + 16, 2), || {
             (
                 "parent_locator.reserved".into(),
-                format!("Reserved is {:#x} (must be 0)", pl.reserved),
+                format!(
+                    "Reserved is {:#x} (must be 0); readers ignore it",
+                    pl.reserved
+                ),
             )
         });
     }
@@ -88,7 +91,7 @@ fn structure(m: &Model, s: &mut Sink) {
         s.emit("PLOC-004", Loc::at(base + 18, 2), || {
             (
                 "parent_locator.key_value_count".into(),
-                "KeyValueCount is 0: the mandatory keys are absent".into(),
+                "KeyValueCount is 0: the mandatory keys are absent, so the parent can be neither found nor verified and the virtual disk cannot be read".into(),
             )
         });
     }
@@ -97,7 +100,7 @@ fn structure(m: &Model, s: &mut Sink) {
             (
                 "parent_locator.key_value_count".into(),
                 format!(
-                    "{} entries need {} bytes but the item is {length} bytes; {} entries were read",
+                    "{} entries need {} bytes but the item is {length} bytes; {} entries were read, the rest are cut off",
                     pl.key_value_count,
                     table_end(pl),
                     pl.entries.len()
@@ -121,7 +124,7 @@ fn structure(m: &Model, s: &mut Sink) {
                 (
                     entry_name(b.2),
                     format!(
-                        "{} of entry[{}] [{}, {}) overlaps {} of entry[{}]",
+                        "{} of entry[{}] [{}, {}) overlaps {} of entry[{}]: at least one of them does not hold the text its writer meant",
                         b.3,
                         b.2,
                         hex(b.0),
@@ -151,7 +154,7 @@ fn entry(
             (
                 entry_name(i),
                 format!(
-                    "entry has KeyOffset {} ValueOffset {} KeyLength {} ValueLength {} (all must be non-zero)",
+                    "entry has KeyOffset {} ValueOffset {} KeyLength {} ValueLength {} (all must be non-zero): the entry is invalid and names nothing a reader can rely on",
                     e.key_offset, e.value_offset, e.key_length, e.value_length
                 ),
             )
@@ -163,7 +166,7 @@ fn entry(
                 (
                     entry_name(i),
                     format!(
-                        "{what} [{}, {}) extends past the item's {length} bytes",
+                        "{what} [{}, {}) extends past the item's {length} bytes, so it cannot be read whole",
                         hex(r.0),
                         hex(r.1)
                     ),
@@ -175,7 +178,7 @@ fn entry(
                 (
                     entry_name(i),
                     format!(
-                        "{what} at item offset {} lies inside the header and entry table",
+                        "{what} at item offset {} lies inside the header and entry table: its text is read from those structures' bytes",
                         hex(r.0)
                     ),
                 )
@@ -187,7 +190,7 @@ fn entry(
             (
                 entry_name(i),
                 format!(
-                    "KeyLength {} / ValueLength {}: not whole UTF-16 code units",
+                    "KeyLength {} / ValueLength {}: not whole UTF-16 code units, so the last character is cut",
                     e.key_length, e.value_length
                 ),
             )
@@ -203,7 +206,7 @@ fn entry(
             s.emit("PLOC-011", at, || {
                 (
                     entry_name(i),
-                    format!("{what} is not well-formed UTF-16LE (unpaired surrogate)"),
+                    format!("{what} is not well-formed UTF-16LE (unpaired surrogate): readers may not match the key, or may open a different path"),
                 )
             });
         }
@@ -212,7 +215,7 @@ fn entry(
                 (
                     entry_name(i),
                     format!(
-                        "{what} {} contains a NUL code unit",
+                        "{what} {} contains a NUL code unit: a reader that stops there sees a shorter text and may look for a different parent",
                         crate::report::preview_utf16(bytes)
                     ),
                 )
@@ -233,7 +236,7 @@ fn slack(li: &LocatorItem, pl: &ParentLocator, ranges: &[(u64, u64, usize, &str)
                 (
                     "parent_locator.slack".into(),
                     format!(
-                        "locator bytes outside the header, entries, keys and values hold data at item offset {}: {} {}",
+                        "locator bytes outside the header, entries, keys and values hold data at item offset {}, which readers ignore: {} {}",
                         hex(at),
                         crate::report::preview(&gap[j..]),
                         crate::report::preview_utf16(&gap[j & !1..])
@@ -278,7 +281,10 @@ fn keys(m: &Model, s: &mut Sink) {
             s.emit("PLOC-013", entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
-                    format!("key {} repeats entry[{first}]", quote(&p.key)),
+                    format!(
+                        "key {} repeats entry[{first}]: readers may use either value and open different parents",
+                        quote(&p.key)
+                    ),
                 )
             });
         } else {
@@ -289,7 +295,7 @@ fn keys(m: &Model, s: &mut Sink) {
                     (
                         entry_name(p.index),
                         format!(
-                            "key {} equals key {} of entry[{first}] ignoring case",
+                            "key {} equals key {} of entry[{first}] ignoring case: a reader that ignores case may use either value",
                             quote(&p.key),
                             quote(other)
                         ),
@@ -310,7 +316,7 @@ fn keys(m: &Model, s: &mut Sink) {
         s.emit("PLOC-015", table, || {
             (
                 "parent_locator".into(),
-                "the mandatory parent_linkage key is missing".into(),
+                "the mandatory parent_linkage key is missing: readers cannot verify that the file they find is the right parent".into(),
             )
         });
     }
@@ -318,18 +324,21 @@ fn keys(m: &Model, s: &mut Sink) {
         let Some(p) = get(key) else { continue };
         match parent::parse_braced_guid(&p.value) {
             None => s.emit("PLOC-016", value_loc(p), || {
-                (entry_name(p.index), format!("{key} value {} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}", quote(&p.value)))
+                (entry_name(p.index), format!("{key} value {} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}: readers cannot compare it with the parent's DataWriteGuid", quote(&p.value)))
             }),
             Some(_) if p.value.chars().any(|c| c.is_ascii_uppercase()) => s.emit("PLOC-017", value_loc(p), || {
-                (entry_name(p.index), format!("{key} value {} uses uppercase hex digits (lowercase is specified)", p.value))
+                (entry_name(p.index), format!("{key} value {} uses uppercase hex digits (lowercase is specified): harmless, readers compare the GUID's value", p.value))
             }),
             Some(_) => {}
         }
     }
     if let Some(p) = get(parent::KEY_PARENT_LINKAGE2) {
-        let zero = parent::parse_braced_guid(&p.value).is_some_and(|g| g.is_zero());
+        let linkage2 = parent::parse_braced_guid(&p.value);
+        let zero = linkage2.is_some_and(|g| g.is_zero());
         s.emit("PLOC-018", value_loc(p), || {
-            let what = if zero {
+            let what = if linkage2.is_none() {
+                "is not a braced GUID (PLOC-016), so it matches no parent"
+            } else if zero {
                 "is the zero GUID: no alternative parent identity (Windows writes it so on a fresh checkpoint)"
             } else {
                 "names an alternative parent DataWriteGuid: a parent whose DataWriteGuid equals it also matches (kept so that the link survives a merge)"
@@ -349,7 +358,7 @@ fn keys(m: &Model, s: &mut Sink) {
         s.emit("PLOC-019", table, || {
             (
                 "parent_locator".into(),
-                "none of relative_path, volume_path, absolute_win32_path is present".into(),
+                "none of relative_path, volume_path, absolute_win32_path is present: readers cannot find the parent file; give it with --parent".into(),
             )
         });
     }
@@ -360,7 +369,7 @@ fn keys(m: &Model, s: &mut Sink) {
             (
                 entry_name(p.index),
                 format!(
-                    "volume_path {} is not of the form \\\\?\\Volume{{GUID}}\\...",
+                    "volume_path {} is not of the form \\\\?\\Volume{{GUID}}\\...: Windows cannot find the parent through it (the other paths may still lead to it)",
                     quote(&p.value)
                 ),
             )
@@ -388,7 +397,7 @@ fn keys(m: &Model, s: &mut Sink) {
             (
                 entry_name(p.index),
                 format!(
-                    "relative_path {} is absolute or uses '/' separators",
+                    "relative_path {} is absolute or uses '/' separators: it resolves elsewhere or not at all; resolve it by hand from the child's directory",
                     quote(&p.value)
                 ),
             )
@@ -399,16 +408,25 @@ fn keys(m: &Model, s: &mut Sink) {
             s.emit("PLOC-023", entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
-                    format!("unknown key {} = {}", quote(&p.key), quote(&p.value)),
+                    format!(
+                        "unknown key {} = {}: readers ignore it; it may tell about the parent or the writer",
+                        quote(&p.key),
+                        quote(&p.value)
+                    ),
                 )
             });
         }
         if p.key.chars().any(|c| c.is_uppercase()) {
             s.emit("PLOC-024", entry_loc(li, p.index), || {
-                (
-                    entry_name(p.index),
-                    format!("key {} is not all lowercase", quote(&p.key)),
-                )
+                (entry_name(p.index), {
+                    let lower = p.key.to_lowercase();
+                    let known = if parent::KNOWN_KEYS.contains(&lower.as_str()) {
+                        format!(": readers match keys exactly, so it is not read as {lower}")
+                    } else {
+                        ": readers match keys exactly (harmless for a key they do not know)".into()
+                    };
+                    format!("key {} is not all lowercase{known}", quote(&p.key))
+                })
             });
         }
     }
@@ -424,7 +442,10 @@ fn keys(m: &Model, s: &mut Sink) {
                 .collect();
             (
                 "parent_locator".into(),
-                format!("the path keys name different files: {}", list.join(", ")),
+                format!(
+                    "the path keys name different files: {}; readers may open different parents depending on the path they try first (parent_linkage decides which is right)",
+                    list.join(", ")
+                ),
             )
         });
     }

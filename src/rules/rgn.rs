@@ -56,20 +56,35 @@ fn unused_note(m: &Model, i: usize) -> &'static str {
     }
 }
 
+/// What an invalid region table copy `i` leaves readers with: the other copy, or nothing.
+fn fallback(m: &Model, i: usize) -> String {
+    let other = 1 - i;
+    match (m.region_tables[other].valid(), other) {
+        (true, 0) => "the image still opens from region table 1".into(),
+        (true, _) => "readers that fall back find the BAT and metadata through region table 2 (QEMU reads only table 1 and fails)".into(),
+        (false, _) => format!(
+            "region table {} is invalid too, so no reader can locate the BAT or metadata",
+            other + 1
+        ),
+    }
+}
+
 fn each_copy(m: &Model, s: &mut Sink) {
     for (i, c) in m.region_tables.iter().enumerate() {
         let off = c.slot.offset;
         let t = &c.table;
         let (cap, note) = (cap(m, i), unused_note(m, i));
+        let in_use = m.region_choice == Some(i);
         if !c.signature_ok {
             s.emit("RGN-001", Loc::at(off, 4), || {
                 (
                     format!("{}.signature", table_name(i)),
                     format!(
-                        "region table {} signature is {} instead of \"regi\"; this copy is invalid{}",
+                        "region table {} signature is {} instead of \"regi\"; this copy is invalid{}; {}",
                         i + 1,
                         crate::report::preview(&t.signature),
-                        c.slot.truncation_note()
+                        c.slot.truncation_note(),
+                        fallback(m, i)
                     ),
                 )
             });
@@ -81,11 +96,12 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.checksum", table_name(i)),
                     format!(
-                        "region table {} checksum {:#010x} does not match CRC-32C {:#010x} over its 64 KiB{}; this copy is invalid",
+                        "region table {} checksum {:#010x} does not match CRC-32C {:#010x} over its 64 KiB{}; this copy is invalid; {}",
                         i + 1,
                         t.checksum,
                         c.computed_checksum,
-                        if short_match { " (it matches only header + entries: a non-conforming writer)" } else { "" }
+                        if short_match { " (it matches only header + entries: a non-conforming writer)" } else { "" },
+                        fallback(m, i)
                     ),
                 )
             });
@@ -98,8 +114,13 @@ fn each_copy(m: &Model, s: &mut Sink) {
                 (
                     format!("{}.entry_count", table_name(i)),
                     format!(
-                        "EntryCount {} exceeds 2047; only 2047 entries were read{note}",
-                        t.entry_count
+                        "EntryCount {} exceeds 2047; only 2047 entries were read{}",
+                        t.entry_count,
+                        if in_use {
+                            ": QEMU and other readers that enforce the limit refuse the table, so the image does not open in them"
+                        } else {
+                            note
+                        }
                     ),
                 )
             });
@@ -108,7 +129,10 @@ fn each_copy(m: &Model, s: &mut Sink) {
             s.emit_at_most("RGN-008", cap, Loc::at(off + 12, 4), || {
                 (
                     format!("{}.reserved", table_name(i)),
-                    format!("Reserved field is {:#x} (must be 0){note}", t.reserved),
+                    format!(
+                        "Reserved field is {:#x} (must be 0); readers ignore it{note}",
+                        t.reserved
+                    ),
                 )
             });
         }
@@ -122,7 +146,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                     (
                         format!("{}.unused", table_name(i)),
                         format!(
-                            "unused table space after entry {} holds data at {}{}: {}",
+                            "unused table space after entry {} holds data at {}{}, which readers ignore: {}",
                             t.entries.len(),
                             hex(off + first as u64),
                             stale,
@@ -165,37 +189,52 @@ fn pair(m: &Model, s: &mut Sink) {
         (false, false) => s.emit("RGN-003", both, || {
             (
                 "region_tables".into(),
-                "neither region table copy is valid: BAT and metadata cannot be located".into(),
+                "neither region table copy is valid: BAT and metadata cannot be located, so no reader can open the image and the BAT and metadata are not checked".into(),
             )
         }),
         (false, true) => s.emit("RGN-004", Loc::at(region::OFFSETS[0], SIZE as u64), || {
             (
                 "region_table[1]".into(),
-                "region table 1 is invalid; copy 2 is used (QEMU reads only copy 1 and would fail)"
-                    .into(),
+                "region table 1 is invalid; copy 2 is used (QEMU reads only copy 1 and would fail): readers that fall back to copy 2 open the image, QEMU refuses it".into(),
             )
         }),
         (true, false) => s.emit("RGN-005", Loc::at(region::OFFSETS[1], SIZE as u64), || {
             (
                 "region_table[2]".into(),
-                "region table 2 is invalid while copy 1 is valid (libvhdi refuses such files)"
-                    .into(),
+                "region table 2 is invalid while copy 1 is valid (libvhdi refuses such files): other readers open the image from copy 1, but one more damaged copy would leave no valid one".into(),
             )
         }),
         (true, true) => {
             if !a.slot.same_bytes(&b.slot) {
                 let diff = describe_difference(&a.table, &b.table);
+                let what = if same_locations(&a.table, &b.table) {
+                    "both copies locate the BAT and metadata at the same place, so readers see the same disk"
+                } else {
+                    "a reader that uses copy 2 finds the BAT or metadata elsewhere and may read a different disk"
+                };
                 s.emit("RGN-006", both, || {
                     (
                         "region_tables".into(),
                         format!(
-                            "both region table copies are valid but differ: {diff}; copy 1 is used"
+                            "both region table copies are valid but differ: {diff}; copy 1 is used (as QEMU does): {what}"
                         ),
                     )
                 });
             }
         }
     }
+}
+
+/// Whether both tables put the BAT and the metadata region at the same offset and length.
+fn same_locations(a: &region::RegionTable, b: &region::RegionTable) -> bool {
+    let at = |t: &region::RegionTable, g: guid::Guid| {
+        (t.entries.iter())
+            .find(|e| e.guid == g)
+            .map(|e| (e.file_offset, e.length))
+    };
+    [guid::REGION_BAT, guid::REGION_METADATA]
+        .into_iter()
+        .all(|g| at(a, g) == at(b, g))
 }
 
 fn describe_difference(a: &region::RegionTable, b: &region::RegionTable) -> String {
@@ -240,17 +279,23 @@ fn entries(m: &Model, s: &mut Sink) {
     }
 }
 
-/// A finding on region table copy `ti` at most at `cap`, its message followed by `note`.
+/// A finding on region table copy `ti` at most at `cap`. `describe` gives the structure,
+/// the fault and what follows from it for readers of the copy in use; on the other copy
+/// `note` (only redundancy is lost) takes the place of that consequence.
 fn emit_copy(
     s: &mut Sink,
     id: &'static str,
     (cap, note): (Severity, &'static str),
     loc: Loc,
-    describe: impl FnOnce() -> (String, String),
+    describe: impl FnOnce() -> (String, String, &'static str),
 ) {
     s.emit_at_most(id, cap, loc, || {
-        let (structure, message) = describe();
-        (structure, message + note)
+        let (structure, fault, follows) = describe();
+        if note.is_empty() {
+            (structure, format!("{fault}: {follows}"))
+        } else {
+            (structure, fault + note)
+        }
     });
 }
 
@@ -270,6 +315,11 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                 (
                     st(),
                     format!("region GUID {} also used by entry[{first}]", e.guid),
+                    if known {
+                        "QEMU refuses the file, other readers may take either entry and locate the region differently"
+                    } else {
+                        "readers may take either entry"
+                    },
                 )
             });
         } else {
@@ -283,6 +333,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                         "{kind} region FileOffset {} is not 1 MiB aligned",
                         hex(e.file_offset)
                     ),
+                    "readers may refuse the file",
                 )
             });
         }
@@ -294,6 +345,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                         "{kind} region FileOffset {} lies inside the 1 MiB header section",
                         hex(e.file_offset)
                     ),
+                    "a reader would take header section bytes for the region",
                 )
             });
         }
@@ -305,12 +357,23 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                         "{kind} region Length {} is not a multiple of 1 MiB",
                         hex(e.length as u64)
                     ),
+                    "readers may refuse the file",
                 )
             });
         }
         if e.length == 0 {
             emit_copy(s, "RGN-013", (cap, note), Loc::at(eoff + 24, 4), || {
-                (st(), format!("{kind} region has Length 0"))
+                (
+                    st(),
+                    format!("{kind} region has Length 0"),
+                    match kind {
+                        "BAT" => "no BAT entry can be read, so no block of the disk can be located",
+                        "Metadata" => {
+                            "the metadata table cannot be read, so the disk's size and block size are unknown"
+                        }
+                        _ => "the region holds nothing",
+                    },
+                )
             });
         }
         match e.end() {
@@ -329,6 +392,11 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                             end.map_or("overflow".into(), hex),
                             hex(m.file_size)
                         ),
+                        if e.file_offset < m.file_size {
+                            "part of the region is missing (the file is truncated or the entry is wrong) and cannot be read"
+                        } else {
+                            "the whole region lies past the end (the file is truncated or the entry is wrong) and cannot be read"
+                        },
                     )
                 },
             ),
@@ -338,6 +406,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                 (
                     st(),
                     format!("Required field {:#x} has reserved bits set", e.required),
+                    "readers ignore them",
                 )
             });
         }
@@ -347,10 +416,11 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                 (
                     st(),
                     format!(
-                        "unknown region {} at {} is marked Required: a conforming reader must refuse the file",
+                        "unknown region {} at {} is marked Required",
                         e.guid,
                         hex(e.file_offset)
                     ),
+                    "a conforming reader must refuse the file, so Hyper-V and QEMU do not open it",
                 )
             });
         }
@@ -369,6 +439,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                             hex(e.file_offset),
                             hex(e.length as u64)
                         ),
+                        "readers ignore it; its bytes are not part of the virtual disk and may hold other data",
                     )
                 },
             );
@@ -381,6 +452,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
                         "{kind} region entry has Required = {} (the specification lists it as required)",
                         e.required
                     ),
+                    "readers know the region and open the file anyway (qemu-img writes Required = 0)",
                 )
             });
         }
@@ -392,6 +464,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             (
                 table_name(ti),
                 "the region table has no BAT region entry".into(),
+                "no reader can locate the disk's blocks, so readers refuse the image; the BAT is not checked",
             )
         });
     }
@@ -400,6 +473,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             (
                 table_name(ti),
                 "the region table has no Metadata region entry".into(),
+                "readers cannot learn the disk's size or block size and refuse the image",
             )
         });
     }

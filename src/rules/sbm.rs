@@ -50,10 +50,10 @@ fn run(m: &Model, s: &mut Sink) {
             let name = || format!("sector_bitmap[{chunk}].block[{block}]");
             match e.state() {
                 bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if ones => s.emit("SBM-002", at, || {
-                    (name(), format!("PARTIALLY_PRESENT block {block} has every sector bit set: it could be FULLY_PRESENT"))
+                    (name(), format!("PARTIALLY_PRESENT block {block} has every sector bit set: it could be FULLY_PRESENT, and readers read it the same either way"))
                 }),
                 bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if zeros => s.emit("SBM-003", at, || {
-                    (name(), format!("PARTIALLY_PRESENT block {block} has no sector bit set: every read goes to the parent"))
+                    (name(), format!("PARTIALLY_PRESENT block {block} has no sector bit set: every read goes to the parent, so its data at {} in this file is not part of the disk and may hold old data", hex(e.file_offset())))
                 }),
                 bat::PAYLOAD_BLOCK_FULLY_PRESENT if !ones => s.emit("SBM-004", at, || {
                     let clear: u32 = slice.iter().map(|b| b.count_zeros()).sum();
@@ -67,7 +67,7 @@ fn run(m: &Model, s: &mut Sink) {
                 0..=3 if !zeros => s.emit("SBM-005", at, || {
                     (
                         name(),
-                        format!("{} block {block} has set bits in its bitmap slice (stale; the state governs)", bat::payload_state_name(e.state())),
+                        format!("{} block {block} has set bits in its bitmap slice (stale; the state governs): they have no effect, but show which sectors were once written", bat::payload_state_name(e.state())),
                     )
                 }),
                 _ => {}
@@ -104,7 +104,7 @@ fn beyond_disk(m: &Model, s: &mut Sink, chunk: u64, base: u64, bitmap: &[u8]) {
             (
                 format!("sector_bitmap[{chunk}]"),
                 format!(
-                    "bit for sector {} is set but the disk has {sectors} sectors (byte {} of the bitmap block)",
+                    "bit for sector {} is set but the disk has {sectors} sectors (byte {} of the bitmap block): readers ignore it; it may be left from a former larger disk",
                     chunk * SECTORS_PER_BITMAP + bit,
                     hex(bit / 8)
                 ),
