@@ -363,6 +363,15 @@ fn log_003_one_finding_per_changed_range_with_its_structure() {
             "bat["
         };
         assert!(f.structure.starts_with(want), "{}", listing(&r));
+        // What follows, and the next step.
+        assert!(
+            f.message
+                .contains("readers that ignore the log see a different disk")
+                && f.message
+                    .contains("`vhdx-check replay` writes the replayed copy"),
+            "{}",
+            f.message
+        );
     }
     assert!(!r.has("LOG-002"), "{}", listing(&r));
 }

@@ -520,7 +520,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
             (
                 what.clone(),
                 format!(
-                    "replay pending: it changes bytes in [{}, {}) ({what}); the RAW bytes are stale, the REPLAYED view is authoritative",
+                    "replay pending: it changes bytes in [{}, {}) ({what}); the RAW bytes are stale and the REPLAYED view is authoritative, so readers that ignore the log see a different disk; `vhdx-check replay` writes the replayed copy",
                     hex(c.offset),
                     hex(c.offset + c.length)
                 ),
@@ -535,7 +535,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
                 (
                     "file".into(),
                     format!(
-                        "replay changes the file size from {} to {}",
+                        "replay changes the file size from {} to {} (a reader replays before it reads; `vhdx-check replay` writes the replayed copy)",
                         hex(size),
                         hex(log.replayed_size)
                     ),
