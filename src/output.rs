@@ -53,6 +53,25 @@ impl Drop for Temp {
     }
 }
 
+/// Whether `--output FILE` may be replaced by a rename: it does not exist, or it is a
+/// regular file. A device node (`/dev/full`, `/dev/null`), a FIFO a reader waits on, a
+/// symbolic link (`/dev/stdout`) or a directory is refused: renaming over it would replace
+/// the node itself — as root, a system device.
+fn replaceable(target: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(target) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it exists and is {}, not a regular file; refusing to replace it (write to a new or regular file)",
+                crate::io::type_name(m.file_type())
+            ),
+        )),
+    }
+}
+
 impl Output {
     pub fn stdout() -> Output {
         Output {
@@ -65,6 +84,7 @@ impl Output {
     pub fn file(target: &Path) -> Result<Output, String> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let fail = |e: io::Error| format!("cannot write the report to {}: {e}", target.display());
+        replaceable(target).map_err(fail)?;
         let name = target
             .file_name()
             .ok_or_else(|| fail(io::Error::other("not a file name")))?;
@@ -133,6 +153,8 @@ impl Output {
                 };
                 w.flush()?;
                 w.get_ref().sync_all()?;
+                // Again just before: what FILE is may have changed while the run lasted.
+                replaceable(&t.target)?;
                 std::fs::rename(&t.temp, &t.target)?;
                 t.file = None;
                 // The rename itself durable; a directory that cannot be synced is no

@@ -595,3 +595,80 @@ fn image_strings_in_info_text_stay_on_their_line() {
     );
     assert!(out.contains("evil\\nforged: yes\\u{1b}[2K"), "{out}");
 }
+
+/// `--output` onto something that is not a regular file is refused and the node is left
+/// as it was: renaming over it would replace a device (as root, the system's
+/// `/dev/full`), a FIFO a reader waits on, or a symbolic link such as `/dev/stdout`.
+#[test]
+fn output_onto_a_device_fifo_link_or_directory_is_refused() {
+    let dir = Scratch::new("edges-output-nodes");
+    let img = dir.path("img.vhdx");
+    small(3).write_to(Path::new(&img)).unwrap();
+    let mut targets = vec![];
+    let link = dir.0.join("stdout-link");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    targets.push((link, "a symbolic link"));
+    let sub = dir.0.join("subdir");
+    std::fs::create_dir(&sub).unwrap();
+    targets.push((sub, "a directory"));
+    let fifo = dir.0.join("fifo");
+    if Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        targets.push((fifo, "a FIFO"));
+    } else {
+        println!("mkfifo unavailable: FIFO case not covered");
+    }
+    let node = dir.0.join("full");
+    let made = Command::new("mknod")
+        .args(["-m", "666"])
+        .arg(&node)
+        .args(["c", "1", "7"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        targets.push((node, "a character device"));
+    } else {
+        println!("mknod not permitted (not root): device case not covered");
+    }
+    for (t, kind) in &targets {
+        let before = std::fs::symlink_metadata(t).unwrap();
+        for sub in [&["check"][..], &["info"][..]] {
+            let (code, out, err) = output(bin().args(sub).arg("--output").arg(t).arg(&img));
+            assert_eq!(code, 2, "{kind}: {out}{err}");
+            assert!(
+                err.contains(kind) && err.contains("not a regular file"),
+                "{err}"
+            );
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+        let after = std::fs::symlink_metadata(t).unwrap();
+        assert_eq!(
+            (before.file_type(), before.len()),
+            (after.file_type(), after.len()),
+            "{kind} changed"
+        );
+    }
+    // A regular file is still replaced, as before.
+    let plain = dir.path("report.txt");
+    std::fs::write(&plain, "old").unwrap();
+    let (code, _, err) = output(bin().args(["check", "--output", &plain, &img]));
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&plain).unwrap().contains("ACCEPT"));
+    assert!(
+        leftovers(
+            &dir.0,
+            &[
+                "img.vhdx",
+                "report.txt",
+                "stdout-link",
+                "subdir",
+                "fifo",
+                "full"
+            ]
+        )
+        .is_empty()
+    );
+}

@@ -41,7 +41,7 @@ impl FileReader {
 }
 
 /// The type of a non-image, as the refusal names it.
-fn type_name(ft: std::fs::FileType) -> &'static str {
+pub fn type_name(ft: std::fs::FileType) -> &'static str {
     if ft.is_dir() {
         "a directory"
     } else if ft.is_fifo() {

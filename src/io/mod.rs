@@ -5,7 +5,7 @@ mod file;
 mod mem;
 mod sparse;
 
-pub use file::{FileReader, Kind, open_input, open_regular};
+pub use file::{FileReader, Kind, open_input, open_regular, type_name};
 pub use mem::MemReader;
 pub use sparse::{Extent, SparseReader};
 
