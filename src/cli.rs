@@ -608,9 +608,15 @@ fn cmd_check(
         say_raw("\r\x1b[2K");
     }
     if crate::hash::interrupted() {
-        // Reports already written stay; nothing buffered is added, and --output's
-        // temporary file is removed.
-        out.abandon();
+        // On standard output the reports already complete stay and the document is closed
+        // after them (a valid prefix of the run; nothing at all when the first image was
+        // still being hashed); --output's temporary file is removed: no file.
+        if out.is_stdout() && begun {
+            let _ = renderer.end(&mut out).map(|()| out.finish());
+        } else {
+            out.abandon();
+        }
+        say("interrupted: the reports of images not finished are left out (exit 130)");
         return EXIT_INTERRUPTED;
     }
     let finished = match written {

@@ -178,7 +178,7 @@ impl Output {
         }
     }
 
-    fn is_stdout(&self) -> bool {
+    pub fn is_stdout(&self) -> bool {
         matches!(self.inner, Inner::Stdout(_))
     }
 }

@@ -261,6 +261,35 @@ fn sigint_stops_a_long_hash_and_export() {
     assert_eq!(code, 130, "{err}");
     assert_eq!(out, "");
     assert_eq!(std::fs::read_dir(&tmp.0).unwrap().count(), 1, "left behind");
+    // A batch interrupted after its first report: that report, whole, in a closed
+    // document (a valid prefix of the run); with --output no file at all.
+    let small = tmp.path("small.vhdx");
+    ImageBuilder::dynamic(8 * MIB)
+        .write(0, b"boot")
+        .build()
+        .write_to(Path::new(&small))
+        .unwrap();
+    let (code, out, err) = interrupt(
+        &["check", "--hash", "sha256", "--format", "json", &small, &p],
+        Duration::from_millis(2500),
+    );
+    assert_eq!(code, 130, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let images = doc["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1, "{out}");
+    assert_eq!(images[0]["path"], small.as_str());
+    assert!(images[0]["digests"]["virtual_disk"].is_string(), "{out}");
+    let report = tmp.path("r.json");
+    let (code, _, err) = interrupt(
+        &["check", "--hash", "sha256", "-o", &report, &small, &p],
+        Duration::from_millis(2500),
+    );
+    assert_eq!(code, 130, "{err}");
+    assert_eq!(
+        std::fs::read_dir(&tmp.0).unwrap().count(),
+        2,
+        "report or temp left"
+    );
 }
 
 // ---- built chains ---------------------------------------------------------------------
