@@ -306,8 +306,25 @@ pub fn run() -> i32 {
             } else {
                 EXIT_ACCEPT
             };
+            if e.use_stderr() {
+                // A usage error is one line (exit 2, as every tool failure): clap's first
+                // line without its "error: " prefix, and where to look.
+                let text = e.render().to_string();
+                let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+                let first = lines.next().unwrap_or("bad usage");
+                let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+                // The detail clap puts on the next lines: the missing arguments, the
+                // possible values.
+                for more in lines.take_while(|l| !l.starts_with("Usage:")) {
+                    if line.ends_with(':') || more.starts_with('[') {
+                        line = format!("{line} {more}");
+                    }
+                }
+                say(&format!("{line} (see vhdx-check --help)"));
+                return code;
+            }
             // --help and --version go to stdout: a write failure there is exit 2 too
-            // (a reader that went away is not); a usage error's stderr is best effort.
+            // (a reader that went away is not).
             if let Err(w) = e.print() {
                 if !e.use_stderr() && w.kind() != std::io::ErrorKind::BrokenPipe {
                     say(&format!("cannot write to standard output: {w}"));

@@ -511,6 +511,29 @@ fn max_per_rule_above_the_limit_is_a_usage_error() {
     assert_eq!(code, 0, "{err}");
 }
 
+/// Every usage error is one line on stderr (exit 2), with clap's detail kept on it.
+#[test]
+fn usage_errors_are_one_line() {
+    for (args, want) in [
+        (&["check", "--max-per-rule", "100001", "x"][..], "100001"),
+        (
+            &["check", "--format", "bogus", "x"][..],
+            "[possible values: text, json, sarif]",
+        ),
+        (&["check"][..], "<IMAGE|DIR>"),
+        (&["bogus"][..], "'bogus'"),
+        (&["check", "-1", "x"][..], "'-1'"),
+    ] {
+        let (code, out, err) = run(args);
+        assert_eq!((code, out.as_str()), (2, ""), "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("vhdx-check: ") && err.contains(want),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn streamed_documents_are_valid_for_a_mixed_batch() {
     let dir = Scratch::new("edges-stream");
