@@ -151,6 +151,10 @@ fn not_a_file(path: &Path, kind: std::fs::FileType) -> String {
         // stat only: the target is not opened.
         match std::fs::metadata(path) {
             Ok(_) => "a symbolic link (links are not followed in a directory walk)",
+            // ELOOP: a link that leads back to itself.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                "a symbolic link that loops (links are not followed in a directory walk)"
+            }
             Err(_) => "a dangling symbolic link (links are not followed in a directory walk)",
         }
     } else {

@@ -345,6 +345,7 @@ fn a_walk_follows_no_symlink_and_lists_what_it_skips() {
     link(&outside, "linked-dir");
     link(&outside, "dirlink.vhdx");
     link(&dir.0.join("nowhere"), "dangling.avhdx");
+    link(&tree.join("loop.vhdx"), "loop.vhdx"); // leads back to itself
     link(&outside.join("secret.txt"), "notes.txt"); // no image name: not a candidate
     let have_fifo = Command::new("mkfifo")
         .arg(tree.join("pipe.vhdx"))
@@ -357,6 +358,7 @@ fn a_walk_follows_no_symlink_and_lists_what_it_skips() {
         ("dangling.avhdx", "skipped"),
         ("dirlink.vhdx", "skipped"),
         ("link.vhdx", "skipped"),
+        ("loop.vhdx", "skipped"),
     ];
     if have_fifo {
         want.push(("pipe.vhdx", "skipped"));
@@ -397,6 +399,8 @@ fn a_walk_follows_no_symlink_and_lists_what_it_skips() {
                     dangling.as_str().unwrap().contains("dangling"),
                     "{dangling}"
                 );
+                let looping = &v["images"][3]["reason"];
+                assert!(looping.as_str().unwrap().contains("loops"), "{looping}");
             }
             "sarif" => {
                 let v = json(&out);
