@@ -246,6 +246,21 @@ fn wrong_parent_gives_chain_001() {
     assert!(out.contains("CHAIN-001"), "{out}");
     let (_, images) = check_json(&["--parent", s(&other), s(&cp)]);
     assert!(has(&images[0], "CHAIN-001") && !has(&images[1], "CHAIN-001"));
+    // No reader shows the disk this chain would read as: no virtual digest of the child.
+    let (_, images) = check_json(&["--hash", "sha256", "--parent", s(&other), s(&cp)]);
+    let d = &images[0]["digests"];
+    assert_eq!(d["virtual_disk"], Value::Null, "{d}");
+    assert!(
+        d["virtual_unavailable"]
+            .as_str()
+            .is_some_and(|w| w.contains("CHAIN-001")),
+        "{d}"
+    );
+    assert!(
+        images[1]["digests"]["virtual_disk"].is_string(),
+        "{}",
+        images[1]
+    );
     // The parent changed after the child was made: a new DataWriteGuid in its current header.
     let mut changed = p.clone();
     changed.edit_header(2, |h| h[hdr::DATA_WRITE_GUID + 15] ^= 1);
