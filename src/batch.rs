@@ -358,7 +358,7 @@ fn chain_digests(out: &mut [Checked]) {
         // A member whose parent is not the one its parent_linkage names: Hyper-V refuses
         // the chain, so no reader shows the disk this chain would read as.
         let wrong_parent = (out[i..].iter())
-            .find(|c| c.result.as_ref().is_ok_and(|r| r.has("CHAIN-001")))
+            .find(|c| c.result.as_ref().is_ok_and(|r| r.parent_proven_wrong))
             .map(|c| c.member.path.display().to_string());
         let digest = match (&files, wrong_parent) {
             (_, Some(name)) => Ok(Some(Err(format!(

@@ -608,6 +608,36 @@ impl<'a> Model<'a> {
             .collect()
     }
 
+    /// The locator's parent_linkage and parent_linkage2 as GUIDs (absent or unparseable:
+    /// `None`).
+    pub fn parent_linkages(&self) -> (Option<Guid>, Option<Guid>) {
+        use crate::format::parent::{KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2, parse_braced_guid};
+        let pairs = self.locator_pairs();
+        let linkage = |k: &str| {
+            (pairs.iter())
+                .find(|(_, key, _)| key == k)
+                .and_then(|(_, _, v)| parse_braced_guid(v))
+        };
+        (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2))
+    }
+
+    /// Whether the parent named for this child has a DataWriteGuid that neither linkage
+    /// names (CHAIN-001); `false` without a parent or without its DataWriteGuid.
+    pub fn parent_link_mismatch(&self) -> bool {
+        let Some(dwg) = self.parent.as_ref().and_then(|p| p.data_write_guid) else {
+            return false;
+        };
+        let (l1, l2) = self.parent_linkages();
+        l1 != Some(dwg) && l2 != Some(dwg)
+    }
+
+    /// Whether the child names a parent_linkage and the parent has another DataWriteGuid:
+    /// the wrong parent is proven (a child without any linkage cannot be verified).
+    pub fn parent_proven_wrong(&self) -> bool {
+        let (l1, l2) = self.parent_linkages();
+        (l1.is_some() || l2.is_some()) && self.parent_link_mismatch()
+    }
+
     /// Reads `count` BAT entries from index `first` (entries past the readable end are
     /// absent). Callers bound `count` by the geometry (one chunk: at most 32769).
     pub fn bat_entries(&self, first: u64, count: u64) -> Vec<BatEntry> {
