@@ -40,6 +40,8 @@ enum CheckFormat {
     Text,
     Json,
     Sarif,
+    /// One self-contained HTML page (an evidence report), a batch with an index.
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -247,11 +249,12 @@ fn cmd_check(
             rejected: r.as_ref().is_ok_and(|r| fail_on.rejects(r)),
         })
         .collect();
-    print(&match format {
-        CheckFormat::Text => report::text::render(&checked),
-        CheckFormat::Json => report::json::render(&checked),
-        CheckFormat::Sarif => report::sarif::render(&checked),
-    });
+    match format {
+        CheckFormat::Text => print(&report::text::render(&checked)),
+        CheckFormat::Json => print(&report::json::render(&checked)),
+        CheckFormat::Sarif => print(&report::sarif::render(&checked)),
+        CheckFormat::Html => html_report(&checked, &chains),
+    };
     let mut code = EXIT_ACCEPT;
     for c in &checked {
         match c.outcome {
@@ -264,6 +267,45 @@ fn cmd_check(
         }
     }
     code
+}
+
+/// `check --format html`: each checked file is read once more for its map and structures
+/// (the check's models are gone by now), one image section at a time.
+fn html_report(checked: &[Checked], chains: &[Vec<Member>]) -> i32 {
+    use report::html::{ChainMember, Document, HtmlImage};
+    let title = match checked {
+        [one] => format!("vhdx-check report: {}", one.path),
+        _ => format!("vhdx-check report: {} images", checked.len()),
+    };
+    let out = std::io::stdout().lock();
+    // A closed pipe is not a failure of the check (as in `print`).
+    let Ok(mut doc) = Document::begin(out, &title) else {
+        return EXIT_ACCEPT;
+    };
+    for c in checked {
+        let chain: Vec<ChainMember> = (chains.iter())
+            .find(|ch| ch.len() > 1 && ch.iter().any(|m| m.path.display().to_string() == c.path))
+            .map(|ch| {
+                (ch.iter())
+                    .map(|m| ChainMember {
+                        path: m.path.display().to_string(),
+                        found_via: m.found_via.map(String::from),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let file = FileReader::open(std::path::Path::new(c.path));
+        let mut img = match (c.outcome, &file) {
+            (Ok(r), Ok(f)) => HtmlImage::collect(c.path, r, c.rejected, &Model::build(f)),
+            _ => HtmlImage::bare(c.path, c.outcome, c.rejected),
+        };
+        img.chain = chain;
+        if doc.image(&img).is_err() {
+            return EXIT_ACCEPT;
+        }
+    }
+    let _ = doc.finish();
+    EXIT_ACCEPT
 }
 
 fn cmd_info(format: Format, chain: &ChainArgs, image: &std::path::Path) -> i32 {

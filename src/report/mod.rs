@@ -1,6 +1,7 @@
-//! Rendering: text for people, JSON (schema 1) and SARIF 2.1.0 for machines. Nothing
-//! here judges.
+//! Rendering: text for people, JSON (schema 1) and SARIF 2.1.0 for machines, and an HTML
+//! evidence report for people who do not read JSON. Nothing here judges.
 
+pub mod html;
 pub mod info;
 pub mod json;
 pub mod sarif;
