@@ -6,6 +6,7 @@ mod chain;
 mod cli;
 mod corpus_images;
 mod evidence;
+mod html;
 mod log_bounds;
 mod policy;
 mod replay;

@@ -814,12 +814,14 @@ fn file_map_section(s: &mut String, n: usize, map: &FileMap, r: &ImageReport) {
     let _ = write!(
         s,
         "<svg class=\"map\" id=\"map-{n}\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {h}\" \
-         data-span=\"{}\" data-width=\"{WIDTH}\" role=\"img\" aria-label=\"file map\">",
-        map.span
+         data-span=\"{}\" data-width=\"{WIDTH}\"{} role=\"img\" aria-label=\"file map\">",
+        map.span,
+        if map.scale.split() {
+            format!(" data-file=\"{}\"", map.file_size)
+        } else {
+            String::new()
+        }
     );
-    if map.scale.split() {
-        let _ = write!(s, " data-file=\"{}\"", map.file_size);
-    }
     let _ = write!(
         s,
         "<text class=\"lbl\" x=\"2\" y=\"9\">structures</text><rect class=\"lane\" x=\"0\" y=\"11\" width=\"{WIDTH}\" height=\"18\"/>\
@@ -1302,10 +1304,11 @@ fn chain_section(s: &mut String, img: &HtmlImage, r: &ImageReport) {
                 s,
                 "<tr><td>{k}</td><td class=\"path\">{}</td><td>{}</td></tr>",
                 esc(&m.path),
-                esc(m
-                    .found_via
-                    .as_deref()
-                    .unwrap_or(if k == 0 { "the image named" } else { "-" }))
+                esc(m.found_via.as_deref().unwrap_or(if k == 0 {
+                    "the image checked"
+                } else {
+                    "named with --parent"
+                }))
             );
         }
         s.push_str("</tbody></table>");

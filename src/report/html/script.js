@@ -2,9 +2,10 @@
 "use strict";
 (function () {
   var violations = 0;
-  document.addEventListener("securitypolicyviolation", function () {
+  document.addEventListener("securitypolicyviolation", function (e) {
     violations += 1;
     document.body.setAttribute("data-csp-violations", String(violations));
+    document.body.setAttribute("data-csp-last", e.violatedDirective + " " + e.blockedURI);
   });
   function applyFilter(box) {
     var table = document.getElementById(box.getAttribute("data-table"));
