@@ -19,7 +19,8 @@ fn sel(s: &str) -> Selector {
 }
 
 fn corpus_images() -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(corpus("."))
+    let dir = corpus("damaged-multi.vhdx").parent().unwrap().to_path_buf();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.path())

@@ -778,7 +778,8 @@ fn file_map_section(s: &mut String, n: usize, map: &FileMap, r: &ImageReport) {
         s,
         "<h3 id=\"mapsec-{n}\">File map</h3><p class=\"muted\">{} bytes of file ({}); the map spans \
          {} ({}){}. Each lane has {BINS} bins at most. Blocks: {} payload, {} sector \
-         bitmap, {} retained. Hover for offsets; a finding mark links to its row.</p>",
+         bitmap, {} retained. The file as stored (before any log replay; the log section \
+         lists what replay changes). Hover for offsets; a finding mark links to its row.</p>",
         map.file_size,
         size(map.file_size),
         hex(map.span),
@@ -1018,7 +1019,7 @@ fn findings_section(
         let _ = write!(
             s,
             "<tr id=\"f-{n}-{i}\" data-sev=\"{sev}\" data-fam=\"{fam}\"{cls}><td data-key=\"{i}\">{i}</td>\
-             <td data-key=\"{sev_rank}\" class=\"sev-{sev}\">{sev}</td><td><a href=\"#rule-{rule}\" title=\"{title}\">{rule}</a></td>",
+             <td data-key=\"{sev_rank}\" class=\"sev-{sev}\">{sev}</td><td class=\"rule\"><a href=\"#rule-{rule}\" title=\"{title}\">{rule}</a></td>",
             sev = f.severity.as_str(),
             fam = esc(family(f.rule)),
             cls = if waived.is_some() {
