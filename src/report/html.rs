@@ -11,6 +11,7 @@
 use super::HIDDEN_DATA_RULES;
 use crate::check::ImageReport;
 use crate::format::MIB;
+use crate::format::bat;
 use crate::model::{Model, ObjectKind};
 use crate::rules::catalogue::catalogue;
 use crate::rules::finding::{Finding, Severity, View};
@@ -289,6 +290,10 @@ pub fn file_map(m: &Model) -> FileMap {
                 let i = first + k as u64;
                 if i >= limit {
                     return false;
+                }
+                // Most entries of a sparse disk allocate nothing: states 0-5 at offset 0.
+                if e.file_offset() == 0 && e.state() < bat::PAYLOAD_BLOCK_FULLY_PRESENT {
+                    continue;
                 }
                 if let Some(o) = m.block_object(i, e) {
                     let kind = match o.kind {
