@@ -173,6 +173,15 @@ fn assert_page(page: &str, ids: &BTreeSet<String>) -> Html {
         let rects = m.select(&sel("rect")).count();
         assert!(rects <= 2000, "{rects} rects in one map");
     }
+    // Every in-page link has its target.
+    let targets: BTreeSet<&str> = doc
+        .select(&sel("[id]"))
+        .filter_map(|e| e.value().attr("id"))
+        .collect();
+    for a in doc.select(&sel("[href^=\"#\"]")) {
+        let id = &a.value().attr("href").unwrap()[1..];
+        assert!(targets.contains(id), "link to missing #{id}");
+    }
     let text: String = doc.root_element().text().collect();
     for id in ids {
         assert!(

@@ -717,9 +717,30 @@ fn legend(s: &mut String, items: &[(&str, &str)]) {
 }
 
 /// Finding marks per bin: the first finding's index and the worst kind (err > hid > other).
+/// Which findings get a row: at most [`MAX_ROWS_PER_RULE`] per rule and [`MAX_ROWS`] in
+/// all, in report order.
+fn listed(r: &ImageReport) -> Vec<bool> {
+    let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut rows = 0;
+    (r.findings.iter())
+        .map(|f| {
+            let c = per_rule.entry(f.rule).or_default();
+            *c += 1;
+            let shown = *c <= MAX_ROWS_PER_RULE && rows < MAX_ROWS;
+            rows += usize::from(shown);
+            shown
+        })
+        .collect()
+}
+
+/// Marks only for listed findings, so that each links to a row.
 fn marks(r: &ImageReport, scale: &Scale) -> Vec<Option<(u8, usize, usize)>> {
     let mut out: Vec<Option<(u8, usize, usize)>> = vec![None; BINS];
+    let listed = listed(r);
     for (i, f) in r.findings.iter().enumerate() {
+        if !listed[i] {
+            continue;
+        }
         let Some(off) = f.offset else { continue };
         if off >= scale.span {
             continue;
@@ -1003,18 +1024,14 @@ fn findings_section(
          <th class=\"sortable\" data-num=\"1\">offset</th><th class=\"sortable\" data-num=\"1\">length</th>\
          <th class=\"sortable\">structure</th><th>message</th><th>map</th></tr></thead><tbody>"
     );
-    let mut per_rule: BTreeMap<&str, usize> = BTreeMap::new();
     let mut not_shown: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut rows = 0;
+    let listed = listed(r);
     for (i, f) in r.findings.iter().enumerate() {
         rules.insert(f.rule);
-        let c = per_rule.entry(f.rule).or_default();
-        *c += 1;
-        if *c > MAX_ROWS_PER_RULE || rows >= MAX_ROWS {
+        if !listed[i] {
             *not_shown.entry(f.rule).or_default() += 1;
             continue;
         }
-        rows += 1;
         let waived = r.waiver(i);
         let sev_rank = match f.severity {
             Severity::Error => 3,
@@ -1535,6 +1552,59 @@ mod tests {
         assert_eq!(
             b64(&Sha256::digest(b"")),
             "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
+    }
+
+    /// Map marks link to rows that exist: findings past the row cap get none.
+    #[test]
+    fn map_marks_link_only_to_listed_rows() {
+        let finding = |k: u64| Finding {
+            rule: "BAT-002",
+            severity: Severity::Error,
+            message: format!("entry {k}"),
+            offset: Some(k * MIB),
+            length: Some(8),
+            structure: format!("bat[{k}]"),
+            spec: "MS-VHDX 2.5.1",
+            view: View::Raw,
+        };
+        let report = ImageReport {
+            size: 600 * MIB,
+            findings: (0..600).map(finding).collect(),
+            suppressed: BTreeMap::new(),
+            waived: BTreeMap::new(),
+            waived_suppressed: BTreeMap::new(),
+            digests: None,
+        };
+        let mut img = HtmlImage::bare("x.vhdx", Ok(&report), true);
+        img.map = Some(FileMap {
+            file_size: 600 * MIB,
+            span: 600 * MIB,
+            parts: Vec::new(),
+            bins: vec![[0; 3]; BINS],
+            scale: Scale::linear(600 * MIB),
+            blocks: [0; 3],
+            zoom: None,
+        });
+        let page = render(&[img]);
+        let links: Vec<&str> = page
+            .split("<a href=\"#f-0-")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .collect();
+        assert_eq!(
+            links.len(),
+            MAX_ROWS_PER_RULE,
+            "one mark per listed finding"
+        );
+        for i in links {
+            assert!(
+                page.contains(&format!("<tr id=\"f-0-{i}\"")),
+                "mark to missing row {i}"
+            );
+        }
+        assert!(
+            page.contains("400 more <a href=\"#rule-BAT-002\">BAT-002</a> findings not listed")
         );
     }
 
