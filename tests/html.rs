@@ -565,3 +565,40 @@ fn pages_render_in_headless_chromium_without_errors_or_requests() {
         }
     }
 }
+
+#[test]
+fn digests_and_unreadable_files_have_their_place() {
+    let img = corpus("qemu-fixed-1M.vhdx");
+    let (code, page, _) = run(&[
+        "check",
+        "--format",
+        "html",
+        "--hash",
+        "sha256",
+        img.to_str().unwrap(),
+        "missing.vhdx",
+    ]);
+    assert_eq!(code, 2, "an unreadable file is a tool failure");
+    let (_, json, _) = run(&[
+        "check",
+        "--format",
+        "json",
+        "--hash",
+        "sha256",
+        img.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let file_digest = v["images"][0]["digests"]["file"].as_str().unwrap();
+    let doc = assert_page(&page, &BTreeSet::new());
+    assert!(page.contains("<h3>Digests</h3>") && page.contains(file_digest));
+    let error = doc
+        .select(&sel("section.image[data-verdict=\"error\"]"))
+        .next()
+        .expect("the unreadable file's section");
+    let text: String = error.text().collect();
+    assert!(
+        text.contains("Not checked: cannot read missing.vhdx"),
+        "{text}"
+    );
+    assert_eq!(doc.select(&sel("nav.index li")).count(), 2);
+}
