@@ -1233,7 +1233,7 @@ fn log_section(s: &mut String, n: usize, info: &Value) {
                 .collect();
             let _ = write!(
                 s,
-                "<li>session {k} <span class=\"legend\"><i class=\"l-s{k6}\"></i></span> LogGuid <span class=\"mono\">{}</span>: {} entries, SequenceNumber {}..{}</li>",
+                "<li><i class=\"sw c-{k6}\"></i> session {k}: LogGuid <span class=\"mono\">{}</span>: {} entries, SequenceNumber {}..{}</li>",
                 esc(g),
                 members.len(),
                 members.first().copied().unwrap_or(0),
