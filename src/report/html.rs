@@ -1531,8 +1531,8 @@ fn virtual_section(s: &mut String, n: usize, map: Option<&Result<VirtualMap, Str
     };
     let _ = write!(
         s,
-        "<p class=\"muted\">The virtual disk as a guest reads it ({} bytes, {}; a pending log \
-         replayed), from the allocation map (`vhdx-check map` lists every extent): {} extent(s).</p>",
+        "<p class=\"muted\">The virtual disk as a guest reads it ({} bytes, {}; a pending log, if \
+         any, replayed), from the allocation map (`vhdx-check map` lists every extent): {} extent(s).</p>",
         vm.size,
         size(vm.size),
         vm.extents
@@ -1604,7 +1604,7 @@ fn virtual_section(s: &mut String, n: usize, map: Option<&Result<VirtualMap, Str
     }
     s.push_str("</svg>\n<svg class=\"map\" viewBox=\"0 0 1000 14\" aria-hidden=\"true\">");
     axis(s, 11.0, &scale);
-    s.push_str("</svg>\n<table><thead><tr><th>virtual offset</th><th>length</th><th>state</th><th>source</th><th>file offset</th></tr></thead><tbody>");
+    let _ = write!(s, "</svg>\n<table id=\"vt-{n}\" class=\"extents\"><thead><tr><th>virtual offset</th><th>length</th><th>state</th><th>source</th><th>file offset</th></tr></thead><tbody>");
     for e in &vm.rows {
         let _ = write!(
             s,
