@@ -8,8 +8,8 @@ use crate::check::{CheckOptions, ImageReport};
 use crate::io::{ReadAt, Watch};
 use crate::model::Model;
 use crate::model::virtual_disk::{ViewChoice, with_disk};
-use crate::report::html::{ChainMember, NOT_THROUGH_PARENTS, Parts, virtual_map};
 use crate::policy::Policy;
+use crate::report::html::{ChainMember, NOT_THROUGH_PARENTS, Parts, virtual_map};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -370,13 +370,9 @@ fn chain_parts(out: &mut [Checked<Option<Parts>>]) {
         .collect();
     for i in 0..out.len() {
         let through_parents = i + 1 < out.len()
-            && out[i]
-                .extra
-                .as_ref()
-                .and_then(Option::as_ref)
-                .is_some_and(|p| {
-                    matches!(&p.virtual_disk, Some(Err(why)) if why == NOT_THROUGH_PARENTS)
-                });
+            && out[i].extra.as_ref().and_then(Option::as_ref).is_some_and(
+                |p| matches!(&p.virtual_disk, Some(Err(why)) if why == NOT_THROUGH_PARENTS),
+            );
         let map = through_parents.then(|| {
             let files: Option<Vec<_>> = out[i..].iter().map(|c| c.member.file.clone()).collect();
             let Some(files) = files else {
@@ -391,7 +387,8 @@ fn chain_parts(out: &mut [Checked<Option<Parts>>]) {
                 vd.map(|vd| virtual_map(vd, &names))
             });
             for w in &watches {
-                w.verify().map_err(|e| format!("the chain cannot be read: {e}"))?;
+                w.verify()
+                    .map_err(|e| format!("the chain cannot be read: {e}"))?;
             }
             map
         });

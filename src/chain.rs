@@ -553,11 +553,7 @@ pub struct Checked<X = ()> {
 /// Checks every member of a chain; each child is judged against its parent (CHAIN rules),
 /// whose identity is read after its own log replay. Results are in chain order: the child
 /// first. A [`Member::deferred`] child's chain is resolved first.
-pub fn check_chain<X>(
-    chain: &[Member],
-    opts: &CheckOptions,
-    stage: &Stage<X>,
-) -> Vec<Checked<X>> {
+pub fn check_chain<X>(chain: &[Member], opts: &CheckOptions, stage: &Stage<X>) -> Vec<Checked<X>> {
     let resolved;
     let chain = match chain {
         [m] if m.deferred.is_some() => {

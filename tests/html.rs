@@ -113,7 +113,12 @@ fn json_ids(args: &[&str]) -> BTreeSet<String> {
         for f in img["findings"].as_array().into_iter().flatten() {
             ids.insert(f["rule"].as_str().unwrap().to_string());
         }
-        for k in img["suppressed"].as_object().into_iter().flatten().map(|o| o.0) {
+        for k in img["suppressed"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|o| o.0)
+        {
             ids.insert(k.clone());
         }
     }
@@ -291,7 +296,10 @@ fn damaged_page_marks_overlap_past_eof_and_hidden_data() {
         .text()
         .collect();
     assert!(dd.contains(rule.title) && dd.contains(rule.rationale));
-    assert!(dd.contains(&format!("What to do: {}", rule.advice())), "{dd}");
+    assert!(
+        dd.contains(&format!("What to do: {}", rule.advice())),
+        "{dd}"
+    );
     let link = doc
         .select(&sel("dt#rule-LAYOUT-001 a"))
         .next()
@@ -457,7 +465,10 @@ fn virtual_extents_are_drawn_when_given_and_said_missing_otherwise() {
     assert!((1..=html::BINS).contains(&rects), "{rects}");
     assert!(!page.contains("<b>a.vhdx"));
     assert!(page.contains("&lt;b&gt;a.vhdx&lt;/b&gt;"));
-    assert!(page.contains("98976 more extents not listed"), "1024 rows listed");
+    assert!(
+        page.contains("98976 more extents not listed"),
+        "1024 rows listed"
+    );
 }
 
 /// The text of the first element matching `css` inside section `img-N`.
@@ -569,14 +580,8 @@ fn a_chain_found_through_the_locator_shows_members_and_the_map_through_the_paren
         .select(&sel("table#vt-0 tbody tr"))
         .map(|r| r.text().collect())
         .collect();
-    assert!(
-        vrows.iter().any(|r| r.contains("child.avhdx")),
-        "{vrows:?}"
-    );
-    assert!(
-        vrows.iter().any(|r| r.contains("parent.vhdx")),
-        "{vrows:?}"
-    );
+    assert!(vrows.iter().any(|r| r.contains("child.avhdx")), "{vrows:?}");
+    assert!(vrows.iter().any(|r| r.contains("parent.vhdx")), "{vrows:?}");
     // Checked alone, the differencing child has no map and says how to get one.
     let (_, page) = html_of(&[&cp]);
     assert!(page.contains("not available: a differencing disk"), "alone");
@@ -597,7 +602,9 @@ fn a_dynamic_image_has_its_virtual_disk_map() {
         .collect();
     assert!(!states.is_empty(), "extent rows");
     assert!(
-        states.iter().all(|s| ["data", "zero", "unallocated", "partial"].contains(&s.as_str())),
+        states
+            .iter()
+            .all(|s| ["data", "zero", "unallocated", "partial"].contains(&s.as_str())),
         "{states:?}"
     );
 }
@@ -637,7 +644,10 @@ fn the_page_is_of_the_file_checked_not_of_a_later_read() {
     assert!(r.is_ok());
     let doc = assert_page(&page, &BTreeSet::new());
     assert!(doc.select(&sel("svg#map-0")).next().is_some(), "file map");
-    assert!(page.contains("hidden-evidence"), "hex preview of the file checked");
+    assert!(
+        page.contains("hidden-evidence"),
+        "hex preview of the file checked"
+    );
     assert!(page.contains("Everything parsed (the info document)"));
 }
 

@@ -656,7 +656,11 @@ impl Render for Html {
                 let _ = writeln!(s, "<p class=\"sev-error\">Not checked: {}</p>", esc(e));
             }
             Status::Skipped(why) => {
-                let _ = writeln!(s, "<p class=\"muted\">Skipped, not opened: {}</p>", esc(why));
+                let _ = writeln!(
+                    s,
+                    "<p class=\"muted\">Skipped, not opened: {}</p>",
+                    esc(why)
+                );
             }
             Status::Report(r) => {
                 summary(&mut s, r, parts);
@@ -1427,7 +1431,9 @@ fn log_section(s: &mut String, n: usize, info: &Value) {
 fn chain_section(s: &mut String, img: &Parts, r: &ImageReport) {
     s.push_str("<h3>Chain</h3>");
     if img.chain.len() <= 1 && img.chain.iter().all(|m| m.broken.is_none()) {
-        s.push_str("<p class=\"muted\">checked alone (no parent resolved: --parent / --find-parents)</p>");
+        s.push_str(
+            "<p class=\"muted\">checked alone (no parent resolved: --parent / --find-parents)</p>",
+        );
     } else {
         s.push_str(
             "<table><thead><tr><th>#</th><th>member</th><th>found via</th><th>chain ends</th></tr></thead><tbody>",
@@ -1455,12 +1461,7 @@ fn chain_section(s: &mut String, img: &Parts, r: &ImageReport) {
                 esc(how)
             );
             if let Some((rule, why)) = &m.broken {
-                let _ = write!(
-                    s,
-                    "<a href=\"#rule-{0}\">{0}</a> {1}",
-                    esc(rule),
-                    esc(why)
-                );
+                let _ = write!(s, "<a href=\"#rule-{0}\">{0}</a> {1}", esc(rule), esc(why));
             }
             s.push_str("</td></tr>");
         }
@@ -1598,13 +1599,21 @@ fn virtual_section(s: &mut String, n: usize, map: Option<&Result<VirtualMap, Str
             scale.x(to) - x,
             18.0,
             virtual_class(state),
-            &format!("virtual {}..{}: mostly {}", hex(from), hex(to), state.name()),
+            &format!(
+                "virtual {}..{}: mostly {}",
+                hex(from),
+                hex(to),
+                state.name()
+            ),
         );
         i = e;
     }
     s.push_str("</svg>\n<svg class=\"map\" viewBox=\"0 0 1000 14\" aria-hidden=\"true\">");
     axis(s, 11.0, &scale);
-    let _ = write!(s, "</svg>\n<table id=\"vt-{n}\" class=\"extents\"><thead><tr><th>virtual offset</th><th>length</th><th>state</th><th>source</th><th>file offset</th></tr></thead><tbody>");
+    let _ = write!(
+        s,
+        "</svg>\n<table id=\"vt-{n}\" class=\"extents\"><thead><tr><th>virtual offset</th><th>length</th><th>state</th><th>source</th><th>file offset</th></tr></thead><tbody>"
+    );
     for e in &vm.rows {
         let _ = write!(
             s,
@@ -1734,13 +1743,13 @@ mod tests {
         };
         let parts = Parts {
             map: Some(FileMap {
-            file_size: 600 * MIB,
-            span: 600 * MIB,
-            parts: Vec::new(),
-            bins: vec![[0; 3]; BINS],
-            scale: Scale::linear(600 * MIB),
-            blocks: [0; 3],
-            zoom: None,
+                file_size: 600 * MIB,
+                span: 600 * MIB,
+                parts: Vec::new(),
+                bins: vec![[0; 3]; BINS],
+                scale: Scale::linear(600 * MIB),
+                blocks: [0; 3],
+                zoom: None,
             }),
             ..Parts::default()
         };
