@@ -5,9 +5,11 @@
 
 use crate::chain::{Checked, Member, check_chain};
 use crate::check::{CheckOptions, ImageReport};
-use crate::io::ReadAt;
+use crate::io::{ReadAt, Watch};
 use crate::model::Model;
+use crate::model::virtual_disk::{ViewChoice, with_disk};
 use crate::policy::Policy;
+use crate::report::html::{ChainMember, NOT_THROUGH_PARENTS, Parts, virtual_map};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,6 +24,8 @@ pub struct Job<'a> {
     pub opts: CheckOptions,
     pub policy: &'a Policy,
     pub hash: bool,
+    /// Compute what the HTML report shows beyond the report ([`Outcome::html`]).
+    pub html: bool,
 }
 
 /// One entry of a run, in input order: an image (with its parents, when chains are
@@ -51,6 +55,9 @@ pub enum Status {
 pub struct Outcome {
     pub path: PathBuf,
     pub status: Status,
+    /// With [`Job::html`], for a checked image: the page's parts, from the models the
+    /// check judged (the file is not read again by name afterwards).
+    pub html: Option<Box<Parts>>,
 }
 
 /// What a directory walk found, in input order.
@@ -62,7 +69,7 @@ pub enum Found {
 }
 
 impl Found {
-    fn path(&self) -> &Path {
+    pub fn path(&self) -> &Path {
         match self {
             Found::Image(p) | Found::Unreadable(p, _) | Found::Skipped(p, _) => p,
         }
@@ -220,15 +227,18 @@ fn check_task(task: &Task, job: &Job) -> Vec<Outcome> {
                     Ok(r) => Status::Checked(r),
                     Err(e) => Status::Error(e),
                 },
+                html: c.extra.flatten().map(Box::new),
             })
             .collect(),
         Task::Unreadable(p, why) => vec![Outcome {
             path: p.clone(),
             status: Status::Error(why.clone()),
+            html: None,
         }],
         Task::Skipped(p, why) => vec![Outcome {
             path: p.clone(),
             status: Status::Skipped(why.clone()),
+            html: None,
         }],
     }
 }
@@ -326,7 +336,9 @@ fn stream<I: Sync, O: Send, E>(
 /// then the policy and the digests on the same models. The policy judges the structures
 /// as the image will be read: after a pending log replay (the REPLAYED model); the file
 /// digest is of the file as stored (the RAW model's source).
-fn check_members(chain: &[Member], job: &Job) -> Vec<Checked> {
+/// With `job.html`, the HTML page's parts are computed here too, from the same models
+/// and reads (inside the check's watch): what the page shows is what was judged.
+fn check_members(chain: &[Member], job: &Job) -> Vec<Checked<Option<Parts>>> {
     let stage = |raw: &Model, replayed: Option<&Model>, report: &mut ImageReport| {
         if !job.policy.is_empty() {
             job.policy
@@ -336,18 +348,69 @@ fn check_members(chain: &[Member], job: &Job) -> Vec<Checked> {
             let digests = crate::hash::digests(raw).map_err(|e| format!("cannot hash: {e}"))?;
             report.digests = Some(digests);
         }
-        Ok(())
+        Ok(job.html.then(|| Parts::collect(raw, replayed, report)))
     };
     let mut out = check_chain(chain, &job.opts, &stage);
     if job.hash {
         chain_digests(&mut out);
     }
+    if job.html {
+        chain_parts(&mut out);
+    }
     out
+}
+
+/// Extents walked and drawn for a differencing member through its parents, from the file
+/// handles the check read ([`chain::Checked`]'s `member.file`), and the chain as resolved.
+fn chain_parts(out: &mut [Checked<Option<Parts>>]) {
+    let members: Vec<ChainMember> = (out.iter())
+        .map(|c| ChainMember {
+            path: crate::report::path_str(&c.member.path).into_owned(),
+            found_via: c.member.found_via,
+            broken: (c.member.broken.as_ref())
+                .map(crate::chain::break_finding)
+                .map(|(rule, why)| (rule, why.to_string())),
+        })
+        .collect();
+    for i in 0..out.len() {
+        let through_parents = i + 1 < out.len()
+            && out[i].extra.as_ref().and_then(Option::as_ref).is_some_and(
+                |p| matches!(&p.virtual_disk, Some(Err(why)) if why == NOT_THROUGH_PARENTS),
+            );
+        let map = through_parents.then(|| {
+            let files: Option<Vec<_>> = out[i..].iter().map(|c| c.member.file.clone()).collect();
+            let Some(files) = files else {
+                return Err("a parent in the chain cannot be read".to_string());
+            };
+            // The same handles, watched: a file that changed since gives no map.
+            let watches: Vec<Watch> = files.iter().map(|f| Watch::new(f.as_ref())).collect();
+            let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
+            let names = &members[i..];
+            let names: Vec<String> = names.iter().map(|m| m.path.clone()).collect();
+            let map = with_disk(&srcs, ViewChoice::Replayed, |vd| {
+                vd.map(|vd| virtual_map(vd, &names))
+            });
+            for w in &watches {
+                w.verify()
+                    .map_err(|e| format!("the chain cannot be read: {e}"))?;
+            }
+            map
+        });
+        if let Some(Some(parts)) = out[i].extra.as_mut() {
+            if members.len() > 1 || members.iter().any(|m| m.broken.is_some()) {
+                parts.chain = members.clone();
+                parts.chain_index = i;
+            }
+            if let Some(map) = map {
+                parts.virtual_disk = Some(map);
+            }
+        }
+    }
 }
 
 /// Each differencing member's virtual digest, read through the members after it — from
 /// the same file handles the check read.
-fn chain_digests(out: &mut [Checked]) {
+fn chain_digests<X>(out: &mut [Checked<X>]) {
     for i in 0..out.len().saturating_sub(1) {
         let wants = out[i].result.as_ref().ok().and_then(|r| r.digests.as_ref());
         if wants.is_none_or(|d| d.virtual_disk.is_some()) {

@@ -545,21 +545,24 @@ pub fn break_finding(b: &ChainBreak) -> (&'static str, &str) {
 
 /// What runs after the rules on each member, with its report and models (see
 /// [`crate::check::check_staged`]); an error replaces the member's report.
-pub type Stage<'s> =
-    dyn Fn(&Model, Option<&Model>, &mut ImageReport) -> Result<(), String> + Sync + 's;
+/// What it returns (`X`) travels with the member's outcome ([`Checked::extra`]).
+pub type Stage<'s, X = ()> =
+    dyn Fn(&Model, Option<&Model>, &mut ImageReport) -> Result<X, String> + Sync + 's;
 
 /// One checked member of a chain: the member as resolved, its file as it was read (`file`
 /// is the handle the check read, so later reads — the chain digest — see the same file),
 /// and its report or why there is none.
-pub struct Checked {
+pub struct Checked<X = ()> {
     pub member: Member,
     pub result: Result<ImageReport, String>,
+    /// What the stage returned, with the report (`None` without one).
+    pub extra: Option<X>,
 }
 
 /// Checks every member of a chain; each child is judged against its parent (CHAIN rules),
 /// whose identity is read after its own log replay. Results are in chain order: the child
 /// first. A [`Member::deferred`] child's chain is resolved first.
-pub fn check_chain(chain: &[Member], opts: &CheckOptions, stage: &Stage) -> Vec<Checked> {
+pub fn check_chain<X>(chain: &[Member], opts: &CheckOptions, stage: &Stage<X>) -> Vec<Checked<X>> {
     let resolved;
     let chain = match chain {
         [m] if m.deferred.is_some() => {
@@ -601,11 +604,18 @@ pub fn check_chain(chain: &[Member], opts: &CheckOptions, stage: &Stage) -> Vec<
                 // A read error or a change voids the report, and the link with it.
                 .map_err(|e| format!("{name}: {e}"))?;
                 link = Some(me);
-                staged.map(|()| report).map_err(|e| format!("{name}: {e}"))
+                staged
+                    .map(|x| (report, x))
+                    .map_err(|e| format!("{name}: {e}"))
             });
+        let (result, extra) = match report {
+            Ok((r, x)) => (Ok(r), Some(x)),
+            Err(e) => (Err(e), None),
+        };
         out.push(Checked {
             member,
-            result: report,
+            result,
+            extra,
         });
     }
     out.reverse();

@@ -87,6 +87,9 @@ enum CheckFormat {
     Text,
     Json,
     Sarif,
+    /// One self-contained HTML page (an evidence report); a batch gives one page with an
+    /// index.
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -262,21 +265,22 @@ impl Shape {
     fn refuse(&self, to_file: bool) -> Option<&'static str> {
         match (self.format, self.quiet) {
             (_, q) if q > 2 => Some("-q is given at most twice (-qq: no report)"),
-            (CheckFormat::Json | CheckFormat::Sarif, 1) => {
+            (CheckFormat::Json | CheckFormat::Sarif | CheckFormat::Html, 1) => {
                 Some("-q is for text reports; -qq writes no report in any format")
             }
             (_, 2) if to_file => Some("-qq writes no report; it cannot go with --output"),
-            (CheckFormat::Sarif, _) if self.statistics => {
+            (CheckFormat::Sarif | CheckFormat::Html, _) if self.statistics => {
                 Some("--statistics is for text and json reports")
             }
-            (CheckFormat::Text | CheckFormat::Json, _) if self.sarif_info => {
+            (CheckFormat::Text | CheckFormat::Json | CheckFormat::Html, _) if self.sarif_info => {
                 Some("--sarif-info is for --format sarif")
             }
             _ => None,
         }
     }
 
-    fn renderer(&self) -> Box<dyn Render> {
+    /// The renderer; `title`: what was checked (the HTML page's title).
+    fn renderer(&self, title: &str) -> Box<dyn Render> {
         let statistics = self.statistics.then(report::Statistics::default);
         match self.format {
             _ if self.quiet >= 2 => Box::new(report::Silent),
@@ -292,6 +296,7 @@ impl Shape {
                 sarif.info = self.sarif_info;
                 Box::new(sarif)
             }
+            CheckFormat::Html => Box::new(report::html::Html::new(title)),
         }
     }
 }
@@ -410,6 +415,7 @@ pub fn run() -> i32 {
                 opts: CheckOptions { max_per_rule },
                 policy: &policy,
                 hash: hash.is_some(),
+                html: matches!(shape.format, CheckFormat::Html) && shape.quiet < 2,
             };
             cmd_check(&shape, fail_on, &job, &chain, &images, out)
         }
@@ -576,7 +582,11 @@ fn cmd_check(
             say_raw(&format!("\r\x1b[2Kvhdx-check: {done}/{total} checked"));
         }
     };
-    let mut renderer = shape.renderer();
+    let title = match images {
+        [one] => format!("vhdx-check report: {}", report::path_str(one.path())),
+        _ => format!("vhdx-check report: {} entries", images.len()),
+    };
+    let mut renderer = shape.renderer(&title);
     let mut code = EXIT_ACCEPT;
     // The document starts with the first report, so a run interrupted (SIGINT) while
     // hashing its first image prints nothing at all.
@@ -599,6 +609,7 @@ fn cmd_check(
                 path: &o.path,
                 outcome,
                 rejected,
+                parts: o.html.as_deref(),
             };
             renderer.image(&mut out, &c)?;
             match c.outcome {

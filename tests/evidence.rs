@@ -42,6 +42,7 @@ fn hidden_data_lines_give_offset_range_and_preview() {
         path: std::path::Path::new("x.vhdx"),
         outcome: report::Status::Report(&r),
         rejected: false,
+        parts: None,
     }]);
     let planted = [
         ("FTI-006", "SECRET-FTI"),

@@ -10,6 +10,7 @@ mod edges_input;
 mod edges_output;
 mod evidence;
 mod habits;
+mod html;
 mod log_bounds;
 mod not_vhdx;
 mod outside_corpora;

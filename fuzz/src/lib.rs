@@ -106,6 +106,7 @@ pub fn check_image_exempt(src: &dyn ReadAt, exempt: &[&str]) -> ImageReport {
         path: std::path::Path::new("fuzz.vhdx"),
         outcome: report::Status::Report(&r),
         rejected,
+        parts: None,
     }];
     let json = report::json::render(&checked);
     let v: serde_json::Value =

@@ -1,6 +1,7 @@
-//! Rendering: text for people, JSON (schema 1) and SARIF 2.1.0 for machines. Nothing
-//! here judges.
+//! Rendering: text for people, JSON (schema 1) and SARIF 2.1.0 for machines, and an HTML
+//! evidence report for people who do not read JSON. Nothing here judges.
 
+pub mod html;
 pub mod info;
 pub mod json;
 pub mod sarif;
@@ -187,6 +188,9 @@ pub struct Checked<'a> {
     pub path: &'a Path,
     pub outcome: Status<'a>,
     pub rejected: bool,
+    /// What the HTML report shows beyond the report (computed by the batch worker from
+    /// the models checked; `None` for the other formats).
+    pub parts: Option<&'a html::Parts>,
 }
 
 /// A report written one image at a time, so memory does not grow with the number of
