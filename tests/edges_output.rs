@@ -522,7 +522,7 @@ fn usage_errors_are_one_line() {
         (&["check", "--max-per-rule", "100001", "x"][..], "100001"),
         (
             &["check", "--format", "bogus", "x"][..],
-            "[possible values: text, json, sarif]",
+            "[possible values: text, json, sarif, html]",
         ),
         (&["check"][..], "<IMAGE|DIR>"),
         (&["bogus"][..], "'bogus'"),
