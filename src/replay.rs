@@ -58,6 +58,9 @@ fn replay_from(src: &io::Watch, model: &Model, out: &Path) -> Result<Replayed, S
     let head = log
         .head()
         .ok_or("nothing to replay: the log holds no valid sequence (LOG-002)")?;
+    if let Some(why) = log.replay_impossible() {
+        return Err(format!("{why} (LOG-072)"));
+    }
     let mut warnings = log.bound.clone();
     if src.len() < head.header.flushed_file_offset {
         warnings.push(format!(

@@ -395,6 +395,19 @@ pub fn with_models<R>(
     view: ViewChoice,
     f: impl FnOnce(Result<&VirtualDisk<'_>, String>) -> R,
 ) -> R {
+    // A replay no file can undergo (LOG-072): a guest reads nothing, so neither does this.
+    if view == ViewChoice::Replayed {
+        for (i, m) in raws.iter().enumerate() {
+            if let Some(why) = m.active_log().and_then(|l| l.replay_impossible()) {
+                let who = if i == 0 {
+                    String::new()
+                } else {
+                    format!("parent {i}: ")
+                };
+                return f(Err(format!("{who}{why} (LOG-072)")));
+            }
+        }
+    }
     // With a pending log that changes something, the guest reads the replayed view.
     let logs: Vec<Option<Arc<super::log::Log>>> = raws
         .iter()
