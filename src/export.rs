@@ -345,6 +345,11 @@ pub fn map(
     let names: Vec<String> = chain.iter().map(|m| m.path.display().to_string()).collect();
     with_chain(chain, view, |vd| {
         let fail = |e: std::io::Error| io_failure("cannot map", e);
+        // Listed extents are read exactly or not at all (a `parent` extent says its bytes
+        // are unknown; a block past the end of a file would be listed as data).
+        if let Some(why) = vd.past_eof() {
+            return Err(Failure::Refused(format!("cannot map {}: {why}", names[0])));
+        }
         let source = |e: &Extent| e.member.and_then(|m| names.get(m));
         match format {
             MapFormat::Json => {

@@ -203,6 +203,24 @@ fn data_past_the_end_of_the_file_has_no_virtual_digest() {
     assert_eq!(std::fs::read_dir(&tmp.0).unwrap().count(), 1, "temp left");
 }
 
+/// map refuses what export refuses: a data block past the end of the file is not listed
+/// as `data` (exit 2, the reason, nothing on stdout), in text and JSON.
+#[test]
+fn map_refuses_data_past_the_end_of_the_file() {
+    let tmp = Scratch::new("map-truncated");
+    let p = tmp.path("t.vhdx");
+    truncated().write_to(Path::new(&p)).unwrap();
+    for format in ["text", "json"] {
+        let (code, out, err) = run(&["map", "--format", format, &p]);
+        assert_eq!(code, 2, "{format}: {out}{err}");
+        assert!(
+            err.contains("cannot map") && err.contains("1 block lies past the end of the file"),
+            "{err}"
+        );
+        assert_eq!(out, "", "{format}");
+    }
+}
+
 /// Runs the binary, sends SIGINT after `after`, and returns (exit code, stdout, stderr).
 fn interrupt(args: &[&str], after: Duration) -> (i32, String, String) {
     let mut child = bin()

@@ -251,6 +251,12 @@ impl<'a> VirtualDisk<'a> {
                 )
             });
         }
+        self.past_eof()
+    }
+
+    /// Why the blocks present in the chain cannot be read exactly: some lie past the end
+    /// of their member's file ([`VirtualDisk::blocks_past_eof`]).
+    pub fn past_eof(&self) -> Option<String> {
         let past = self.blocks_past_eof();
         if past.is_empty() {
             return None;
