@@ -221,6 +221,28 @@ fn map_refuses_data_past_the_end_of_the_file() {
     }
 }
 
+/// A structure found unreadable part-way (a PARTIALLY_PRESENT block in a dynamic disk,
+/// after seven readable blocks) prints nothing: no half JSON document, no partial table.
+#[test]
+fn map_that_fails_part_way_prints_nothing() {
+    let tmp = Scratch::new("map-partway");
+    let mut img = ImageBuilder::dynamic(8 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"data")
+        .write(7 * MIB, b"data")
+        .build();
+    let off = img.layout.block_offset(7);
+    img.set_payload_entry(7, bat::entry(bat::PARTIALLY_PRESENT, off / MIB));
+    let p = tmp.path("p.vhdx");
+    img.write_to(Path::new(&p)).unwrap();
+    for format in ["text", "json"] {
+        let (code, out, err) = run(&["map", "--format", format, &p]);
+        assert_eq!(code, 2, "{format}: {err}");
+        assert!(err.contains("payload block 7"), "{err}");
+        assert_eq!(out, "", "{format}");
+    }
+}
+
 /// Runs the binary, sends SIGINT after `after`, and returns (exit code, stdout, stderr).
 fn interrupt(args: &[&str], after: Duration) -> (i32, String, String) {
     let mut child = bin()
