@@ -59,18 +59,33 @@ fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
         .collect()
 }
 
-/// Calls `f` with the virtual disk of `chain` in `view`, or the reason it cannot be read.
+/// Whether everything read from the members can be trusted: no read failed and no file
+/// changed since its watch began ("evidence changed during the check (...)").
+fn verify(chain: &[Member], watches: &[io::Watch]) -> Result<(), Failure> {
+    for (m, w) in chain.iter().zip(watches) {
+        w.verify()
+            .map_err(|e| Failure::Refused(format!("{}: {e}", m.path.display())))?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with the virtual disk of `chain` in `view` (every member read through a
+/// [`io::Watch`]), or the reason it cannot be read; what `f` did stands only if nothing
+/// read changed or failed.
 fn with_chain<R>(
     chain: &[Member],
     view: ViewChoice,
     f: impl FnOnce(&VirtualDisk) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
     let files = open(chain)?;
-    let srcs: Vec<&dyn ReadAt> = files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
-    virtual_disk::with_disk(&srcs, view, |vd| {
+    let watches: Vec<io::Watch> = files.iter().map(|f| io::Watch::new(f.as_ref())).collect();
+    let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
+    let r = virtual_disk::with_disk(&srcs, view, |vd| {
         let vd = vd.map_err(|why| format!("{}: {why}", chain[0].path.display()))?;
         f(vd)
-    })
+    });
+    verify(chain, &watches)?;
+    r
 }
 
 /// The counts of errors and warnings of every member that has any, as a note.
@@ -106,8 +121,11 @@ pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported
     if to_stdout {
         refuse_stdout_onto(chain)?;
     }
-    let srcs: Vec<&dyn ReadAt> = files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
+    let watches: Vec<io::Watch> = files.iter().map(|f| io::Watch::new(f.as_ref())).collect();
+    let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
     let what = chain[0].path.display().to_string();
+    // OUT gets its name only if every byte read can be trusted.
+    let trusted = || verify(chain, &watches);
     let (bytes, sha256) = virtual_disk::with_disk(&srcs, view, |vd| {
         let vd = vd.map_err(|why| format!("cannot export {what}: {why}"))?;
         if let Some(why) = vd.unreadable() {
@@ -116,9 +134,11 @@ pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported
         if to_stdout {
             write_stream(vd, &what, &mut std::io::stdout().lock())
         } else {
-            write_file(vd, &what, out)
+            write_file(vd, &what, out, &trusted)
         }
     })?;
+    // On stdout the bytes are gone: the exit code and stderr say they cannot be trusted.
+    trusted()?;
     Ok(Exported {
         bytes,
         sha256,
@@ -238,7 +258,12 @@ impl Drop for Temp {
 
 /// Writes `vd` to a temporary file beside `out` (holes where the guest reads zeros),
 /// syncs it and renames it to `out` unless `out` appeared meanwhile.
-fn write_file(vd: &VirtualDisk, what: &str, out: &Path) -> Result<(u64, String), Failure> {
+fn write_file(
+    vd: &VirtualDisk,
+    what: &str,
+    out: &Path,
+    trusted: &dyn Fn() -> Result<(), Failure>,
+) -> Result<(u64, String), Failure> {
     let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -277,6 +302,7 @@ fn write_file(vd: &VirtualDisk, what: &str, out: &Path) -> Result<(u64, String),
     written.map_err(|e| io_failure(&format!("cannot write {}", tmp.path.display()), e))?;
     let digest = digest?;
     progress.finish();
+    trusted()?;
     rename_new(&tmp.path, out).map_err(|e| format!("cannot rename to {}: {e}", out.display()))?;
     tmp.armed = false;
     // The directory entry too.

@@ -243,6 +243,42 @@ fn map_that_fails_part_way_prints_nothing() {
     }
 }
 
+/// A source truncated while `export IMAGE -` streams it (the export blocked on a full
+/// pipe): exit 2 "evidence changed during the check", not exit 0 with zeros for the lost
+/// blocks.
+#[test]
+fn export_notices_the_source_changing_under_it() {
+    let tmp = Scratch::new("export-changed");
+    let img = ImageBuilder::dynamic(64 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"first block")
+        .write(63 * MIB, b"last block")
+        .build();
+    let p = tmp.path("chg.vhdx");
+    img.write_to(Path::new(&p)).unwrap();
+    let mut child = bin()
+        .args(["export", &p, "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pipe fills after 64 KiB: the export waits on it, the last block not yet read.
+    std::thread::sleep(Duration::from_millis(500));
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(img.layout.block_offset(63)).unwrap();
+    drop(f);
+    let mut sink = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut sink).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("chg.vhdx: evidence changed during the check (size"),
+        "{err}"
+    );
+    assert!(!err.contains("sha256"), "{err}");
+}
+
 /// Runs the binary, sends SIGINT after `after`, and returns (exit code, stdout, stderr).
 fn interrupt(args: &[&str], after: Duration) -> (i32, String, String) {
     let mut child = bin()
