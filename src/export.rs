@@ -1,7 +1,8 @@
 //! `vhdx-check export` and `vhdx-check map`: the virtual disk of an image or chain
 //! ([`crate::model::virtual_disk`]) written as a raw image, or listed as its allocation
-//! map. The sources are only read; OUT is a new file, written under a temporary name in
-//! its directory, synced, and renamed into place without replacing anything.
+//! map. The sources are only read; OUT is a new file, written unnamed in its directory
+//! (O_TMPFILE), synced, and linked into place without replacing anything
+//! ([`crate::newfile`]).
 
 use crate::chain::Member;
 use crate::check::CheckOptions;
@@ -13,7 +14,7 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// What an export wrote.
@@ -242,73 +243,48 @@ fn write_stream(vd: &VirtualDisk, what: &str, w: &mut dyn Write) -> Result<(u64,
 /// Granularity of the zero test of written data: all-zero pieces become holes.
 const ZERO_GRAIN: usize = 64 << 10;
 
-/// A temporary file beside `out`, removed unless it was renamed into place.
-struct Temp {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Writes `vd` to a temporary file beside `out` (holes where the guest reads zeros),
-/// syncs it and renames it to `out` unless `out` appeared meanwhile.
+/// Writes `vd` to the new file `out` (holes where the guest reads zeros) through
+/// [`crate::newfile::write_new`]: an unnamed file, synced, linked to `out` only if every
+/// byte read can be trusted and `out` did not appear meanwhile; a process killed
+/// part-way leaves nothing.
 fn write_file(
     vd: &VirtualDisk,
     what: &str,
     out: &Path,
     trusted: &dyn Fn() -> Result<(), Failure>,
 ) -> Result<(u64, String), Failure> {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", out.display()))?;
-    let tmp_path = dir.join(format!(
-        ".{}.vhdx-check-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp_path)
-        .map_err(|e| format!("cannot create {}: {e}", tmp_path.display()))?;
-    let mut tmp = Temp {
-        path: tmp_path,
-        armed: true,
-    };
-    let f = &f;
     let mut progress = Progress::new("exporting", what, vd.size(), true);
     let mut buf = Vec::new();
-    let (written, digest) = with_hasher(|feed| {
-        hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |at, p| {
-            feed(&p);
-            match p {
-                Piece::Data(b) => write_nonzero(f, at, b),
-                Piece::Zeros(_) => Ok(()),
-            }
-        })
-        .and_then(|()| f.set_len(vd.size()))
-        .and_then(|()| f.sync_all())
+    // Why `fill` stopped when it was not a write error (the digest, a changed source).
+    let mut stopped: Option<Failure> = None;
+    let mut digest = String::new();
+    let written = crate::newfile::write_new(out, |f| {
+        let (written, d) = with_hasher(|feed| {
+            hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |at, p| {
+                feed(&p);
+                match p {
+                    Piece::Data(b) => write_nonzero(f, at, b),
+                    Piece::Zeros(_) => Ok(()),
+                }
+            })
+            .and_then(|()| f.set_len(vd.size()))
+        });
+        written?;
+        let failed = |why: Failure, stopped: &mut Option<Failure>| {
+            *stopped = Some(why);
+            std::io::Error::other("stopped")
+        };
+        digest = d.map_err(|e| failed(Failure::Refused(e), &mut stopped))?;
+        trusted().map_err(|why| failed(why, &mut stopped))
     });
-    written.map_err(|e| io_failure(&format!("cannot write {}", tmp.path.display()), e))?;
-    let digest = digest?;
-    progress.finish();
-    trusted()?;
-    rename_new(&tmp.path, out).map_err(|e| format!("cannot rename to {}: {e}", out.display()))?;
-    tmp.armed = false;
-    // The directory entry too.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if let Some(why) = stopped {
+        return Err(why);
     }
+    if hash::interrupted() {
+        return Err(Failure::Interrupted);
+    }
+    written?;
+    progress.finish();
     Ok((vd.size(), digest))
 }
 
@@ -333,20 +309,6 @@ fn write_nonzero(f: &File, at: u64, b: &[u8]) -> std::io::Result<()> {
         f.write_all_at(&b[s..], at + s as u64)?;
     }
     Ok(())
-}
-
-/// Renames `from` to `to`, failing if `to` exists (RENAME_NOREPLACE, or a hard link where
-/// the file system lacks it).
-fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Output of `map`.

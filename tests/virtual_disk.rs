@@ -339,6 +339,44 @@ fn sigint_stops_a_long_hash_and_export() {
     assert_eq!(std::fs::read_dir(&tmp.0).unwrap().count(), 1, "left behind");
 }
 
+/// SIGKILL and SIGTERM part-way through an export to a file leave nothing in OUT's
+/// directory (an unnamed O_TMPFILE file, not `.OUT.vhdx-check-PID.tmp`).
+#[test]
+fn a_killed_export_leaves_no_file() {
+    let tmp = Scratch::new("export-killed");
+    let p = tmp.path("huge.vhdx");
+    ImageBuilder::dynamic(64 << 40)
+        .write(0, b"boot")
+        .build()
+        .write_to(Path::new(&p))
+        .unwrap();
+    for signal in ["-KILL", "-TERM"] {
+        let mut child = bin()
+            .args(["export", &p, &tmp.path("out.raw")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(child.try_wait().unwrap().is_none(), "export ended early");
+        let ok = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        child.wait().unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("huge.vhdx")],
+            "{signal}"
+        );
+    }
+}
+
 // ---- built chains ---------------------------------------------------------------------
 
 /// Bytes of sector `s` of a layer: a pattern naming the layer.
