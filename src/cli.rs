@@ -133,6 +133,16 @@ impl ChainArgs {
         crate::chain::Search::new(self.search_dirs.clone())
     }
 
+    /// The usage error of a `--parent` list longer than the chain of its one image.
+    fn extra(&self, images: &[Found]) -> Option<String> {
+        match images {
+            [Found::Image(p)] if !self.parents.is_empty() => {
+                crate::chain::extra_parents(p, &self.parents)
+            }
+            _ => None,
+        }
+    }
+
     fn resolve(
         &self,
         image: &std::path::Path,
@@ -373,6 +383,10 @@ pub fn run() -> i32 {
                 say("--parent needs exactly one IMAGE (the child)");
                 return EXIT_TOOL;
             }
+            if let Some(why) = chain.extra(&images) {
+                say(&why);
+                return EXIT_TOOL;
+            }
             let inputs = (images.iter())
                 .filter_map(|f| match f {
                     Found::Image(p) => Some(p.as_path()),
@@ -401,7 +415,10 @@ pub fn run() -> i32 {
             chain,
             output,
             image,
-        } => match open_output(output.as_deref(), std::iter::once(image.as_path())) {
+        } => match chain.extra(&[Found::Image(image.clone())]).map_or_else(
+            || open_output(output.as_deref(), std::iter::once(image.as_path())),
+            Err,
+        ) {
             Ok(out) => cmd_info(format, &chain, &image, out),
             Err(e) => {
                 say(&e);
@@ -414,13 +431,25 @@ pub fn run() -> i32 {
             view,
             image,
             out,
-        } => cmd_export(&chain, view, &image, &out),
+        } => match chain.extra(&[Found::Image(image.clone())]) {
+            Some(why) => {
+                say(&why);
+                EXIT_TOOL
+            }
+            None => cmd_export(&chain, view, &image, &out),
+        },
         Cmd::Map {
             format,
             chain,
             view,
             image,
-        } => cmd_map(format, &chain, view, &image),
+        } => match chain.extra(&[Found::Image(image.clone())]) {
+            Some(why) => {
+                say(&why);
+                EXIT_TOOL
+            }
+            None => cmd_map(format, &chain, view, &image),
+        },
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
         Cmd::Completions { shell } => {

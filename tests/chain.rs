@@ -509,10 +509,14 @@ fn three_level_chain_checks_all_files() {
     assert_eq!(code, 0);
     assert_eq!(paths(&images), vec![canon(&c), canon(&p), canon(&g)]);
     all_clean(&images);
-    // Nearest first matters: the other order breaks both links.
-    let (code, images) = check_json(&["--parent", s(&g), "--parent", s(&p), s(&c)]);
-    assert_eq!(code, 1);
-    assert!(has(&images[0], "CHAIN-001") && has(&images[1], "CHAIN-001"));
+    // Nearest first matters: in the other order the base comes before another parent, a
+    // --parent list longer than the chain (exit 2, nothing checked).
+    let (code, out) = run(&["check", "--parent", s(&g), "--parent", s(&p), s(&c)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("is not a differencing disk, so it has no parent"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -673,6 +677,60 @@ fn explicit_parents_that_end_at_a_differencing_disk_give_chain_006() {
     assert_eq!(code, 0);
     assert_eq!(paths(&images), vec![canon(&c), canon(&p), canon(&g)]);
     all_clean(&images);
+}
+
+/// A file named twice in `--parent` is a loop: CHAIN-007 on the member whose parent it
+/// would be, the chain cut there (each file listed once); export refuses it. A `--parent`
+/// list longer than the chain (a base disk followed by more parents) is a usage error.
+#[test]
+fn a_parent_named_twice_is_a_loop_and_extra_parents_are_refused() {
+    let dir = TempDir::new("dup-parents");
+    let [c, p, g] = three_levels(
+        &dir,
+        ["child.vhdx", "parent.vhdx", "grandparent.vhdx"],
+        r".\grandparent.vhdx",
+        r".\parent.vhdx",
+    );
+    let (code, images) = check_json(&["--parent", s(&p), "--parent", s(&p), s(&c)]);
+    assert_eq!(code, 1);
+    assert_eq!(paths(&images), vec![canon(&c), canon(&p)]);
+    assert!(has(&images[1], "CHAIN-007"), "{:?}", rules(&images[1]));
+    assert!(message(&images[1], "CHAIN-007").contains("already in the chain"));
+    let out = dir.0.join("o.raw");
+    let (code, err) = run(&[
+        "export",
+        "--parent",
+        s(&p),
+        "--parent",
+        s(&p),
+        s(&c),
+        s(&out),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!out.exists());
+    // The base named twice, and a base followed by another file: exit 2, nothing checked.
+    for extra in [&g, &c] {
+        let args = [
+            "--parent",
+            s(&p),
+            "--parent",
+            s(&g),
+            "--parent",
+            s(extra),
+            s(&c),
+        ];
+        for cmd in ["check", "info", "map"] {
+            let mut a = vec![cmd];
+            a.extend_from_slice(&args);
+            let (code, out) = run(&a);
+            assert_eq!(code, 2, "{cmd}: {out}");
+            assert!(
+                out.contains("is not a differencing disk, so it has no parent"),
+                "{cmd}: {out}"
+            );
+            assert!(!out.contains("ACCEPT") && !out.contains("REJECT"), "{out}");
+        }
+    }
 }
 
 #[test]
