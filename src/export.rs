@@ -130,7 +130,10 @@ pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported
     let (bytes, sha256) = virtual_disk::with_disk(&srcs, view, |vd| {
         let vd = vd.map_err(|why| format!("cannot export {what}: {why}"))?;
         if let Some(why) = vd.unreadable() {
-            return Err(Failure::Refused(format!("cannot export {what}: {why}")));
+            return Err(Failure::Refused(format!(
+                "cannot export {what}: {}",
+                chain_end(chain, vd).unwrap_or(why)
+            )));
         }
         if to_stdout {
             write_stream(vd, &what, &mut std::io::stdout().lock())
@@ -145,6 +148,17 @@ pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported
         sha256,
         findings: findings(chain),
     })
+}
+
+/// Why the chain ends at a differencing disk, as resolving it found (CHAIN-006..008:
+/// the parent not found, a loop, the depth bound), when it does.
+fn chain_end(chain: &[Member], vd: &VirtualDisk) -> Option<String> {
+    if vd.complete() {
+        return None;
+    }
+    let m = chain.get(vd.members().checked_sub(1)?)?;
+    let (rule, message) = crate::chain::break_finding(m.broken.as_ref()?);
+    Some(format!("{}: {message} ({rule})", m.path.display()))
 }
 
 /// Refuses to stream onto one of the sources (`export IMAGE - >> IMAGE`).

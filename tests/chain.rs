@@ -733,6 +733,26 @@ fn a_parent_named_twice_is_a_loop_and_extra_parents_are_refused() {
     }
 }
 
+/// export --find-parents with no parent found gives CHAIN-006's reason (what was looked
+/// for), not advice to use the --find-parents that was given.
+#[test]
+fn export_says_why_discovery_found_no_parent() {
+    let dir = TempDir::new("export-no-parent");
+    let cp = dir.put(
+        "child.vhdx",
+        &child_of(&parent(7), 1, &refs(&next_to("missing.vhdx"))),
+    );
+    let out = dir.0.join("o.raw");
+    let (code, err) = run(&["export", "--find-parents", s(&cp), s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("parent not found: looked for relative_path") && err.contains("(CHAIN-006)"),
+        "{err}"
+    );
+    assert!(!err.contains("or --find-parents"), "{err}");
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_chain_of_65_children_is_cut_with_chain_008() {
     let dir = TempDir::new("deep");
