@@ -218,6 +218,10 @@ enum Cmd {
         /// replayed: as a guest reads it (a pending log applied); raw: ignoring the log.
         #[arg(long, value_enum, default_value = "replayed")]
         view: ViewArg,
+        /// Read a chain whose parent is not the one the child names (CHAIN-001: its
+        /// DataWriteGuid matches neither parent_linkage); refused by default, as Hyper-V does.
+        #[arg(long)]
+        ignore_linkage: bool,
         image: PathBuf,
         out: PathBuf,
     },
@@ -230,6 +234,10 @@ enum Cmd {
         chain: ChainArgs,
         #[arg(long, value_enum, default_value = "replayed")]
         view: ViewArg,
+        /// Map a chain whose parent is not the one the child names (CHAIN-001); refused by
+        /// default.
+        #[arg(long)]
+        ignore_linkage: bool,
         image: PathBuf,
     },
     /// List the rule catalogue.
@@ -429,6 +437,7 @@ pub fn run() -> i32 {
         Cmd::Export {
             chain,
             view,
+            ignore_linkage,
             image,
             out,
         } => match chain.extra(&[Found::Image(image.clone())]) {
@@ -436,19 +445,20 @@ pub fn run() -> i32 {
                 say(&why);
                 EXIT_TOOL
             }
-            None => cmd_export(&chain, view, &image, &out),
+            None => cmd_export(&chain, view, ignore_linkage, &image, &out),
         },
         Cmd::Map {
             format,
             chain,
             view,
+            ignore_linkage,
             image,
         } => match chain.extra(&[Found::Image(image.clone())]) {
             Some(why) => {
                 say(&why);
                 EXIT_TOOL
             }
-            None => cmd_map(format, &chain, view, &image),
+            None => cmd_map(format, &chain, view, ignore_linkage, &image),
         },
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
@@ -743,12 +753,13 @@ fn export_failure(f: crate::export::Failure) -> i32 {
 fn cmd_export(
     chain: &ChainArgs,
     view: ViewArg,
+    ignore_linkage: bool,
     image: &std::path::Path,
     out: &std::path::Path,
 ) -> i32 {
     crate::hash::catch_interrupt();
     let members = chain.resolve(image, &chain.search());
-    match crate::export::export(&members, view_choice(view), out) {
+    match crate::export::export(&members, view_choice(view), ignore_linkage, out) {
         Ok(x) => {
             let target = if out.as_os_str() == "-" {
                 "stdout".to_string()
@@ -771,7 +782,13 @@ fn cmd_export(
     }
 }
 
-fn cmd_map(format: Format, chain: &ChainArgs, view: ViewArg, image: &std::path::Path) -> i32 {
+fn cmd_map(
+    format: Format,
+    chain: &ChainArgs,
+    view: ViewArg,
+    ignore_linkage: bool,
+    image: &std::path::Path,
+) -> i32 {
     crate::hash::catch_interrupt();
     let members = chain.resolve(image, &chain.search());
     let format = match format {
@@ -779,7 +796,13 @@ fn cmd_map(format: Format, chain: &ChainArgs, view: ViewArg, image: &std::path::
         Format::Json => crate::export::MapFormat::Json,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    match crate::export::map(&members, view_choice(view), format, &mut out) {
+    match crate::export::map(
+        &members,
+        view_choice(view),
+        ignore_linkage,
+        format,
+        &mut out,
+    ) {
         Ok(()) => EXIT_ACCEPT,
         Err(f) => export_failure(f),
     }

@@ -113,7 +113,13 @@ fn findings(chain: &[Member]) -> Vec<String> {
 
 /// Writes the virtual disk of `chain` (the image, then its parents) as a raw image to the
 /// new file `out`, or to stdout when `out` is `-`.
-pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported, Failure> {
+/// `ignore_linkage`: read a chain whose linkage check fails (CHAIN-001) anyway.
+pub fn export(
+    chain: &[Member],
+    view: ViewChoice,
+    ignore_linkage: bool,
+    out: &Path,
+) -> Result<Exported, Failure> {
     let to_stdout = out.as_os_str() == "-";
     if !to_stdout && out.symlink_metadata().is_ok() {
         return Err(format!("{} exists: refusing to overwrite it", out.display()).into());
@@ -133,6 +139,11 @@ pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported
             return Err(Failure::Refused(format!(
                 "cannot export {what}: {}",
                 chain_end(chain, vd).unwrap_or(why)
+            )));
+        }
+        if let Some(why) = vd.linkage().filter(|_| !ignore_linkage) {
+            return Err(Failure::Refused(format!(
+                "cannot export {what}: {why}; --ignore-linkage reads it anyway"
             )));
         }
         if to_stdout {
@@ -341,6 +352,7 @@ fn opt(v: Option<u64>) -> String {
 pub fn map(
     chain: &[Member],
     view: ViewChoice,
+    ignore_linkage: bool,
     format: MapFormat,
     w: &mut dyn Write,
 ) -> Result<(), Failure> {
@@ -351,6 +363,12 @@ pub fn map(
         // are unknown; a block past the end of a file would be listed as data).
         if let Some(why) = vd.past_eof() {
             return Err(Failure::Refused(format!("cannot map {}: {why}", names[0])));
+        }
+        if let Some(why) = vd.linkage().filter(|_| !ignore_linkage) {
+            return Err(Failure::Refused(format!(
+                "cannot map {}: {why}; --ignore-linkage maps it anyway",
+                names[0]
+            )));
         }
         // A first pass that only walks (the BAT and the sector bitmaps: a 64 TiB disk in
         // a fraction of a second), so a structure that cannot be read is refused before

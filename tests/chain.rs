@@ -753,6 +753,47 @@ fn export_says_why_discovery_found_no_parent() {
     assert!(!out.exists());
 }
 
+/// A parent whose DataWriteGuid the child does not name (CHAIN-001): export and map
+/// refuse the chain with both GUIDs, nothing written or printed; --ignore-linkage reads it.
+#[test]
+fn export_and_map_refuse_a_wrong_parent_unless_told() {
+    let dir = TempDir::new("wrong-export");
+    let p = parent(7);
+    let other = parent(8);
+    let op = dir.put("other.vhdx", &other);
+    let cp = dir.put(
+        "child.vhdx",
+        &child_of(&p, 1, &refs(&next_to("parent.vhdx"))),
+    );
+    let dwg = guid_braced(&other.layout.data_write_guid);
+    let linkage = guid_braced(&p.layout.data_write_guid);
+    let bare = |g: &str| g.trim_matches(['{', '}']).to_ascii_lowercase();
+    let out = dir.0.join("o.raw");
+    let export = ["export", "--parent", s(&op), s(&cp), s(&out)];
+    let map = ["map", "--parent", s(&op), s(&cp)];
+    for args in [&export[..], &map[..]] {
+        let (code, err) = run(args);
+        assert_eq!(code, 2, "{err}");
+        let low = err.to_ascii_lowercase();
+        assert!(
+            err.contains("(CHAIN-001)")
+                && low.contains(&bare(&dwg))
+                && low.contains(&bare(&linkage)),
+            "{err}"
+        );
+        assert!(!err.contains("offset"), "nothing printed: {err}");
+    }
+    assert!(!out.exists());
+    let mut a = export.to_vec();
+    a.insert(1, "--ignore-linkage");
+    let (code, err) = run(&a);
+    assert_eq!(code, 0, "{err}");
+    let mut a = map.to_vec();
+    a.insert(1, "--ignore-linkage");
+    let (code, err) = run(&a);
+    assert_eq!(code, 0, "{err}");
+}
+
 #[test]
 fn a_chain_of_65_children_is_cut_with_chain_008() {
     let dir = TempDir::new("deep");

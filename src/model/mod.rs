@@ -585,6 +585,30 @@ impl<'a> Model<'a> {
 
     /// The decoded key/value pairs of the parent locator (entries whose strings cannot be
     /// located are left out): (entry index, key, value).
+    /// Whether this differencing disk's parent_linkage (or parent_linkage2) names the
+    /// parent whose DataWriteGuid is `dwg` (CHAIN-001: Hyper-V refuses a chain where
+    /// neither does). `Err` says what the child names instead: "the child's parent_linkage
+    /// is {G}[ and parent_linkage2 is {G}]".
+    pub fn linkage_matches(&self, dwg: Guid) -> Result<(), String> {
+        use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
+        let pairs = self.locator_pairs();
+        let linkage = |k: &str| {
+            pairs
+                .iter()
+                .find(|(_, key, _)| key == k)
+                .and_then(|(_, _, v)| parent::parse_braced_guid(v))
+        };
+        let (l1, l2) = (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2));
+        if l1 == Some(dwg) || l2 == Some(dwg) {
+            return Ok(());
+        }
+        Err(format!(
+            "the child's parent_linkage is {}{}",
+            l1.map_or("missing".into(), |g| g.to_string()),
+            l2.map_or(String::new(), |g| format!(" and parent_linkage2 is {g}"))
+        ))
+    }
+
     pub fn locator_pairs(&self) -> Vec<(usize, String, String)> {
         use crate::format::parent;
         let Some(li) = &self.parent_locator else {

@@ -233,6 +233,29 @@ impl<'a> VirtualDisk<'a> {
         self.layers.get(i).map(|l| l.g)
     }
 
+    /// Why a member is not the parent its child names, if one is not (CHAIN-001: its
+    /// DataWriteGuid matches neither parent_linkage nor parent_linkage2 of the child;
+    /// Hyper-V refuses such a chain, and reading through it mixes two disks).
+    pub fn linkage(&self) -> Option<String> {
+        for (i, w) in self.layers.windows(2).enumerate() {
+            let Some(dwg) = w[1].model.current_header().map(|h| h.data_write_guid) else {
+                continue;
+            };
+            if let Err(names) = w[0].model.linkage_matches(dwg) {
+                let child = if i == 0 {
+                    "the image".to_string()
+                } else {
+                    format!("parent {i}")
+                };
+                return Some(format!(
+                    "parent {} is not the parent {child} names: its DataWriteGuid is {dwg}, but {names} (CHAIN-001)",
+                    i + 1
+                ));
+            }
+        }
+        None
+    }
+
     /// Whether every byte is known: the last member is not a differencing disk.
     pub fn complete(&self) -> bool {
         self.layers.last().is_some_and(|l| !l.differencing)

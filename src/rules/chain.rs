@@ -5,7 +5,7 @@ use super::meta::value_loc;
 use super::sink::{Loc, Sink};
 use super::{Pass, Scope};
 use crate::format::metadata::KnownItem;
-use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
+use crate::format::parent;
 use crate::model::{ChainBreak, Model};
 
 pub const PASSES: &[Pass] = &[Pass {
@@ -37,26 +37,15 @@ fn run(m: &Model, s: &mut Sink) {
         s.emit(id, locator, || ("chain".into(), what.clone()));
     }
     let Some(p) = &m.parent else { return };
-    let pairs = m.locator_pairs();
-    let linkage = |k: &str| {
-        pairs
-            .iter()
-            .find(|(_, key, _)| key == k)
-            .and_then(|(_, _, v)| parent::parse_braced_guid(v))
-    };
-    let (l1, l2) = (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2));
     if let Some(dwg) = p.data_write_guid
-        && l1 != Some(dwg)
-        && l2 != Some(dwg)
+        && let Err(names) = m.linkage_matches(dwg)
     {
         s.emit("CHAIN-001", locator, || {
             (
                 "chain".into(),
                 format!(
-                    "parent {} has DataWriteGuid {dwg}, but the child's parent_linkage is {}{}: the parent changed after the child was made, or it is the wrong file, and reading the child through it gives corrupt data",
-                    p.path,
-                    l1.map_or("missing".into(), |g| g.to_string()),
-                    l2.map_or(String::new(), |g| format!(" and parent_linkage2 is {g}"))
+                    "parent {} has DataWriteGuid {dwg}, but {names}: the parent changed after the child was made, or it is the wrong file, and reading the child through it gives corrupt data",
+                    p.path
                 ),
             )
         });
