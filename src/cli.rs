@@ -718,7 +718,7 @@ fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
                 r.descriptors,
                 r.changed_ranges,
                 r.changed_bytes,
-                out.display(),
+                report::path_line(out),
                 r.size
             ))
         }
@@ -764,7 +764,7 @@ fn cmd_export(
             let target = if out.as_os_str() == "-" {
                 "stdout".to_string()
             } else {
-                out.display().to_string()
+                report::path_line(out)
             };
             say(&format!(
                 "wrote {target}: {} bytes, sha256 {}",

@@ -9,6 +9,7 @@ use crate::check::CheckOptions;
 use crate::hash::{self, Piece, Progress};
 use crate::io::{self, FileReader, ReadAt};
 use crate::model::virtual_disk::{self, Extent, State, ViewChoice, VirtualDisk};
+use crate::report::path_line;
 use crate::rules::finding::Severity;
 use sha2::{Digest, Sha256};
 use std::fs::File;
@@ -55,7 +56,7 @@ fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
             Some(f) => Ok(f.clone()),
             None => FileReader::open(&m.path)
                 .map(Arc::new)
-                .map_err(|e| format!("cannot read {}: {e}", m.path.display())),
+                .map_err(|e| format!("cannot read {}: {e}", path_line(&m.path))),
         })
         .collect()
 }
@@ -65,7 +66,7 @@ fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
 fn verify(chain: &[Member], watches: &[io::Watch]) -> Result<(), Failure> {
     for (m, w) in chain.iter().zip(watches) {
         w.verify()
-            .map_err(|e| Failure::Refused(format!("{}: {e}", m.path.display())))?;
+            .map_err(|e| Failure::Refused(format!("{}: {e}", path_line(&m.path))))?;
     }
     Ok(())
 }
@@ -82,7 +83,7 @@ fn with_chain<R>(
     let watches: Vec<io::Watch> = files.iter().map(|f| io::Watch::new(f.as_ref())).collect();
     let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
     let r = virtual_disk::with_disk(&srcs, view, |vd| {
-        let vd = vd.map_err(|why| format!("{}: {why}", chain[0].path.display()))?;
+        let vd = vd.map_err(|why| format!("{}: {why}", path_line(&chain[0].path)))?;
         f(vd)
     });
     verify(chain, &watches)?;
@@ -94,7 +95,7 @@ fn findings(chain: &[Member]) -> Vec<String> {
     let reports = crate::chain::check_chain(chain, &CheckOptions::default(), &|_, _, _| Ok(()));
     let mut out = Vec::new();
     for c in reports {
-        let path = c.member.path.display();
+        let path = path_line(&c.member.path);
         let Ok(r) = c.result else { continue };
         let (e, w) = (r.count(Severity::Error), r.count(Severity::Warning));
         let mut parts = Vec::new();
@@ -122,7 +123,7 @@ pub fn export(
 ) -> Result<Exported, Failure> {
     let to_stdout = out.as_os_str() == "-";
     if !to_stdout && out.symlink_metadata().is_ok() {
-        return Err(format!("{} exists: refusing to overwrite it", out.display()).into());
+        return Err(format!("{} exists: refusing to overwrite it", path_line(out)).into());
     }
     let files = open(chain)?;
     if to_stdout {
@@ -130,7 +131,7 @@ pub fn export(
     }
     let watches: Vec<io::Watch> = files.iter().map(|f| io::Watch::new(f.as_ref())).collect();
     let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
-    let what = chain[0].path.display().to_string();
+    let what = path_line(&chain[0].path);
     // OUT gets its name only if every byte read can be trusted.
     let trusted = || verify(chain, &watches);
     let (bytes, sha256) = virtual_disk::with_disk(&srcs, view, |vd| {
@@ -169,7 +170,7 @@ fn chain_end(chain: &[Member], vd: &VirtualDisk) -> Option<String> {
     }
     let m = chain.get(vd.members().checked_sub(1)?)?;
     let (rule, message) = crate::chain::break_finding(m.broken.as_ref()?);
-    Some(format!("{}: {message} ({rule})", m.path.display()))
+    Some(format!("{}: {message} ({rule})", path_line(&m.path)))
 }
 
 /// Refuses to stream onto one of the sources (`export IMAGE - >> IMAGE`).
@@ -182,7 +183,7 @@ fn refuse_stdout_onto(chain: &[Member]) -> Result<(), String> {
             if md.dev() == st.st_dev && md.ino() == st.st_ino {
                 return Err(format!(
                     "stdout is {}, a source: refusing to write it",
-                    m.path.display()
+                    path_line(&m.path)
                 ));
             }
         }
@@ -356,7 +357,17 @@ pub fn map(
     format: MapFormat,
     w: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let names: Vec<String> = chain.iter().map(|m| m.path.display().to_string()).collect();
+    // Text: one line per path (controls and invalid UTF-8 escaped); JSON: the path as a
+    // string, and its raw bytes in hex beside it where it is not UTF-8 (as `check` does).
+    let names: Vec<String> = chain.iter().map(|m| path_line(&m.path)).collect();
+    let json_path = |i: usize, key: &str, v: &mut serde_json::Map<String, serde_json::Value>| {
+        let p = &chain[i].path;
+        v.insert(key.into(), crate::report::path_str(p).into());
+        if p.to_str().is_none() {
+            let hex = hash::hex(&crate::report::path_bytes(p));
+            v.insert(format!("{key}_bytes"), hex.into());
+        }
+    };
     with_chain(chain, view, |vd| {
         let fail = |e: std::io::Error| io_failure("cannot map", e);
         // Listed extents are read exactly or not at all (a `parent` extent says its bytes
@@ -385,23 +396,26 @@ pub fn map(
                 let members: Vec<serde_json::Value> = (0..vd.members())
                     .map(|i| {
                         let g = vd.geometry(i);
-                        serde_json::json!({
-                            "path": names[i],
-                            "block_size": g.map(|g| g.block_size),
-                            "differencing": g.map(|g| g.differencing),
-                        })
+                        let mut v = serde_json::Map::new();
+                        json_path(i, "path", &mut v);
+                        v.insert("block_size".into(), g.map(|g| g.block_size).into());
+                        v.insert("differencing".into(), g.map(|g| g.differencing).into());
+                        serde_json::Value::Object(v)
                     })
                     .collect();
+                let mut image = serde_json::Map::new();
+                json_path(0, "image", &mut image);
+                let image = serde_json::Value::Object(image).to_string();
                 let view = match view {
                     ViewChoice::Raw => "raw",
                     ViewChoice::Replayed => "replayed",
                 };
                 write!(
                     w,
-                    "{{\"schema\": {}, \"tool\": {}, \"image\": {}, \"view\": \"{view}\", \"virtual_size\": {}, \"logical_sector_size\": {}, \"chain\": {}, \"extents\": [",
+                    "{{\"schema\": {}, \"tool\": {}, {}, \"view\": \"{view}\", \"virtual_size\": {}, \"logical_sector_size\": {}, \"chain\": {}, \"extents\": [",
                     crate::report::json::SCHEMA,
                     crate::report::json::tool(),
-                    serde_json::Value::from(names[0].as_str()),
+                    &image[1..image.len() - 1],
                     vd.size(),
                     vd.logical_sector_size(),
                     serde_json::Value::from(members),
@@ -413,10 +427,18 @@ pub fn map(
                     if hash::interrupted() {
                         return Err(Failure::Interrupted);
                     }
-                    let src = source(&e).map_or(serde_json::Value::Null, |s| s.as_str().into());
+                    let src = match e.member.filter(|&m| m < chain.len()) {
+                        Some(m) => {
+                            let mut v = serde_json::Map::new();
+                            json_path(m, "source", &mut v);
+                            let v = serde_json::Value::Object(v).to_string();
+                            v[1..v.len() - 1].to_string()
+                        }
+                        None => "\"source\": null".to_string(),
+                    };
                     write!(
                         w,
-                        "{}\n  {{\"offset\": {}, \"length\": {}, \"state\": \"{}\", \"source\": {src}, \"file_offset\": {}}}",
+                        "{}\n  {{\"offset\": {}, \"length\": {}, \"state\": \"{}\", {src}, \"file_offset\": {}}}",
                         if first { "" } else { "," },
                         e.offset,
                         e.length,

@@ -4,6 +4,7 @@
 //! A process killed part-way (SIGKILL, SIGTERM) leaves no file behind on O_TMPFILE.
 //! Used by `replay` and `export`.
 
+use crate::report::path_line;
 use rustix::fs::{AtFlags, Mode as FileMode, OFlags, RenameFlags};
 use rustix::io::Errno;
 use std::fs::File;
@@ -25,7 +26,7 @@ fn write_new_with(
     fill: impl FnOnce(&File) -> std::io::Result<()>,
     tmpfile: bool,
 ) -> Result<(), String> {
-    let shown = out.display();
+    let shown = path_line(out);
     let exists = || format!("{shown} exists: refusing to overwrite it");
     if std::fs::symlink_metadata(out).is_ok() {
         return Err(exists());

@@ -11,6 +11,7 @@ use crate::model::Model;
 use crate::model::log::Mode;
 use crate::model::replay::ReplayedView;
 use crate::newfile::write_new;
+use crate::report::path_line;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -31,12 +32,12 @@ pub struct Replayed {
 /// Replays `image` into the new file `out`. Errors are one-line reasons (exit 2).
 pub fn replay(image: &Path, out: &Path) -> Result<Replayed, String> {
     let file =
-        FileReader::open(image).map_err(|e| format!("cannot read {}: {e}", image.display()))?;
+        FileReader::open(image).map_err(|e| format!("cannot read {}: {e}", path_line(image)))?;
     // A read error or a change of IMAGE voids what was read: no copy is left.
     let src = io::Watch::new(&file);
     let model = Model::build(&src);
     let judged = replay_from(&src, &model, out);
-    (src.verify()).map_err(|e| format!("{}: {e}", image.display()))?;
+    (src.verify()).map_err(|e| format!("{}: {e}", path_line(image)))?;
     judged
 }
 

@@ -377,6 +377,95 @@ fn a_killed_export_leaves_no_file() {
     }
 }
 
+/// Paths that are not one line of UTF-8 (a newline, a 0xff byte) are escaped losslessly
+/// in map's text (`\n`, `\xff`), given with their bytes in map's JSON (`image_bytes`,
+/// `path_bytes`, `source_bytes`), escaped on export's stderr and in replay's summary.
+#[test]
+fn paths_in_map_export_and_replay_are_escaped_losslessly() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = Scratch::new("odd-names");
+    let mut img = ImageBuilder::dynamic(8 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"data")
+        .build();
+    let at = img
+        .layout
+        .bat_entry_offset(img.layout.payload_entry_index(3));
+    let entry = bat::entry(bat::ZERO, 0).to_le_bytes();
+    let e = img.log_entry(&[(at, &entry)]);
+    img.write_log(&[e]);
+    let p = tmp.0.join(OsStr::from_bytes(b"a\nb\xff.vhdx"));
+    img.write_to(&p).unwrap();
+    let hex: String = p
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let o = bin()
+        .args([OsStr::new("map"), p.as_os_str()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("a\\nb\\xff.vhdx: virtual disk"), "{text}");
+    assert!(lines[2].ends_with("a\\nb\\xff.vhdx"), "{text}");
+    let o = bin()
+        .args(["map", "--format", "json"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["image"].as_str().unwrap().ends_with("a\nb\\xff.vhdx"),
+        "{v}"
+    );
+    assert_eq!(v["image_bytes"], hex.as_str());
+    assert_eq!(v["chain"][0]["path_bytes"], hex.as_str());
+    assert_eq!(v["extents"][0]["source_bytes"], hex.as_str());
+    let odd_out = tmp.0.join(OsStr::from_bytes(b"o\xff.raw"));
+    for (code, what) in [(0, ": 8388608 bytes, sha256"), (2, " exists")] {
+        let o = bin()
+            .args(["export", "--view", "raw"])
+            .arg(&p)
+            .arg(&odd_out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(
+            err.contains(&format!("o\\xff.raw{what}")) && !err.contains('\u{fffd}'),
+            "{err}"
+        );
+    }
+    let o = bin()
+        .args(["export", "--parent"])
+        .arg(&p)
+        .arg(&p)
+        .arg(tmp.0.join("x.raw"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a\\nb\\xff.vhdx") && !err.contains('\u{fffd}'),
+        "{err}"
+    );
+    let copy = tmp.0.join(OsStr::from_bytes(b"r\nc.vhdx"));
+    let o = bin().arg("replay").arg(&p).arg(&copy).output().unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("r\\nc.vhdx"), "{out}");
+}
+
 // ---- built chains ---------------------------------------------------------------------
 
 /// Bytes of sector `s` of a layer: a pattern naming the layer.
