@@ -784,6 +784,17 @@ fn export_and_map_refuse_a_wrong_parent_unless_told() {
         assert!(!err.contains("offset"), "nothing printed: {err}");
     }
     assert!(!out.exists());
+    // check --hash: the chain digest through the wrong parent is unavailable, with why.
+    let (_, images) = check_json(&["--hash", "sha256", "--parent", s(&op), s(&cp)]);
+    let d = &images[0]["digests"];
+    assert_eq!(d["virtual_disk"], Value::Null, "{d}");
+    assert!(
+        d["virtual_unavailable"]
+            .as_str()
+            .unwrap_or("")
+            .contains("(CHAIN-001)"),
+        "{d}"
+    );
     let mut a = export.to_vec();
     a.insert(1, "--ignore-linkage");
     let (code, err) = run(&a);
