@@ -557,6 +557,10 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
 /// after it are not part of its chain. A usage error (the user named files that cannot
 /// be read as this disk's ancestors); members that cannot be read are judged when checked.
 pub fn extra_parents(child: &Path, explicit: &[PathBuf]) -> Option<String> {
+    // A file that is no image (a FIFO, a directory, unreadable) is refused as such first.
+    if explicit.iter().any(|p| FileReader::open(p).is_err()) {
+        return None;
+    }
     let named = std::iter::once(child).chain(explicit.iter().map(PathBuf::as_path));
     for (m, next) in named.zip(explicit) {
         let f = FileReader::open(m).ok()?;

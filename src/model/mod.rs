@@ -585,11 +585,9 @@ impl<'a> Model<'a> {
 
     /// The decoded key/value pairs of the parent locator (entries whose strings cannot be
     /// located are left out): (entry index, key, value).
-    /// Whether this differencing disk's parent_linkage (or parent_linkage2) names the
-    /// parent whose DataWriteGuid is `dwg` (CHAIN-001: Hyper-V refuses a chain where
-    /// neither does). `Err` says what the child names instead: "the child's parent_linkage
-    /// is {G}[ and parent_linkage2 is {G}]".
-    pub fn linkage_matches(&self, dwg: Guid) -> Result<(), String> {
+    /// The GUIDs of the locator's parent_linkage and parent_linkage2 (`None`: absent or
+    /// not a braced GUID).
+    pub fn parent_linkages(&self) -> (Option<Guid>, Option<Guid>) {
         use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
         let pairs = self.locator_pairs();
         let linkage = |k: &str| {
@@ -598,7 +596,15 @@ impl<'a> Model<'a> {
                 .find(|(_, key, _)| key == k)
                 .and_then(|(_, _, v)| parent::parse_braced_guid(v))
         };
-        let (l1, l2) = (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2));
+        (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2))
+    }
+
+    /// Whether this differencing disk's parent_linkage (or parent_linkage2) names the
+    /// parent whose DataWriteGuid is `dwg` (CHAIN-001: Hyper-V refuses a chain where
+    /// neither does). `Err` says what the child names instead: "the child's parent_linkage
+    /// is {G}[ and parent_linkage2 is {G}]".
+    pub fn linkage_matches(&self, dwg: Guid) -> Result<(), String> {
+        let (l1, l2) = self.parent_linkages();
         if l1 == Some(dwg) || l2 == Some(dwg) {
             return Ok(());
         }

@@ -241,6 +241,11 @@ impl<'a> VirtualDisk<'a> {
             let Some(dwg) = w[1].model.current_header().map(|h| h.data_write_guid) else {
                 continue;
             };
+            // A child naming no linkage at all (a locator without parent_linkage, PLOC
+            // rules) names no other parent: openvmm reads such a chain, and so does this.
+            if w[0].model.parent_linkages() == (None, None) {
+                continue;
+            }
             if let Err(names) = w[0].model.linkage_matches(dwg) {
                 let child = if i == 0 {
                     "the image".to_string()
