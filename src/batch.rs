@@ -418,22 +418,22 @@ fn chain_digests<X>(out: &mut [Checked<X>]) {
         }
         let files: Option<Vec<_>> = out[i..].iter().map(|c| c.member.file.clone()).collect();
         let label = out[i].member.path.display().to_string();
-        // A member whose parent is not the one its parent_linkage names: Hyper-V refuses
-        // the chain, so no reader shows the disk this chain would read as.
-        let wrong_parent = (out[i..].iter())
-            .find(|c| c.result.as_ref().is_ok_and(|r| r.parent_proven_wrong))
-            .map(|c| c.member.path.display().to_string());
-        let digest = match (&files, wrong_parent) {
-            (_, Some(name)) => Ok(Some(Err(format!(
-                "the parent of {name} is not the disk its parent_linkage names (CHAIN-001): Hyper-V refuses this chain"
-            )))),
-            (Some(files), None) => {
-                let srcs: Vec<&dyn ReadAt> =
-                    files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
-                crate::hash::chain_digest(&srcs, &label)
+        let digest = match &files {
+            Some(files) => {
+                // Read again after the check: a read error or a change voids the digest.
+                let watches: Vec<crate::io::Watch> = files
+                    .iter()
+                    .map(|f| crate::io::Watch::new(f.as_ref()))
+                    .collect();
+                let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
+                let d = crate::hash::chain_digest(&srcs, &label);
+                match watches.iter().find_map(|w| w.verify().err()) {
+                    Some(e) => Err(std::io::Error::other(e.to_string())),
+                    None => d,
+                }
             }
             // A parent that could not be opened: its own outcome says why.
-            (None, None) => Ok(Some(
+            None => Ok(Some(
                 Err("a parent in the chain cannot be read".to_string()),
             )),
         };

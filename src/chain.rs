@@ -456,8 +456,27 @@ pub fn discover(
 /// with `find`, parents discovered one by one from each locator. A differencing member
 /// whose parent is not in the chain carries why ([`Member::broken`]).
 pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) -> Vec<Member> {
+    let id_of = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|md| (md.dev(), md.ino()))
+    };
     let mut chain = vec![Member::named(child)];
-    chain.extend(explicit.iter().map(|p| Member::named(p)));
+    let mut ids: Vec<FileId> = id_of(child).into_iter().collect();
+    // A `--parent` naming a file already in the chain (the same device and inode, as
+    // discovery compares) is a loop: the chain is cut before it, and the member whose
+    // parent it would be carries the loop (CHAIN-007) if it is differencing.
+    let mut repeated = None;
+    for p in explicit {
+        let id = id_of(p);
+        if let Some(id) = id {
+            if ids.contains(&id) {
+                repeated = Some(p);
+                break;
+            }
+            ids.push(id);
+        }
+        chain.push(Member::named(p));
+    }
     // Every member is looked up inside the first child's tree (and the search dirs), not
     // only below the directory of the member whose locator is read.
     let roots = if find {
@@ -465,14 +484,6 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
     } else {
         Vec::new()
     };
-    let mut ids: Vec<FileId> = chain
-        .iter()
-        .filter_map(|m| std::fs::metadata(&m.path).ok())
-        .map(|md| {
-            use std::os::unix::fs::MetadataExt;
-            (md.dev(), md.ino())
-        })
-        .collect();
     loop {
         let depth = chain.len();
         let Some(last) = chain.last_mut() else { break };
@@ -487,6 +498,13 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
             },
         };
         if disk_type != Some(DiskType::Differencing) {
+            break;
+        }
+        if let Some(p) = repeated.take() {
+            last.broken = Some(ChainBreak::Loop(format!(
+                "its parent is given as --parent {}, a file already in the chain: the chain is a loop, so no base disk is reached and the virtual disk cannot be read; name the real parent with --parent",
+                p.display()
+            )));
             break;
         }
         if !find {
@@ -532,6 +550,34 @@ pub fn resolve(child: &Path, explicit: &[PathBuf], find: bool, search: &Search) 
         }
     }
     chain
+}
+
+/// Why the `--parent` list is longer than the chain, if it is: a member named before the
+/// last `--parent` is not a differencing disk, so it has no parent and the files named
+/// after it are not part of its chain. A usage error (the user named files that cannot
+/// be read as this disk's ancestors); members that cannot be read are judged when checked.
+pub fn extra_parents(child: &Path, explicit: &[PathBuf]) -> Option<String> {
+    // A file that is no image (a FIFO, a directory, unreadable) is refused as such first.
+    if explicit.iter().any(|p| FileReader::open(p).is_err()) {
+        return None;
+    }
+    let named = std::iter::once(child).chain(explicit.iter().map(PathBuf::as_path));
+    for (m, next) in named.zip(explicit) {
+        let f = FileReader::open(m).ok()?;
+        match Model::build(&f).disk_type {
+            Some(DiskType::Differencing) => {}
+            Some(_) => {
+                return Some(format!(
+                    "--parent {}: {} is not a differencing disk, so it has no parent; the --parent list is longer than its chain (remove --parent {} and those after it)",
+                    crate::report::path_line(next),
+                    crate::report::path_line(m),
+                    crate::report::path_line(next)
+                ));
+            }
+            None => return None,
+        }
+    }
+    None
 }
 
 /// The rule and message a chain break is reported as (CHAIN-006..008; `info` shows them).

@@ -34,10 +34,6 @@ pub struct ImageReport {
     pub waived_suppressed: BTreeMap<&'static str, String>,
     /// Digests of the file and of the virtual disk, when asked for.
     pub digests: Option<crate::hash::Digests>,
-    /// The parent it was checked against is not the one its parent_linkage names
-    /// (CHAIN-001 with a linkage present): no reader shows a disk through that parent.
-    #[serde(skip)]
-    pub parent_proven_wrong: bool,
 }
 
 impl ImageReport {
@@ -179,7 +175,6 @@ fn run_checks<R>(
             waived: BTreeMap::new(),
             waived_suppressed: BTreeMap::new(),
             digests: None,
-            parent_proven_wrong: replayed.unwrap_or(raw).parent_proven_wrong(),
         };
         let r = stage(raw, replayed, &mut report);
         (report, r)

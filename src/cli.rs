@@ -136,6 +136,16 @@ impl ChainArgs {
         crate::chain::Search::new(self.search_dirs.clone())
     }
 
+    /// The usage error of a `--parent` list longer than the chain of its one image.
+    fn extra(&self, images: &[Found]) -> Option<String> {
+        match images {
+            [Found::Image(p)] if !self.parents.is_empty() => {
+                crate::chain::extra_parents(p, &self.parents)
+            }
+            _ => None,
+        }
+    }
+
     fn resolve(
         &self,
         image: &std::path::Path,
@@ -211,6 +221,10 @@ enum Cmd {
         /// replayed: as a guest reads it (a pending log applied); raw: ignoring the log.
         #[arg(long, value_enum, default_value = "replayed")]
         view: ViewArg,
+        /// Read a chain whose parent is not the one the child names (CHAIN-001: its
+        /// DataWriteGuid matches neither parent_linkage); refused by default, as Hyper-V does.
+        #[arg(long)]
+        ignore_linkage: bool,
         image: PathBuf,
         out: PathBuf,
     },
@@ -223,6 +237,10 @@ enum Cmd {
         chain: ChainArgs,
         #[arg(long, value_enum, default_value = "replayed")]
         view: ViewArg,
+        /// Map a chain whose parent is not the one the child names (CHAIN-001); refused by
+        /// default.
+        #[arg(long)]
+        ignore_linkage: bool,
         image: PathBuf,
     },
     /// List the rule catalogue.
@@ -395,6 +413,10 @@ pub fn run() -> i32 {
                 say("--parent needs exactly one IMAGE (the child)");
                 return EXIT_TOOL;
             }
+            if let Some(why) = chain.extra(&images) {
+                say(&why);
+                return EXIT_TOOL;
+            }
             let inputs = (images.iter())
                 .filter_map(|f| match f {
                     Found::Image(p) => Some(p.as_path()),
@@ -424,7 +446,10 @@ pub fn run() -> i32 {
             chain,
             output,
             image,
-        } => match open_output(output.as_deref(), std::iter::once(image.as_path())) {
+        } => match chain.extra(&[Found::Image(image.clone())]).map_or_else(
+            || open_output(output.as_deref(), std::iter::once(image.as_path())),
+            Err,
+        ) {
             Ok(out) => cmd_info(format, &chain, &image, out),
             Err(e) => {
                 say(&e);
@@ -435,15 +460,29 @@ pub fn run() -> i32 {
         Cmd::Export {
             chain,
             view,
+            ignore_linkage,
             image,
             out,
-        } => cmd_export(&chain, view, &image, &out),
+        } => match chain.extra(&[Found::Image(image.clone())]) {
+            Some(why) => {
+                say(&why);
+                EXIT_TOOL
+            }
+            None => cmd_export(&chain, view, ignore_linkage, &image, &out),
+        },
         Cmd::Map {
             format,
             chain,
             view,
+            ignore_linkage,
             image,
-        } => cmd_map(format, &chain, view, &image),
+        } => match chain.extra(&[Found::Image(image.clone())]) {
+            Some(why) => {
+                say(&why);
+                EXIT_TOOL
+            }
+            None => cmd_map(format, &chain, view, ignore_linkage, &image),
+        },
         Cmd::Rules { format } => cmd_rules(format),
         Cmd::Explain { id } => cmd_explain(&id),
         Cmd::Completions { shell } => {
@@ -713,7 +752,7 @@ fn cmd_replay(image: &std::path::Path, out: &std::path::Path) -> i32 {
                 r.descriptors,
                 r.changed_ranges,
                 r.changed_bytes,
-                out.display(),
+                report::path_line(out),
                 r.size
             ))
         }
@@ -748,17 +787,18 @@ fn export_failure(f: crate::export::Failure) -> i32 {
 fn cmd_export(
     chain: &ChainArgs,
     view: ViewArg,
+    ignore_linkage: bool,
     image: &std::path::Path,
     out: &std::path::Path,
 ) -> i32 {
     crate::hash::catch_interrupt();
     let members = chain.resolve(image, &chain.search());
-    match crate::export::export(&members, view_choice(view), out) {
+    match crate::export::export(&members, view_choice(view), ignore_linkage, out) {
         Ok(x) => {
             let target = if out.as_os_str() == "-" {
                 "stdout".to_string()
             } else {
-                out.display().to_string()
+                report::path_line(out)
             };
             say(&format!(
                 "wrote {target}: {} bytes, sha256 {}",
@@ -776,7 +816,13 @@ fn cmd_export(
     }
 }
 
-fn cmd_map(format: Format, chain: &ChainArgs, view: ViewArg, image: &std::path::Path) -> i32 {
+fn cmd_map(
+    format: Format,
+    chain: &ChainArgs,
+    view: ViewArg,
+    ignore_linkage: bool,
+    image: &std::path::Path,
+) -> i32 {
     crate::hash::catch_interrupt();
     let members = chain.resolve(image, &chain.search());
     let format = match format {
@@ -784,7 +830,13 @@ fn cmd_map(format: Format, chain: &ChainArgs, view: ViewArg, image: &std::path::
         Format::Json => crate::export::MapFormat::Json,
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    match crate::export::map(&members, view_choice(view), format, &mut out) {
+    match crate::export::map(
+        &members,
+        view_choice(view),
+        ignore_linkage,
+        format,
+        &mut out,
+    ) {
         Ok(()) => EXIT_ACCEPT,
         Err(f) => export_failure(f),
     }

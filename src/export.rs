@@ -1,19 +1,21 @@
 //! `vhdx-check export` and `vhdx-check map`: the virtual disk of an image or chain
 //! ([`crate::model::virtual_disk`]) written as a raw image, or listed as its allocation
-//! map. The sources are only read; OUT is a new file, written under a temporary name in
-//! its directory, synced, and renamed into place without replacing anything.
+//! map. The sources are only read; OUT is a new file, written unnamed in its directory
+//! (O_TMPFILE), synced, and linked into place without replacing anything
+//! ([`crate::newfile`]).
 
 use crate::chain::Member;
 use crate::check::CheckOptions;
 use crate::hash::{self, Piece, Progress};
 use crate::io::{self, FileReader, ReadAt};
 use crate::model::virtual_disk::{self, Extent, State, ViewChoice, VirtualDisk};
+use crate::report::path_line;
 use crate::rules::finding::Severity;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// What an export wrote.
@@ -54,23 +56,38 @@ fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
             Some(f) => Ok(f.clone()),
             None => FileReader::open(&m.path)
                 .map(Arc::new)
-                .map_err(|e| format!("cannot read {}: {e}", m.path.display())),
+                .map_err(|e| format!("cannot read {}: {e}", path_line(&m.path))),
         })
         .collect()
 }
 
-/// Calls `f` with the virtual disk of `chain` in `view`, or the reason it cannot be read.
+/// Whether everything read from the members can be trusted: no read failed and no file
+/// changed since its watch began ("evidence changed during the check (...)").
+fn verify(chain: &[Member], watches: &[io::Watch]) -> Result<(), Failure> {
+    for (m, w) in chain.iter().zip(watches) {
+        w.verify()
+            .map_err(|e| Failure::Refused(format!("{}: {e}", path_line(&m.path))))?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with the virtual disk of `chain` in `view` (every member read through a
+/// [`io::Watch`]), or the reason it cannot be read; what `f` did stands only if nothing
+/// read changed or failed.
 fn with_chain<R>(
     chain: &[Member],
     view: ViewChoice,
     f: impl FnOnce(&VirtualDisk) -> Result<R, Failure>,
 ) -> Result<R, Failure> {
     let files = open(chain)?;
-    let srcs: Vec<&dyn ReadAt> = files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
-    virtual_disk::with_disk(&srcs, view, |vd| {
-        let vd = vd.map_err(|why| format!("{}: {why}", chain[0].path.display()))?;
+    let watches: Vec<io::Watch> = files.iter().map(|f| io::Watch::new(f.as_ref())).collect();
+    let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
+    let r = virtual_disk::with_disk(&srcs, view, |vd| {
+        let vd = vd.map_err(|why| format!("{}: {why}", path_line(&chain[0].path)))?;
         f(vd)
-    })
+    });
+    verify(chain, &watches)?;
+    r
 }
 
 /// The counts of errors and warnings of every member that has any, as a note.
@@ -78,7 +95,7 @@ fn findings(chain: &[Member]) -> Vec<String> {
     let reports = crate::chain::check_chain(chain, &CheckOptions::default(), &|_, _, _| Ok(()));
     let mut out = Vec::new();
     for c in reports {
-        let path = c.member.path.display();
+        let path = path_line(&c.member.path);
         let Ok(r) = c.result else { continue };
         let (e, w) = (r.count(Severity::Error), r.count(Severity::Warning));
         let mut parts = Vec::new();
@@ -97,33 +114,63 @@ fn findings(chain: &[Member]) -> Vec<String> {
 
 /// Writes the virtual disk of `chain` (the image, then its parents) as a raw image to the
 /// new file `out`, or to stdout when `out` is `-`.
-pub fn export(chain: &[Member], view: ViewChoice, out: &Path) -> Result<Exported, Failure> {
+/// `ignore_linkage`: read a chain whose linkage check fails (CHAIN-001) anyway.
+pub fn export(
+    chain: &[Member],
+    view: ViewChoice,
+    ignore_linkage: bool,
+    out: &Path,
+) -> Result<Exported, Failure> {
     let to_stdout = out.as_os_str() == "-";
     if !to_stdout && out.symlink_metadata().is_ok() {
-        return Err(format!("{} exists: refusing to overwrite it", out.display()).into());
+        return Err(format!("{} exists: refusing to overwrite it", path_line(out)).into());
     }
     let files = open(chain)?;
     if to_stdout {
         refuse_stdout_onto(chain)?;
     }
-    let srcs: Vec<&dyn ReadAt> = files.iter().map(|f| f.as_ref() as &dyn ReadAt).collect();
-    let what = chain[0].path.display().to_string();
+    let watches: Vec<io::Watch> = files.iter().map(|f| io::Watch::new(f.as_ref())).collect();
+    let srcs: Vec<&dyn ReadAt> = watches.iter().map(|w| w as &dyn ReadAt).collect();
+    let what = path_line(&chain[0].path);
+    // OUT gets its name only if every byte read can be trusted.
+    let trusted = || verify(chain, &watches);
     let (bytes, sha256) = virtual_disk::with_disk(&srcs, view, |vd| {
         let vd = vd.map_err(|why| format!("cannot export {what}: {why}"))?;
         if let Some(why) = vd.unreadable() {
-            return Err(Failure::Refused(format!("cannot export {what}: {why}")));
+            return Err(Failure::Refused(format!(
+                "cannot export {what}: {}",
+                chain_end(chain, vd).unwrap_or(why)
+            )));
+        }
+        if let Some(why) = vd.linkage().filter(|_| !ignore_linkage) {
+            return Err(Failure::Refused(format!(
+                "cannot export {what}: {why}; --ignore-linkage reads it anyway"
+            )));
         }
         if to_stdout {
             write_stream(vd, &what, &mut std::io::stdout().lock())
         } else {
-            write_file(vd, &what, out)
+            write_file(vd, &what, out, &trusted)
         }
     })?;
+    // On stdout the bytes are gone: the exit code and stderr say they cannot be trusted.
+    trusted()?;
     Ok(Exported {
         bytes,
         sha256,
         findings: findings(chain),
     })
+}
+
+/// Why the chain ends at a differencing disk, as resolving it found (CHAIN-006..008:
+/// the parent not found, a loop, the depth bound), when it does.
+fn chain_end(chain: &[Member], vd: &VirtualDisk) -> Option<String> {
+    if vd.complete() {
+        return None;
+    }
+    let m = chain.get(vd.members().checked_sub(1)?)?;
+    let (rule, message) = crate::chain::break_finding(m.broken.as_ref()?);
+    Some(format!("{}: {message} ({rule})", path_line(&m.path)))
 }
 
 /// Refuses to stream onto one of the sources (`export IMAGE - >> IMAGE`).
@@ -136,7 +183,7 @@ fn refuse_stdout_onto(chain: &[Member]) -> Result<(), String> {
             if md.dev() == st.st_dev && md.ino() == st.st_ino {
                 return Err(format!(
                     "stdout is {}, a source: refusing to write it",
-                    m.path.display()
+                    path_line(&m.path)
                 ));
             }
         }
@@ -222,67 +269,48 @@ fn write_stream(vd: &VirtualDisk, what: &str, w: &mut dyn Write) -> Result<(u64,
 /// Granularity of the zero test of written data: all-zero pieces become holes.
 const ZERO_GRAIN: usize = 64 << 10;
 
-/// A temporary file beside `out`, removed unless it was renamed into place.
-struct Temp {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if self.armed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Writes `vd` to a temporary file beside `out` (holes where the guest reads zeros),
-/// syncs it and renames it to `out` unless `out` appeared meanwhile.
-fn write_file(vd: &VirtualDisk, what: &str, out: &Path) -> Result<(u64, String), Failure> {
-    let dir = out
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| format!("{}: not a file name", out.display()))?;
-    let tmp_path = dir.join(format!(
-        ".{}.vhdx-check-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp_path)
-        .map_err(|e| format!("cannot create {}: {e}", tmp_path.display()))?;
-    let mut tmp = Temp {
-        path: tmp_path,
-        armed: true,
-    };
-    let f = &f;
+/// Writes `vd` to the new file `out` (holes where the guest reads zeros) through
+/// [`crate::newfile::write_new`]: an unnamed file, synced, linked to `out` only if every
+/// byte read can be trusted and `out` did not appear meanwhile; a process killed
+/// part-way leaves nothing.
+fn write_file(
+    vd: &VirtualDisk,
+    what: &str,
+    out: &Path,
+    trusted: &dyn Fn() -> Result<(), Failure>,
+) -> Result<(u64, String), Failure> {
     let mut progress = Progress::new("exporting", what, vd.size(), true);
     let mut buf = Vec::new();
-    let (written, digest) = with_hasher(|feed| {
-        hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |at, p| {
-            feed(&p);
-            match p {
-                Piece::Data(b) => write_nonzero(f, at, b),
-                Piece::Zeros(_) => Ok(()),
-            }
-        })
-        .and_then(|()| f.set_len(vd.size()))
-        .and_then(|()| f.sync_all())
+    // Why `fill` stopped when it was not a write error (the digest, a changed source).
+    let mut stopped: Option<Failure> = None;
+    let mut digest = String::new();
+    let written = crate::newfile::write_new(out, |f| {
+        let (written, d) = with_hasher(|feed| {
+            hash::walk_bytes(vd, &mut buf, &mut |d| progress.tick(d), &mut |at, p| {
+                feed(&p);
+                match p {
+                    Piece::Data(b) => write_nonzero(f, at, b),
+                    Piece::Zeros(_) => Ok(()),
+                }
+            })
+            .and_then(|()| f.set_len(vd.size()))
+        });
+        written?;
+        let failed = |why: Failure, stopped: &mut Option<Failure>| {
+            *stopped = Some(why);
+            std::io::Error::other("stopped")
+        };
+        digest = d.map_err(|e| failed(Failure::Refused(e), &mut stopped))?;
+        trusted().map_err(|why| failed(why, &mut stopped))
     });
-    written.map_err(|e| io_failure(&format!("cannot write {}", tmp.path.display()), e))?;
-    let digest = digest?;
-    progress.finish();
-    rename_new(&tmp.path, out).map_err(|e| format!("cannot rename to {}: {e}", out.display()))?;
-    tmp.armed = false;
-    // The directory entry too.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+    if let Some(why) = stopped {
+        return Err(why);
     }
+    if hash::interrupted() {
+        return Err(Failure::Interrupted);
+    }
+    written?;
+    progress.finish();
     Ok((vd.size(), digest))
 }
 
@@ -309,20 +337,6 @@ fn write_nonzero(f: &File, at: u64, b: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Renames `from` to `to`, failing if `to` exists (RENAME_NOREPLACE, or a hard link where
-/// the file system lacks it).
-fn rename_new(from: &Path, to: &Path) -> std::io::Result<()> {
-    use rustix::fs::{CWD, RenameFlags, renameat_with};
-    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Output of `map`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MapFormat {
@@ -339,35 +353,69 @@ fn opt(v: Option<u64>) -> String {
 pub fn map(
     chain: &[Member],
     view: ViewChoice,
+    ignore_linkage: bool,
     format: MapFormat,
     w: &mut dyn Write,
 ) -> Result<(), Failure> {
-    let names: Vec<String> = chain.iter().map(|m| m.path.display().to_string()).collect();
+    // Text: one line per path (controls and invalid UTF-8 escaped); JSON: the path as a
+    // string, and its raw bytes in hex beside it where it is not UTF-8 (as `check` does).
+    let names: Vec<String> = chain.iter().map(|m| path_line(&m.path)).collect();
+    let json_path = |i: usize, key: &str, v: &mut serde_json::Map<String, serde_json::Value>| {
+        let p = &chain[i].path;
+        v.insert(key.into(), crate::report::path_str(p).into());
+        if p.to_str().is_none() {
+            let hex = hash::hex(&crate::report::path_bytes(p));
+            v.insert(format!("{key}_bytes"), hex.into());
+        }
+    };
     with_chain(chain, view, |vd| {
         let fail = |e: std::io::Error| io_failure("cannot map", e);
+        // Listed extents are read exactly or not at all (a `parent` extent says its bytes
+        // are unknown; a block past the end of a file would be listed as data).
+        if let Some(why) = vd.past_eof() {
+            return Err(Failure::Refused(format!("cannot map {}: {why}", names[0])));
+        }
+        if let Some(why) = vd.linkage().filter(|_| !ignore_linkage) {
+            return Err(Failure::Refused(format!(
+                "cannot map {}: {why}; --ignore-linkage maps it anyway",
+                names[0]
+            )));
+        }
+        // A first pass that only walks (the BAT and the sector bitmaps: a 64 TiB disk in
+        // a fraction of a second), so a structure that cannot be read is refused before
+        // anything is printed; the second pass prints.
+        for e in vd.extents() {
+            if hash::interrupted() {
+                return Err(Failure::Interrupted);
+            }
+            e.map_err(|e| io_failure(&format!("cannot map {}", names[0]), e))?;
+        }
         let source = |e: &Extent| e.member.and_then(|m| names.get(m));
         match format {
             MapFormat::Json => {
                 let members: Vec<serde_json::Value> = (0..vd.members())
                     .map(|i| {
                         let g = vd.geometry(i);
-                        serde_json::json!({
-                            "path": names[i],
-                            "block_size": g.map(|g| g.block_size),
-                            "differencing": g.map(|g| g.differencing),
-                        })
+                        let mut v = serde_json::Map::new();
+                        json_path(i, "path", &mut v);
+                        v.insert("block_size".into(), g.map(|g| g.block_size).into());
+                        v.insert("differencing".into(), g.map(|g| g.differencing).into());
+                        serde_json::Value::Object(v)
                     })
                     .collect();
+                let mut image = serde_json::Map::new();
+                json_path(0, "image", &mut image);
+                let image = serde_json::Value::Object(image).to_string();
                 let view = match view {
                     ViewChoice::Raw => "raw",
                     ViewChoice::Replayed => "replayed",
                 };
                 write!(
                     w,
-                    "{{\"schema\": {}, \"tool\": {}, \"image\": {}, \"view\": \"{view}\", \"virtual_size\": {}, \"logical_sector_size\": {}, \"chain\": {}, \"extents\": [",
+                    "{{\"schema\": {}, \"tool\": {}, {}, \"view\": \"{view}\", \"virtual_size\": {}, \"logical_sector_size\": {}, \"chain\": {}, \"extents\": [",
                     crate::report::json::SCHEMA,
                     crate::report::json::tool(),
-                    serde_json::Value::from(names[0].as_str()),
+                    &image[1..image.len() - 1],
                     vd.size(),
                     vd.logical_sector_size(),
                     serde_json::Value::from(members),
@@ -379,10 +427,18 @@ pub fn map(
                     if hash::interrupted() {
                         return Err(Failure::Interrupted);
                     }
-                    let src = source(&e).map_or(serde_json::Value::Null, |s| s.as_str().into());
+                    let src = match e.member.filter(|&m| m < chain.len()) {
+                        Some(m) => {
+                            let mut v = serde_json::Map::new();
+                            json_path(m, "source", &mut v);
+                            let v = serde_json::Value::Object(v).to_string();
+                            v[1..v.len() - 1].to_string()
+                        }
+                        None => "\"source\": null".to_string(),
+                    };
                     write!(
                         w,
-                        "{}\n  {{\"offset\": {}, \"length\": {}, \"state\": \"{}\", \"source\": {src}, \"file_offset\": {}}}",
+                        "{}\n  {{\"offset\": {}, \"length\": {}, \"state\": \"{}\", {src}, \"file_offset\": {}}}",
                         if first { "" } else { "," },
                         e.offset,
                         e.length,

@@ -350,7 +350,8 @@ pub fn chain_digest(
         if !vd.geometry(0).is_some_and(|g| g.differencing) {
             return Ok(None);
         }
-        match vd.unreadable() {
+        // A parent the child does not name (CHAIN-001) is not its disk: no digest of it.
+        match vd.unreadable().or_else(|| vd.linkage()) {
             Some(why) => Ok(Some(Err(why))),
             None => exact_or_unavailable(disk_digest(vd, label)).map(Some),
         }

@@ -5,7 +5,8 @@
 //! id) → [`policy`] (overrides, waivers, requirements) → [`report`] (text, JSON, SARIF).
 //! Beside the flow: [`hash`] (evidence digests), [`batch`] (many images in parallel) and
 //! [`replay`] (a replayed copy written to a new file), [`export`] (the virtual disk as a
-//! raw image, and its allocation map); [`threads`] starts helper threads.
+//! raw image, and its allocation map), [`newfile`] (how both create their output);
+//! [`threads`] starts helper threads.
 #![forbid(unsafe_code)]
 
 pub mod batch;
@@ -17,6 +18,7 @@ pub mod format;
 pub mod hash;
 pub mod io;
 pub mod model;
+pub mod newfile;
 pub mod output;
 pub mod policy;
 pub mod replay;

@@ -524,10 +524,14 @@ fn three_level_chain_checks_all_files() {
     assert_eq!(code, 0);
     assert_eq!(paths(&images), vec![canon(&c), canon(&p), canon(&g)]);
     all_clean(&images);
-    // Nearest first matters: the other order breaks both links.
-    let (code, images) = check_json(&["--parent", s(&g), "--parent", s(&p), s(&c)]);
-    assert_eq!(code, 1);
-    assert!(has(&images[0], "CHAIN-001") && has(&images[1], "CHAIN-001"));
+    // Nearest first matters: in the other order the base comes before another parent, a
+    // --parent list longer than the chain (exit 2, nothing checked).
+    let (code, out) = run(&["check", "--parent", s(&g), "--parent", s(&p), s(&c)]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("is not a differencing disk, so it has no parent"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -688,6 +692,132 @@ fn explicit_parents_that_end_at_a_differencing_disk_give_chain_006() {
     assert_eq!(code, 0);
     assert_eq!(paths(&images), vec![canon(&c), canon(&p), canon(&g)]);
     all_clean(&images);
+}
+
+/// A file named twice in `--parent` is a loop: CHAIN-007 on the member whose parent it
+/// would be, the chain cut there (each file listed once); export refuses it. A `--parent`
+/// list longer than the chain (a base disk followed by more parents) is a usage error.
+#[test]
+fn a_parent_named_twice_is_a_loop_and_extra_parents_are_refused() {
+    let dir = TempDir::new("dup-parents");
+    let [c, p, g] = three_levels(
+        &dir,
+        ["child.vhdx", "parent.vhdx", "grandparent.vhdx"],
+        r".\grandparent.vhdx",
+        r".\parent.vhdx",
+    );
+    let (code, images) = check_json(&["--parent", s(&p), "--parent", s(&p), s(&c)]);
+    assert_eq!(code, 1);
+    assert_eq!(paths(&images), vec![canon(&c), canon(&p)]);
+    assert!(has(&images[1], "CHAIN-007"), "{:?}", rules(&images[1]));
+    assert!(message(&images[1], "CHAIN-007").contains("already in the chain"));
+    let out = dir.0.join("o.raw");
+    let (code, err) = run(&[
+        "export",
+        "--parent",
+        s(&p),
+        "--parent",
+        s(&p),
+        s(&c),
+        s(&out),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!out.exists());
+    // The base named twice, and a base followed by another file: exit 2, nothing checked.
+    for extra in [&g, &c] {
+        let args = [
+            "--parent",
+            s(&p),
+            "--parent",
+            s(&g),
+            "--parent",
+            s(extra),
+            s(&c),
+        ];
+        for cmd in ["check", "info", "map"] {
+            let mut a = vec![cmd];
+            a.extend_from_slice(&args);
+            let (code, out) = run(&a);
+            assert_eq!(code, 2, "{cmd}: {out}");
+            assert!(
+                out.contains("is not a differencing disk, so it has no parent"),
+                "{cmd}: {out}"
+            );
+            assert!(!out.contains("ACCEPT") && !out.contains("REJECT"), "{out}");
+        }
+    }
+}
+
+/// export --find-parents with no parent found gives CHAIN-006's reason (what was looked
+/// for), not advice to use the --find-parents that was given.
+#[test]
+fn export_says_why_discovery_found_no_parent() {
+    let dir = TempDir::new("export-no-parent");
+    let cp = dir.put(
+        "child.vhdx",
+        &child_of(&parent(7), 1, &refs(&next_to("missing.vhdx"))),
+    );
+    let out = dir.0.join("o.raw");
+    let (code, err) = run(&["export", "--find-parents", s(&cp), s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("parent not found: looked for relative_path") && err.contains("(CHAIN-006)"),
+        "{err}"
+    );
+    assert!(!err.contains("or --find-parents"), "{err}");
+    assert!(!out.exists());
+}
+
+/// A parent whose DataWriteGuid the child does not name (CHAIN-001): export and map
+/// refuse the chain with both GUIDs, nothing written or printed; --ignore-linkage reads it.
+#[test]
+fn export_and_map_refuse_a_wrong_parent_unless_told() {
+    let dir = TempDir::new("wrong-export");
+    let p = parent(7);
+    let other = parent(8);
+    let op = dir.put("other.vhdx", &other);
+    let cp = dir.put(
+        "child.vhdx",
+        &child_of(&p, 1, &refs(&next_to("parent.vhdx"))),
+    );
+    let dwg = guid_braced(&other.layout.data_write_guid);
+    let linkage = guid_braced(&p.layout.data_write_guid);
+    let bare = |g: &str| g.trim_matches(['{', '}']).to_ascii_lowercase();
+    let out = dir.0.join("o.raw");
+    let export = ["export", "--parent", s(&op), s(&cp), s(&out)];
+    let map = ["map", "--parent", s(&op), s(&cp)];
+    for args in [&export[..], &map[..]] {
+        let (code, err) = run(args);
+        assert_eq!(code, 2, "{err}");
+        let low = err.to_ascii_lowercase();
+        assert!(
+            err.contains("(CHAIN-001)")
+                && low.contains(&bare(&dwg))
+                && low.contains(&bare(&linkage)),
+            "{err}"
+        );
+        assert!(!err.contains("offset"), "nothing printed: {err}");
+    }
+    assert!(!out.exists());
+    // check --hash: the chain digest through the wrong parent is unavailable, with why.
+    let (_, images) = check_json(&["--hash", "sha256", "--parent", s(&op), s(&cp)]);
+    let d = &images[0]["digests"];
+    assert_eq!(d["virtual_disk"], Value::Null, "{d}");
+    assert!(
+        d["virtual_unavailable"]
+            .as_str()
+            .unwrap_or("")
+            .contains("(CHAIN-001)"),
+        "{d}"
+    );
+    let mut a = export.to_vec();
+    a.insert(1, "--ignore-linkage");
+    let (code, err) = run(&a);
+    assert_eq!(code, 0, "{err}");
+    let mut a = map.to_vec();
+    a.insert(1, "--ignore-linkage");
+    let (code, err) = run(&a);
+    assert_eq!(code, 0, "{err}");
 }
 
 #[test]

@@ -3,8 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The binary under test; `VHDX_CHECK_BIN` names another one (to see a new test fail
+/// against an older build).
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vhdx-check"))
+    Command::new(
+        std::env::var_os("VHDX_CHECK_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_vhdx-check").into()),
+    )
 }
 
 pub fn corpus(name: &str) -> PathBuf {

@@ -1495,6 +1495,58 @@ fn log_072_replay_no_file_can_undergo() {
     }
 }
 
+/// LOG-072 decides the readers too: no replayed export, no virtual digest, no `replay`
+/// (the reason, not an internal error, and nothing written); the raw view still exports.
+#[test]
+fn log_072_images_have_no_replayed_disk() {
+    let (base, entry, _) = dirty();
+    let len = base.len;
+    let tmp = crate::cli::Scratch::new("log072-readers");
+    for (k, e) in [
+        entry.clone().file_offsets(len, 1 << 63),
+        entry.clone().zero(8 * MIB, 1 << 62),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut img = clean();
+        img.write_log(std::slice::from_ref(&e));
+        let p = tmp.path(&format!("i{k}.vhdx"));
+        img.write_to(std::path::Path::new(&p)).unwrap();
+        let out = tmp.path(&format!("o{k}.raw"));
+        let (code, _, err) = crate::cli::run(&["export", &p, &out]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("replay cannot be performed") && err.contains("(LOG-072)"),
+            "{err}"
+        );
+        assert!(!std::path::Path::new(&out).exists());
+        let (code, _, err) = crate::cli::run(&["export", "--view", "raw", &p, &out]);
+        assert_eq!(code, 0, "{err}");
+        let (code, doc, err) =
+            crate::cli::run(&["check", "--hash", "sha256", "--format", "json", &p]);
+        assert_eq!(code, 1, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        let d = &v["images"][0]["digests"];
+        assert_eq!(d["virtual_disk"], serde_json::Value::Null, "{d}");
+        assert!(
+            d["virtual_unavailable"]
+                .as_str()
+                .unwrap()
+                .contains("LOG-072"),
+            "{d}"
+        );
+        let copy = tmp.path(&format!("r{k}.vhdx"));
+        let (code, _, err) = crate::cli::run(&["replay", &p, &copy]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("replay cannot be performed") && err.contains("(LOG-072)"),
+            "{err}"
+        );
+        assert!(!std::path::Path::new(&copy).exists());
+    }
+}
+
 #[test]
 fn log_071_descriptor_bound() {
     // One entry of 2^20 + 64 zero descriptors (all of length 0, so replay is cheap and the

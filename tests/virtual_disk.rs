@@ -203,6 +203,82 @@ fn data_past_the_end_of_the_file_has_no_virtual_digest() {
     assert_eq!(std::fs::read_dir(&tmp.0).unwrap().count(), 1, "temp left");
 }
 
+/// map refuses what export refuses: a data block past the end of the file is not listed
+/// as `data` (exit 2, the reason, nothing on stdout), in text and JSON.
+#[test]
+fn map_refuses_data_past_the_end_of_the_file() {
+    let tmp = Scratch::new("map-truncated");
+    let p = tmp.path("t.vhdx");
+    truncated().write_to(Path::new(&p)).unwrap();
+    for format in ["text", "json"] {
+        let (code, out, err) = run(&["map", "--format", format, &p]);
+        assert_eq!(code, 2, "{format}: {out}{err}");
+        assert!(
+            err.contains("cannot map") && err.contains("1 block lies past the end of the file"),
+            "{err}"
+        );
+        assert_eq!(out, "", "{format}");
+    }
+}
+
+/// A structure found unreadable part-way (a PARTIALLY_PRESENT block in a dynamic disk,
+/// after seven readable blocks) prints nothing: no half JSON document, no partial table.
+#[test]
+fn map_that_fails_part_way_prints_nothing() {
+    let tmp = Scratch::new("map-partway");
+    let mut img = ImageBuilder::dynamic(8 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"data")
+        .write(7 * MIB, b"data")
+        .build();
+    let off = img.layout.block_offset(7);
+    img.set_payload_entry(7, bat::entry(bat::PARTIALLY_PRESENT, off / MIB));
+    let p = tmp.path("p.vhdx");
+    img.write_to(Path::new(&p)).unwrap();
+    for format in ["text", "json"] {
+        let (code, out, err) = run(&["map", "--format", format, &p]);
+        assert_eq!(code, 2, "{format}: {err}");
+        assert!(err.contains("payload block 7"), "{err}");
+        assert_eq!(out, "", "{format}");
+    }
+}
+
+/// A source truncated while `export IMAGE -` streams it (the export blocked on a full
+/// pipe): exit 2 "evidence changed during the check", not exit 0 with zeros for the lost
+/// blocks.
+#[test]
+fn export_notices_the_source_changing_under_it() {
+    let tmp = Scratch::new("export-changed");
+    let img = ImageBuilder::dynamic(64 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"first block")
+        .write(63 * MIB, b"last block")
+        .build();
+    let p = tmp.path("chg.vhdx");
+    img.write_to(Path::new(&p)).unwrap();
+    let mut child = bin()
+        .args(["export", &p, "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The pipe fills after 64 KiB: the export waits on it, the last block not yet read.
+    std::thread::sleep(Duration::from_millis(500));
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    f.set_len(img.layout.block_offset(63)).unwrap();
+    drop(f);
+    let mut sink = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut sink).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("chg.vhdx: evidence changed during the check (size"),
+        "{err}"
+    );
+    assert!(!err.contains("sha256"), "{err}");
+}
+
 /// Runs the binary, sends SIGINT after `after`, and returns (exit code, stdout, stderr).
 fn interrupt(args: &[&str], after: Duration) -> (i32, String, String) {
     let mut child = bin()
@@ -290,6 +366,133 @@ fn sigint_stops_a_long_hash_and_export() {
         2,
         "report or temp left"
     );
+}
+
+/// SIGKILL and SIGTERM part-way through an export to a file leave nothing in OUT's
+/// directory (an unnamed O_TMPFILE file, not `.OUT.vhdx-check-PID.tmp`).
+#[test]
+fn a_killed_export_leaves_no_file() {
+    let tmp = Scratch::new("export-killed");
+    let p = tmp.path("huge.vhdx");
+    ImageBuilder::dynamic(64 << 40)
+        .write(0, b"boot")
+        .build()
+        .write_to(Path::new(&p))
+        .unwrap();
+    for signal in ["-KILL", "-TERM"] {
+        let mut child = bin()
+            .args(["export", &p, &tmp.path("out.raw")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(child.try_wait().unwrap().is_none(), "export ended early");
+        let ok = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        child.wait().unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("huge.vhdx")],
+            "{signal}"
+        );
+    }
+}
+
+/// Paths that are not one line of UTF-8 (a newline, a 0xff byte) are escaped losslessly
+/// in map's text (`\n`, `\xff`), given with their bytes in map's JSON (`image_bytes`,
+/// `path_bytes`, `source_bytes`), escaped on export's stderr and in replay's summary.
+#[test]
+fn paths_in_map_export_and_replay_are_escaped_losslessly() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = Scratch::new("odd-names");
+    let mut img = ImageBuilder::dynamic(8 * MIB)
+        .block_size(MIB as u32)
+        .write(0, b"data")
+        .build();
+    let at = img
+        .layout
+        .bat_entry_offset(img.layout.payload_entry_index(3));
+    let entry = bat::entry(bat::ZERO, 0).to_le_bytes();
+    let e = img.log_entry(&[(at, &entry)]);
+    img.write_log(&[e]);
+    let p = tmp.0.join(OsStr::from_bytes(b"a\nb\xff.vhdx"));
+    img.write_to(&p).unwrap();
+    let hex: String = p
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let o = bin()
+        .args([OsStr::new("map"), p.as_os_str()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].contains("a\\nb\\xff.vhdx: virtual disk"), "{text}");
+    assert!(lines[2].ends_with("a\\nb\\xff.vhdx"), "{text}");
+    let o = bin()
+        .args(["map", "--format", "json"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["image"].as_str().unwrap().ends_with("a\nb\\xff.vhdx"),
+        "{v}"
+    );
+    assert_eq!(v["image_bytes"], hex.as_str());
+    assert_eq!(v["chain"][0]["path_bytes"], hex.as_str());
+    assert_eq!(v["extents"][0]["source_bytes"], hex.as_str());
+    let odd_out = tmp.0.join(OsStr::from_bytes(b"o\xff.raw"));
+    for (code, what) in [(0, ": 8388608 bytes, sha256"), (2, " exists")] {
+        let o = bin()
+            .args(["export", "--view", "raw"])
+            .arg(&p)
+            .arg(&odd_out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(
+            err.contains(&format!("o\\xff.raw{what}")) && !err.contains('\u{fffd}'),
+            "{err}"
+        );
+    }
+    let o = bin()
+        .args(["export", "--parent"])
+        .arg(&p)
+        .arg(&p)
+        .arg(tmp.0.join("x.raw"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a\\nb\\xff.vhdx") && !err.contains('\u{fffd}'),
+        "{err}"
+    );
+    let copy = tmp.0.join(OsStr::from_bytes(b"r\nc.vhdx"));
+    let o = bin().arg("replay").arg(&p).arg(&copy).output().unwrap();
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("r\\nc.vhdx"), "{out}");
 }
 
 // ---- built chains ---------------------------------------------------------------------

@@ -441,6 +441,36 @@ impl Log {
             .collect()
     }
 
+    /// Why the strict active sequence cannot be replayed onto any file (LOG-072): the
+    /// replayed file would be larger than [`MAX_REPLAYED_SIZE`]. The rule and every reader
+    /// of the REPLAYED view (export, map, digests, `replay`) decide it here.
+    pub fn replay_impossible(&self) -> Option<String> {
+        use super::qemu::MAX_REPLAYED_SIZE;
+        if self.plan.is_none() || self.replayed_size <= MAX_REPLAYED_SIZE {
+            return None;
+        }
+        let why = (self.applied.iter())
+            .filter_map(|a| a.descriptor.target().map(|t| (a, t)))
+            .find(|(_, (off, len))| off.saturating_add(*len) > MAX_REPLAYED_SIZE)
+            .map_or_else(
+                || {
+                    let last = self.head().map_or(0, |h| h.header.last_file_offset);
+                    format!("the head entry's LastFileOffset is {last:#x}")
+                },
+                |(a, (off, len))| {
+                    format!(
+                        "descriptor {} of the entry at {:#x} writes {len:#x} bytes at {off:#x}",
+                        a.index,
+                        self.file_offset(self.entries[a.entry].pos),
+                    )
+                },
+            );
+        Some(format!(
+            "replay cannot be performed: {why}, so the replayed file would be {:#x} bytes, past {MAX_REPLAYED_SIZE:#x} (256 TiB, more than any VHDX needs and than NTFS holds in one file)",
+            self.replayed_size
+        ))
+    }
+
     /// Replay would change the file: bytes differ or the size grows.
     pub fn dirty(&self) -> bool {
         self.plan.is_some() && (!self.changes.is_empty() || self.replayed_size != self.file_size)

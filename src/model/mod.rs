@@ -583,6 +583,36 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The GUIDs of the locator's parent_linkage and parent_linkage2 (`None`: absent or
+    /// not a braced GUID).
+    pub fn parent_linkages(&self) -> (Option<Guid>, Option<Guid>) {
+        use crate::format::parent::{self, KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2};
+        let pairs = self.locator_pairs();
+        let linkage = |k: &str| {
+            pairs
+                .iter()
+                .find(|(_, key, _)| key == k)
+                .and_then(|(_, _, v)| parent::parse_braced_guid(v))
+        };
+        (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2))
+    }
+
+    /// Whether this differencing disk's parent_linkage (or parent_linkage2) names the
+    /// parent whose DataWriteGuid is `dwg` (CHAIN-001: Hyper-V refuses a chain where
+    /// neither does). `Err` says what the child names instead: "the child's parent_linkage
+    /// is {G}[ and parent_linkage2 is {G}]".
+    pub fn linkage_matches(&self, dwg: Guid) -> Result<(), String> {
+        let (l1, l2) = self.parent_linkages();
+        if l1 == Some(dwg) || l2 == Some(dwg) {
+            return Ok(());
+        }
+        Err(format!(
+            "the child's parent_linkage is {}{}",
+            l1.map_or("missing".into(), |g| g.to_string()),
+            l2.map_or(String::new(), |g| format!(" and parent_linkage2 is {g}"))
+        ))
+    }
+
     /// The decoded key/value pairs of the parent locator (entries whose strings cannot be
     /// located are left out): (entry index, key, value).
     pub fn locator_pairs(&self) -> Vec<(usize, String, String)> {
@@ -606,36 +636,6 @@ impl<'a> Model<'a> {
                 ))
             })
             .collect()
-    }
-
-    /// The locator's parent_linkage and parent_linkage2 as GUIDs (absent or unparseable:
-    /// `None`).
-    pub fn parent_linkages(&self) -> (Option<Guid>, Option<Guid>) {
-        use crate::format::parent::{KEY_PARENT_LINKAGE, KEY_PARENT_LINKAGE2, parse_braced_guid};
-        let pairs = self.locator_pairs();
-        let linkage = |k: &str| {
-            (pairs.iter())
-                .find(|(_, key, _)| key == k)
-                .and_then(|(_, _, v)| parse_braced_guid(v))
-        };
-        (linkage(KEY_PARENT_LINKAGE), linkage(KEY_PARENT_LINKAGE2))
-    }
-
-    /// Whether the parent named for this child has a DataWriteGuid that neither linkage
-    /// names (CHAIN-001); `false` without a parent or without its DataWriteGuid.
-    pub fn parent_link_mismatch(&self) -> bool {
-        let Some(dwg) = self.parent.as_ref().and_then(|p| p.data_write_guid) else {
-            return false;
-        };
-        let (l1, l2) = self.parent_linkages();
-        l1 != Some(dwg) && l2 != Some(dwg)
-    }
-
-    /// Whether the child names a parent_linkage and the parent has another DataWriteGuid:
-    /// the wrong parent is proven (a child without any linkage cannot be verified).
-    pub fn parent_proven_wrong(&self) -> bool {
-        let (l1, l2) = self.parent_linkages();
-        (l1.is_some() || l2.is_some()) && self.parent_link_mismatch()
     }
 
     /// Reads `count` BAT entries from index `first` (entries past the readable end are

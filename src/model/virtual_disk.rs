@@ -233,6 +233,34 @@ impl<'a> VirtualDisk<'a> {
         self.layers.get(i).map(|l| l.g)
     }
 
+    /// Why a member is not the parent its child names, if one is not (CHAIN-001: its
+    /// DataWriteGuid matches neither parent_linkage nor parent_linkage2 of the child;
+    /// Hyper-V refuses such a chain, and reading through it mixes two disks).
+    pub fn linkage(&self) -> Option<String> {
+        for (i, w) in self.layers.windows(2).enumerate() {
+            let Some(dwg) = w[1].model.current_header().map(|h| h.data_write_guid) else {
+                continue;
+            };
+            // A child naming no linkage at all (a locator without parent_linkage, PLOC
+            // rules) names no other parent: openvmm reads such a chain, and so does this.
+            if w[0].model.parent_linkages() == (None, None) {
+                continue;
+            }
+            if let Err(names) = w[0].model.linkage_matches(dwg) {
+                let child = if i == 0 {
+                    "the image".to_string()
+                } else {
+                    format!("parent {i}")
+                };
+                return Some(format!(
+                    "parent {} is not the parent {child} names: its DataWriteGuid is {dwg}, but {names} (CHAIN-001)",
+                    i + 1
+                ));
+            }
+        }
+        None
+    }
+
     /// Whether every byte is known: the last member is not a differencing disk.
     pub fn complete(&self) -> bool {
         self.layers.last().is_some_and(|l| !l.differencing)
@@ -251,6 +279,12 @@ impl<'a> VirtualDisk<'a> {
                 )
             });
         }
+        self.past_eof()
+    }
+
+    /// Why the blocks present in the chain cannot be read exactly: some lie past the end
+    /// of their member's file ([`VirtualDisk::blocks_past_eof`]).
+    pub fn past_eof(&self) -> Option<String> {
         let past = self.blocks_past_eof();
         if past.is_empty() {
             return None;
@@ -395,6 +429,19 @@ pub fn with_models<R>(
     view: ViewChoice,
     f: impl FnOnce(Result<&VirtualDisk<'_>, String>) -> R,
 ) -> R {
+    // A replay no file can undergo (LOG-072): a guest reads nothing, so neither does this.
+    if view == ViewChoice::Replayed {
+        for (i, m) in raws.iter().enumerate() {
+            if let Some(why) = m.active_log().and_then(|l| l.replay_impossible()) {
+                let who = if i == 0 {
+                    String::new()
+                } else {
+                    format!("parent {i}: ")
+                };
+                return f(Err(format!("{who}{why} (LOG-072)")));
+            }
+        }
+    }
     // With a pending log that changes something, the guest reads the replayed view.
     let logs: Vec<Option<Arc<super::log::Log>>> = raws
         .iter()

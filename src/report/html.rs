@@ -1740,7 +1740,6 @@ mod tests {
             waived: BTreeMap::new(),
             waived_suppressed: BTreeMap::new(),
             digests: None,
-            parent_proven_wrong: false,
         };
         let parts = Parts {
             map: Some(FileMap {

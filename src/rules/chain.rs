@@ -37,18 +37,15 @@ fn run(m: &Model, s: &mut Sink) {
         s.emit(id, locator, || ("chain".into(), what.clone()));
     }
     let Some(p) = &m.parent else { return };
-    let (l1, l2) = m.parent_linkages();
     if let Some(dwg) = p.data_write_guid
-        && m.parent_link_mismatch()
+        && let Err(names) = m.linkage_matches(dwg)
     {
         s.emit("CHAIN-001", locator, || {
             (
                 "chain".into(),
                 format!(
-                    "parent {} has DataWriteGuid {dwg}, but the child's parent_linkage is {}{}: the parent changed after the child was made, or it is the wrong file, and reading the child through it gives corrupt data",
-                    p.path,
-                    l1.map_or("missing".into(), |g| g.to_string()),
-                    l2.map_or(String::new(), |g| format!(" and parent_linkage2 is {g}"))
+                    "parent {} has DataWriteGuid {dwg}, but {names}: the parent changed after the child was made, or it is the wrong file, and reading the child through it gives corrupt data",
+                    p.path
                 ),
             )
         });

@@ -11,7 +11,7 @@ use super::{Pass, Scope, hex};
 use crate::format::log::{DATA_SIGNATURE, Descriptor, ENTRY_SIGNATURE, SECTOR};
 use crate::format::{KIB, bat};
 use crate::model::log::{Entry, Log, Mode, NAMED_TARGETS, Pred};
-use crate::model::qemu::{MAX_REPLAYED_SIZE, Outcome};
+use crate::model::qemu::Outcome;
 use crate::model::{Model, Object, ObjectKind};
 use std::collections::BTreeSet;
 
@@ -443,34 +443,12 @@ fn qemu_does(log: &Log) -> String {
 fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
     let size = m.file_size;
     let hh = &head.header;
-    if log.replayed_size > MAX_REPLAYED_SIZE {
-        let why = (log.applied.iter())
-            .filter_map(|a| a.descriptor.target().map(|t| (a, t)))
-            .find(|(_, (off, len))| off.saturating_add(*len) > MAX_REPLAYED_SIZE)
-            .map_or_else(
-                || {
-                    format!(
-                        "the head entry's LastFileOffset is {}",
-                        hex(hh.last_file_offset)
-                    )
-                },
-                |(a, (off, len))| {
-                    format!(
-                        "descriptor {} of the entry at {} writes {} bytes at {}",
-                        a.index,
-                        hex(log.file_offset(log.entries[a.entry].pos)),
-                        hex(len),
-                        hex(off)
-                    )
-                },
-            );
+    if let Some(why) = log.replay_impossible() {
         s.emit("LOG-072", Loc::at(log.offset, log.length), || {
             (
                 entry_path(head),
                 format!(
-                    "replay cannot be performed: {why}, so the replayed file would be {} bytes, past {} (256 TiB, more than any VHDX needs and than NTFS holds in one file); a conforming reader must replay before it reads, so it cannot open the image ({})",
-                    hex(log.replayed_size),
-                    hex(MAX_REPLAYED_SIZE),
+                    "{why}; a conforming reader must replay before it reads, so it cannot open the image ({})",
                     qemu_does(log)
                 ),
             )
