@@ -54,24 +54,6 @@ pub(crate) fn hex(digest: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Reads `buf.len()` bytes at `offset`; returns how many exist before the end of the
-/// source. Unlike `io::read_padded`, a read error is an error.
-fn read_exact_or_eof(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        let pos = offset
-            .checked_add(done as u64)
-            .ok_or_else(|| std::io::Error::other("offset overflow"))?;
-        match src.read_at(pos, &mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 fn file_digest(src: &dyn ReadAt) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; io::CHUNK];
@@ -79,7 +61,7 @@ fn file_digest(src: &dyn ReadAt) -> std::io::Result<String> {
     let mut pos = 0u64;
     while pos < len {
         let n = (len - pos).min(io::CHUNK as u64) as usize;
-        let got = read_exact_or_eof(src, pos, &mut buf[..n])?;
+        let got = io::read_full(src, pos, &mut buf[..n])?;
         if got < n {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,

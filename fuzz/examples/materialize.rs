@@ -11,26 +11,9 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use vhdx_check::io::Extent;
+use vhdx_check_fuzz::Rng;
 use vhdx_check_fuzz::generate::Desc;
 use vhdx_check_fuzz::sparse::SparseImage;
-
-/// xorshift64*: a fixed stream of bytes from a seed (no dependency needed).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// Writes a sparse file: the extents over a zero background of length `len`.
 fn write_sparse(path: &Path, len: u64, extents: &[Extent]) -> std::io::Result<()> {
@@ -90,7 +73,7 @@ fn mutate_sparse(img: &mut SparseImage, rng: &mut Rng) {
         let at = rng.below(data.len() as u64) as usize;
         match rng.below(3) {
             0 => data[at] ^= 1 << rng.below(8),
-            1 => data[at] = rng.next() as u8,
+            1 => data[at] = rng.next_u64() as u8,
             _ => {
                 let n = (1 + rng.below(16) as usize).min(data.len() - at);
                 data[at..at + n].fill(0);
@@ -172,7 +155,7 @@ fn main() -> std::io::Result<()> {
             for _ in 0..1 + rng.below(4) {
                 if ring.len() > 1 {
                     let at = 1 + rng.below(ring.len() as u64 - 1) as usize;
-                    ring[at] = rng.next() as u8;
+                    ring[at] = rng.next_u64() as u8;
                 }
             }
             let img = vhdx_check_fuzz::log_ring_image(&ring);

@@ -169,6 +169,25 @@ pub fn read_padded(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> usize {
     done
 }
 
+/// Reads up to `buf.len()` bytes at `offset`; returns how many exist before the end of
+/// the source. Unlike [`read_padded`], a read error is an error: for readers whose output
+/// must be exact (digests, the virtual disk).
+pub fn read_full(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        let pos = offset
+            .checked_add(done as u64)
+            .ok_or_else(|| std::io::Error::other("offset overflow"))?;
+        match src.read_at(pos, &mut buf[done..]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
+
 /// Reads `len` bytes at `offset` into a new buffer (zero-padded past the end).
 /// Callers only pass lengths bounded by the specification (at most a few MiB).
 pub fn read_vec(src: &dyn ReadAt, offset: u64, len: usize) -> (Vec<u8>, usize) {

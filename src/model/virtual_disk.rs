@@ -117,22 +117,13 @@ pub struct VirtualDisk<'a> {
 
 /// Reads `buf.len()` bytes at `offset` or fails: a read error, or the end of the source.
 pub fn read_exact_at(src: &dyn ReadAt, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        let pos = offset
-            .checked_add(done as u64)
-            .ok_or_else(|| std::io::Error::other("offset overflow"))?;
-        match src.read_at(pos, &mut buf[done..]) {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("the file ends at {pos:#x}, inside a range the disk reads"),
-                ));
-            }
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    let got = crate::io::read_full(src, offset, buf)?;
+    if got < buf.len() {
+        let end = offset.saturating_add(got as u64);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the file ends at {end:#x}, inside a range the disk reads"),
+        ));
     }
     Ok(())
 }
