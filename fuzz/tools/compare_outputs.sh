@@ -4,8 +4,8 @@
 #
 #   fuzz/tools/compare_outputs.sh OLD_BIN NEW_BIN IMAGE_OR_DIR...
 #
-# Per image: check in text, JSON (default cap and --max-per-rule 100000) and SARIF, and
-# info in JSON, each with its exit code. Images come from the arguments (directories are
+# Per image: check in text, JSON (default cap and --max-per-rule 100000), SARIF, HTML and
+# JSON with --find-parents, info in JSON and text, and map in JSON, each with its exit code. Images come from the arguments (directories are
 # searched for *.vhdx / *.avhdx). Images for a run: `cargo run --release --example
 # materialize -- DIR COUNT SEED` in fuzz/, plus corpus/images and the shared corpora
 # (decompressed). Prints the differing images and a count; exits 1 when any differ.
@@ -20,7 +20,8 @@ find "$@" -type f \( -name '*.vhdx' -o -name '*.avhdx' \) | sort >"$work/list"
 one() {
   local bin=$1 img=$2
   for args in "check --format text" "check --format json" "check --format json --max-per-rule 100000" \
-    "check --format sarif" "info --format json"; do
+    "check --format sarif" "check --format html" "check --format json --find-parents" \
+    "info --format json" "info --format text" "map --format json"; do
     # shellcheck disable=SC2086
     timeout 120 "$bin" $args "$img" 2>&1
     echo "exit=$?"
