@@ -283,8 +283,12 @@ impl Drop for Disk {
     }
 }
 
-/// Worker threads serving one disk's reads.
+/// Worker threads serving one disk's reads, at most: one per core.
 const WORKERS: usize = 4;
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, WORKERS))
+}
 
 /// The disk's own thread: opens the chain, builds the virtual disk, says whether it can
 /// be read, then serves requests until the [`Disk`] is dropped.
@@ -349,7 +353,7 @@ fn host(
         };
         let requests = Mutex::new(requests);
         std::thread::scope(|s| {
-            for _ in 0..WORKERS {
+            for _ in 0..workers() {
                 s.spawn(|| {
                     loop {
                         // One worker waits on the queue at a time; the lock is released

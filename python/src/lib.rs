@@ -55,7 +55,10 @@ fn rules_json() -> String {
     embed::rules_json()
 }
 
-/// The virtual disk of an image or chain (`vhdx_check.embed::Disk`).
+/// One extent as Python gets it: `(offset, length, state, member, file_offset)`.
+type ExtentTuple = (u64, u64, &'static str, Option<usize>, Option<u64>);
+
+/// The virtual disk of an image or chain (`vhdx_check::embed::Disk`).
 #[pyclass(frozen, name = "Disk", module = "vhdx_check._native")]
 struct Disk {
     inner: embed::Disk,
@@ -123,12 +126,7 @@ impl Disk {
     }
 
     /// Up to `max` extents from `start`: `(offset, length, state, member, file_offset)`.
-    fn extents(
-        &self,
-        py: Python<'_>,
-        start: u64,
-        max: usize,
-    ) -> PyResult<Vec<(u64, u64, &'static str, Option<usize>, Option<u64>)>> {
+    fn extents(&self, py: Python<'_>, start: u64, max: usize) -> PyResult<Vec<ExtentTuple>> {
         let extents = py
             .detach(|| self.inner.extents(start, max))
             .map_err(|e| error(e.to_string()))?;
