@@ -50,7 +50,7 @@ fn io_failure(what: &str, e: std::io::Error) -> Failure {
 
 /// Opens every member read-only (a discovered parent through the handle discovery
 /// validated, never by its name again).
-fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
+pub(crate) fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
     (chain.iter())
         .map(|m| match &m.file {
             Some(f) => Ok(f.clone()),
@@ -63,7 +63,7 @@ fn open(chain: &[Member]) -> Result<Vec<Arc<FileReader>>, String> {
 
 /// Whether everything read from the members can be trusted: no read failed and no file
 /// changed since its watch began ("evidence changed during the check (...)").
-fn verify(chain: &[Member], watches: &[io::Watch]) -> Result<(), Failure> {
+pub(crate) fn verify(chain: &[Member], watches: &[io::Watch]) -> Result<(), Failure> {
     for (m, w) in chain.iter().zip(watches) {
         w.verify()
             .map_err(|e| Failure::Refused(format!("{}: {e}", path_line(&m.path))))?;
@@ -164,7 +164,7 @@ pub fn export(
 
 /// Why the chain ends at a differencing disk, as resolving it found (CHAIN-006..008:
 /// the parent not found, a loop, the depth bound), when it does.
-fn chain_end(chain: &[Member], vd: &VirtualDisk) -> Option<String> {
+pub(crate) fn chain_end(chain: &[Member], vd: &VirtualDisk) -> Option<String> {
     if vd.complete() {
         return None;
     }

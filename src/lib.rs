@@ -6,13 +6,15 @@
 //! Beside the flow: [`hash`] (evidence digests), [`batch`] (many images in parallel) and
 //! [`replay`] (a replayed copy written to a new file), [`export`] (the virtual disk as a
 //! raw image, and its allocation map), [`newfile`] (how both create their output);
-//! [`threads`] starts helper threads.
+//! [`threads`] starts helper threads; [`embed`] is the entry point of embedding programs
+//! (the Python bindings).
 #![forbid(unsafe_code)]
 
 pub mod batch;
 pub mod chain;
 pub mod check;
 pub mod cli;
+pub mod embed;
 pub mod export;
 pub mod format;
 pub mod hash;

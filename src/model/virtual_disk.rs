@@ -341,13 +341,21 @@ impl<'a> VirtualDisk<'a> {
     /// The extents covering [0, VirtualDiskSize) in order, adjacent ones read the same way
     /// merged. Items are errors when the BAT or a sector bitmap cannot be read.
     pub fn extents(&self) -> Extents<'_, 'a> {
+        self.extents_in(0, self.size())
+    }
+
+    /// The extents covering `[start, end)` (clamped to the disk), as [`VirtualDisk::extents`]
+    /// gives them over the whole disk: a positioned read walks only the BAT entries of its
+    /// range.
+    pub fn extents_in(&self, start: u64, end: u64) -> Extents<'_, 'a> {
+        let end = end.min(self.size());
         Extents {
             raw: RawExtents {
                 disk: self,
                 stack: vec![Frame {
                     layer: 0,
-                    pos: 0,
-                    end: self.size(),
+                    pos: start.min(end),
+                    end,
                     pp: None,
                 }],
                 windows: self.layers.iter().map(|_| Window::default()).collect(),
