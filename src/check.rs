@@ -1,12 +1,12 @@
 //! One image, end to end: build the model, run every rule pass, collect the report.
 
+pub use crate::findings::ImageReport;
+use crate::findings::{View, sort_findings};
 use crate::io::{ReadAt, SourceError, Watch};
 use crate::model::replay::ReplayedView;
 use crate::model::{ChainBreak, Headers, LogCell, Model, ParentLink, log};
-use crate::rules::finding::{Finding, Severity, View};
-use crate::rules::sink::{Sink, Suppressed};
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::rules::sink::Sink;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -18,86 +18,6 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions { max_per_rule: 100 }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ImageReport {
-    pub size: u64,
-    pub findings: Vec<Finding>,
-    /// Instances beyond `max_per_rule`, per rule.
-    pub suppressed: BTreeMap<&'static str, Suppressed>,
-    /// Findings a policy waiver covers: index into `findings` -> the waiver's reason.
-    /// They stay in the report and never decide the verdict.
-    pub waived: BTreeMap<usize, String>,
-    /// Rules whose suppressed instances a rule-wide waiver covers, with its reason.
-    pub waived_suppressed: BTreeMap<&'static str, String>,
-    /// Digests of the file and of the virtual disk, when asked for.
-    pub digests: Option<crate::hash::Digests>,
-}
-
-impl ImageReport {
-    /// Every rule id that fired, shown or suppressed.
-    pub fn ids(&self) -> BTreeSet<&'static str> {
-        self.findings
-            .iter()
-            .map(|f| f.rule)
-            .chain(self.suppressed.keys().copied())
-            .collect()
-    }
-
-    pub fn has(&self, id: &str) -> bool {
-        self.findings.iter().any(|f| f.rule == id) || self.suppressed.contains_key(id)
-    }
-
-    /// The reason of the waiver covering finding `i`, if one does.
-    pub fn waiver(&self, i: usize) -> Option<&str> {
-        self.waived.get(&i).map(String::as_str)
-    }
-
-    /// Findings that decide the verdict: shown ones not waived, and the severity of
-    /// each rule's suppressed instances unless a waiver covers them.
-    fn deciding(
-        &self,
-    ) -> (
-        impl Iterator<Item = &Finding>,
-        impl Iterator<Item = &Suppressed>,
-    ) {
-        let shown = (self.findings.iter().enumerate())
-            .filter(|(i, _)| !self.waived.contains_key(i))
-            .map(|(_, f)| f);
-        let hidden = (self.suppressed.iter())
-            .filter(|(id, _)| !self.waived_suppressed.contains_key(*id))
-            .map(|(_, s)| s);
-        (shown, hidden)
-    }
-
-    /// Instances at exactly `sev`, suppressed ones included, waived ones not.
-    pub fn count(&self, sev: Severity) -> u64 {
-        let (shown, hidden) = self.deciding();
-        let shown = shown.filter(|f| f.severity == sev).count() as u64;
-        let hidden: u64 = hidden
-            .filter(|s| s.severity == Some(sev))
-            .map(|s| s.count)
-            .sum();
-        shown + hidden
-    }
-
-    /// Waived instances, suppressed ones included.
-    pub fn count_waived(&self) -> u64 {
-        let hidden: u64 = (self.waived_suppressed.keys())
-            .filter_map(|id| self.suppressed.get(id))
-            .map(|s| s.count)
-            .sum();
-        self.waived.len() as u64 + hidden
-    }
-
-    /// The highest severity present and not waived, if any.
-    pub fn worst(&self) -> Option<Severity> {
-        let (shown, hidden) = self.deciding();
-        let shown = shown.map(|f| f.severity).max();
-        let hidden = hidden.filter_map(|s| s.severity).max();
-        shown.max(hidden)
     }
 }
 
@@ -221,15 +141,4 @@ fn with_models<R>(
         });
         f(&model, replayed.as_ref())
     })
-}
-
-/// The report order (DESIGN: by offset, then rule id); findings without an offset last.
-pub(crate) fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        (a.offset.unwrap_or(u64::MAX), a.rule, a.view).cmp(&(
-            b.offset.unwrap_or(u64::MAX),
-            b.rule,
-            b.view,
-        ))
-    });
 }

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod check;
 pub mod cli;
 pub mod export;
+pub mod findings;
 pub mod format;
 pub mod hash;
 pub mod io;
@@ -26,5 +27,5 @@ pub mod report;
 pub mod rules;
 pub mod threads;
 
-pub use check::{CheckOptions, ImageReport, check};
-pub use rules::finding::{Finding, Severity, View};
+pub use check::{CheckOptions, check};
+pub use findings::{Finding, ImageReport, Severity, View};

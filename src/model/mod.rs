@@ -6,6 +6,7 @@ mod bat_cache;
 mod bits;
 mod layout;
 pub mod log;
+pub mod names;
 pub mod qemu;
 pub mod replay;
 pub mod virtual_disk;
@@ -672,7 +673,7 @@ impl<'a> Model<'a> {
     /// A few bytes at `offset` for a finding's preview.
     pub fn preview(&self, offset: u64) -> String {
         let (b, got) = io::read_vec(self.src, offset, 16);
-        crate::report::preview(&b[..got])
+        crate::format::display::preview(&b[..got])
     }
 }
 

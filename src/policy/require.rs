@@ -3,11 +3,12 @@
 //! (POLICY-009), so a damaged image never passes a gate by hiding the value.
 
 use super::Requirements;
+use crate::findings::Loc;
 use crate::format::guid;
 use crate::format::metadata::{self, KnownItem};
 use crate::format::region;
 use crate::model::Model;
-use crate::rules::sink::{Loc, Sink};
+use crate::rules::sink::Sink;
 use crate::rules::{hex, value_loc};
 
 /// One requirement: the POLICY ids it may report (its own and POLICY-009) and its check.
@@ -317,6 +318,39 @@ fn unknown_items(m: &Model, req: &Requirements, s: &mut Sink) {
                     ),
                 )
             },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::catalogue::catalogue;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_catalogue_rule_has_a_check_and_every_check_a_rule() {
+        // Both lists meet here: the rule passes below, the POLICY requirement checks.
+        let implemented: BTreeSet<&str> = crate::rules::implemented_ids()
+            .chain(super::implemented_ids())
+            .collect();
+        let catalogued: BTreeSet<&str> = catalogue()
+            .rules()
+            .filter(|r| r.deferred.is_none())
+            .map(|r| r.id)
+            .collect();
+        let unchecked: Vec<_> = catalogued.difference(&implemented).collect();
+        let undocumented: Vec<_> = implemented.difference(&catalogued).collect();
+        assert!(
+            unchecked.is_empty(),
+            "rules in rules/*.toml without a check: {unchecked:?}"
+        );
+        assert!(
+            undocumented.is_empty(),
+            "checks without a rule entry: {undocumented:?}"
+        );
+        assert!(
+            catalogue().rules().count() >= 121,
+            "the six families hold 121 catalogue rules"
         );
     }
 }

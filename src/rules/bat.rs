@@ -1,14 +1,15 @@
 //! BAT: every entry of the block allocation table (CATALOGUE 2.5), streamed in chunks.
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
+use crate::findings::Severity;
 use crate::format::MIB;
 use crate::format::bat::{
     self, BatEntry, Geometry, Slot, SlotCursor, payload_state_name, sb_state_name,
 };
 use crate::io;
 use crate::model::{Bits, DiskType, Model};
-use crate::rules::finding::Severity;
 use std::collections::HashSet;
 
 pub const PASSES: &[Pass] = &[Pass {

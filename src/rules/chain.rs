@@ -2,8 +2,9 @@
 //! supplied (`--parent`) or found (`--find-parents`).
 
 use super::meta::value_loc;
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope};
+use crate::findings::Loc;
 use crate::format::metadata::KnownItem;
 use crate::format::parent;
 use crate::model::{ChainBreak, Model};

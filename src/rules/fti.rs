@@ -1,7 +1,8 @@
 //! FTI: the file type identifier (CATALOGUE 2.1), RAW view.
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
 use crate::format::foreign::{self, Foreign};
 use crate::format::identifier::{self, CREATOR_LEN, CREATOR_OFFSET, RESERVED_OFFSET};
 use crate::model::{HEADER_SECTION, Model};
@@ -78,7 +79,7 @@ fn run(m: &Model, s: &mut Sink) {
                 "file_type_identifier.signature".into(),
                 format!(
                     "signature is {} instead of \"vhdxfile\"",
-                    crate::report::preview(&id.signature)
+                    crate::format::display::preview(&id.signature)
                 ),
             )
         });
@@ -116,7 +117,7 @@ fn run(m: &Model, s: &mut Sink) {
                 format!(
                     "non-zero code units after the Creator's NUL terminator at {}: {}",
                     hex(nul),
-                    crate::report::preview_utf16(&tail)
+                    crate::format::display::preview_utf16(&tail)
                 ),
             )
         });
@@ -132,7 +133,7 @@ fn run(m: &Model, s: &mut Sink) {
                     "reserved bytes {}..{} of the identifier slot hold data: {}",
                     hex(first),
                     hex(last + 1),
-                    crate::report::preview(&slot.get(first as usize, slot.len))
+                    crate::format::display::preview(&slot.get(first as usize, slot.len))
                 ),
             )
         });

@@ -1,7 +1,8 @@
 //! HDR: the two headers and the choice of the current one (CATALOGUE 2.2), RAW view.
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
 use crate::format::MIB;
 use crate::format::crc;
 use crate::format::header::{self, CHECKSUM_FIELD, DEFINED, SIZE, SLOT};
@@ -63,7 +64,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "header {} at {} is invalid: its signature is {} instead of \"head\"{}; {}",
                         i + 1,
                         hex(off),
-                        crate::report::preview(&h.signature),
+                        crate::format::display::preview(&h.signature),
                         c.slot.truncation_note(),
                         fallback(m, i)
                     ),
@@ -109,7 +110,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "header {} reserved bytes 80..4095 are not zero (first at {}); readers ignore them: {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.get(at, SIZE))
+                        crate::format::display::preview(&c.slot.get(at, SIZE))
                     ),
                 )
             });
@@ -123,7 +124,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                         "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}; readers ignore them and they are not part of the disk: {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.get(at, SLOT))
+                        crate::format::display::preview(&c.slot.get(at, SLOT))
                     ),
                 )
             });

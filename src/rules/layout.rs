@@ -2,12 +2,13 @@
 //! 2.10). Overlaps are found on a 1 MiB grid (all objects are 1 MiB aligned by rule), so
 //! the work is linear in the BAT and memory is one bit per MiB of the real file.
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, bat::past_eof_severity, hex};
+use crate::findings::Loc;
+use crate::findings::Severity;
 use crate::format::MIB;
 use crate::format::bat::{self, BatEntry, Slot, SlotCursor};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
-use crate::rules::finding::Severity;
 
 pub const PASSES: &[Pass] = &[Pass {
     name: "layout",

@@ -1,7 +1,8 @@
 //! META: the metadata region, its table and the known items (CATALOGUE 2.7).
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
 use crate::format::metadata::{self, KnownItem, MAX_ENTRIES, MAX_USER_ENTRIES, TABLE_SIZE};
 use crate::format::{KIB, MIB};
 use crate::model::{Item, Metadata, Model};
@@ -87,7 +88,7 @@ fn table(m: &Model, s: &mut Sink) {
                 "metadata.signature".into(),
                 format!(
                     "metadata table signature is {} instead of \"metadata\"; its entries were not read{}: readers refuse the image, and without the disk's parameters the BAT is not checked",
-                    crate::report::preview(&t.signature),
+                    crate::format::display::preview(&t.signature),
                     md.table_slot.truncation_note()
                 ),
             )
@@ -136,7 +137,7 @@ fn table(m: &Model, s: &mut Sink) {
                         "table space after entry {} holds data at {}, which readers ignore: {}",
                         t.entries.len(),
                         hex(base + first as u64),
-                        crate::report::preview(&md.table_slot.get(first, TABLE_SIZE))
+                        crate::format::display::preview(&md.table_slot.get(first, TABLE_SIZE))
                     ),
                 )
             },

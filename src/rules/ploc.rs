@@ -1,12 +1,13 @@
 //! PLOC: the parent locator item (CATALOGUE 2.8): its header, key/value entries, the
 //! UTF-16LE strings and the VHDX locator keys.
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
+use crate::format::display::quote;
 use crate::format::guid;
 use crate::format::parent::{self, KeyValueEntry, ParentLocator};
 use crate::model::{LocatorItem, Model};
-use crate::report::quote;
 use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
@@ -216,7 +217,7 @@ fn entry(
                     entry_name(i),
                     format!(
                         "{what} {} contains a NUL code unit: a reader that stops there sees a shorter text and may look for a different parent",
-                        crate::report::preview_utf16(bytes)
+                        crate::format::display::preview_utf16(bytes)
                     ),
                 )
             });
@@ -238,8 +239,8 @@ fn slack(li: &LocatorItem, pl: &ParentLocator, ranges: &[(u64, u64, usize, &str)
                     format!(
                         "locator bytes outside the header, entries, keys and values hold data at item offset {}, which readers ignore: {} {}",
                         hex(at),
-                        crate::report::preview(&gap[j..]),
-                        crate::report::preview_utf16(&gap[j & !1..])
+                        crate::format::display::preview(&gap[j..]),
+                        crate::format::display::preview_utf16(&gap[j & !1..])
                     ),
                 )
             });

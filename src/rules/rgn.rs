@@ -1,11 +1,12 @@
 //! RGN: the two region tables and the working table's entries (CATALOGUE 2.3).
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
+use crate::findings::Severity;
 use crate::format::region::{self, ENTRY_SIZE, MAX_ENTRIES, SIZE};
 use crate::format::{MIB, guid};
 use crate::model::Model;
-use crate::rules::finding::Severity;
 use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
@@ -82,7 +83,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                     format!(
                         "region table {} signature is {} instead of \"regi\"; this copy is invalid{}; {}",
                         i + 1,
-                        crate::report::preview(&t.signature),
+                        crate::format::display::preview(&t.signature),
                         c.slot.truncation_note(),
                         fallback(m, i)
                     ),
@@ -150,7 +151,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                             t.entries.len(),
                             hex(off + first as u64),
                             stale,
-                            crate::report::preview(&c.slot.get(first, SIZE))
+                            crate::format::display::preview(&c.slot.get(first, SIZE))
                         ),
                     )
                 },

@@ -1,8 +1,9 @@
 //! SBM: sector bitmap contents of differencing disks (CATALOGUE 2.6). Each chunk's
 //! bitmap block (1 MiB) is read once and judged slice by slice against its payload entries.
 
-use super::sink::{Loc, Sink};
+use super::sink::Sink;
 use super::{Pass, Scope, hex};
+use crate::findings::Loc;
 use crate::format::bat::{self, SECTOR_BITMAP_BLOCK_SIZE, SECTORS_PER_BITMAP};
 use crate::io;
 use crate::model::{DiskType, Model};

@@ -1,35 +1,8 @@
 //! Collects findings: severity from the catalogue, per-rule cap, deterministic order.
 
 use super::catalogue::catalogue;
-use super::finding::{Finding, Severity, View};
+use crate::findings::{Finding, Loc, Severity, Suppressed, View};
 use std::collections::BTreeMap;
-
-/// Where a finding is in the file.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Loc {
-    pub offset: Option<u64>,
-    pub length: Option<u64>,
-}
-
-impl Loc {
-    pub fn at(offset: u64, length: u64) -> Loc {
-        Loc {
-            offset: Some(offset),
-            length: Some(length),
-        }
-    }
-    pub const NONE: Loc = Loc {
-        offset: None,
-        length: None,
-    };
-}
-
-/// Instances of one rule beyond the shown cap.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct Suppressed {
-    pub severity: Option<Severity>,
-    pub count: u64,
-}
 
 /// Per-rule state, found by the address of the id literal: a per-entry rule on a hostile
 /// 4 GiB BAT emits hundreds of millions of instances, so the hot path avoids hashing and
