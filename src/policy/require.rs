@@ -330,7 +330,7 @@ mod tests {
     #[test]
     fn every_catalogue_rule_has_a_check_and_every_check_a_rule() {
         // Both lists meet here: the rule passes below, the POLICY requirement checks.
-        let implemented: BTreeSet<&str> = crate::rules::implemented_ids()
+        let implemented: BTreeSet<&str> = crate::engine::implemented_ids()
             .chain(super::implemented_ids())
             .collect();
         let catalogued: BTreeSet<&str> = catalogue()

@@ -8,8 +8,7 @@ use crate::format::MIB;
 use crate::format::bat::{
     self, BatEntry, Geometry, Slot, SlotCursor, payload_state_name, sb_state_name,
 };
-use crate::io;
-use crate::model::{Bits, DiskType, Model};
+use crate::model::{Bits, DiskType, Holes, Model};
 use std::collections::HashSet;
 
 pub const PASSES: &[Pass] = &[Pass {
@@ -25,14 +24,6 @@ pub const PASSES: &[Pass] = &[Pass {
 
 /// Offsets beyond the end of the file tracked for BAT-013 (the in-file ones use a bitset).
 const MAX_TRACKED_OUTSIDE: usize = 65_536;
-
-/// Whether the BAT pass is worth a thread of its own beside the other passes
-/// ([`super::run_all`]): only for a large table ([`crate::model::BatView::large`], whose
-/// reads the walks then share). Walking a small one (up to 1 Mi entries, 8 MiB) takes less
-/// than starting a thread and waiting for it on a busy machine.
-pub(super) fn walk_on_thread(m: &Model) -> bool {
-    m.bat.is_some_and(|b| b.large())
-}
 
 /// Why the BAT cannot be evaluated, if it cannot.
 fn missing_prerequisite(m: &Model) -> Option<String> {
@@ -139,7 +130,7 @@ struct Walk<'m, 'a> {
     starts: Bits,
     outside: HashSet<u64>,
     /// BAT-020 sweeps every FULLY_PRESENT block: the last hole found answers the next.
-    holes: io::Holes,
+    holes: Holes,
     not_full: NotFull,
 }
 
@@ -212,7 +203,7 @@ fn run(m: &Model, s: &mut Sink) {
         chunk: Chunk::default(),
         starts: Bits::for_file(m.file_size),
         outside: HashSet::new(),
-        holes: io::Holes::default(),
+        holes: Holes::default(),
         not_full: NotFull::default(),
     };
     m.for_each_bat_chunk(|first, entries| {

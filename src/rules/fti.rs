@@ -20,7 +20,7 @@ pub const PASSES: &[Pass] = &[
 ];
 
 /// The one pass that runs on a file which is another format (or empty): no VHDX rule
-/// can apply to it, so `run_all` runs this alone.
+/// can apply to it, so the engine runs this alone.
 pub const NOT_VHDX: Pass = Pass {
     name: "not a VHDX",
     ids: &["FTI-007"],
@@ -33,7 +33,7 @@ pub fn foreign_format(m: &Model) -> Option<Foreign> {
     let head = m.identifier_slot.get(0, foreign::HEAD);
     let tail_len = m.file_size.min(foreign::TAIL as u64);
     let mut tail = vec![0u8; tail_len as usize];
-    let got = crate::io::read_padded(m.src, m.file_size - tail_len, &mut tail);
+    let got = m.read_padded(m.file_size - tail_len, &mut tail);
     tail.truncate(got);
     foreign::detect(&head, &tail, m.file_size)
 }

@@ -8,7 +8,7 @@
 use super::sink::Sink;
 use super::{Pass, Scope, hex};
 use crate::findings::Loc;
-use crate::findings::{Finding, Severity, View};
+use crate::findings::Severity;
 use crate::format::log::{DATA_SIGNATURE, Descriptor, ENTRY_SIGNATURE, SECTOR};
 use crate::format::{KIB, bat};
 use crate::model::log::{Entry, Log, Mode, NAMED_TARGETS, Pred};
@@ -39,9 +39,6 @@ pub const PASSES: &[Pass] = &[
         run: targets,
     },
 ];
-
-/// LOG-007 is decided by comparing the two views' findings, outside any pass.
-pub const VIEW_DIFF_IDS: &[&str] = &["LOG-007"];
 
 fn entry_path(e: &Entry) -> String {
     format!("log.entry[{:#x}]", e.pos)
@@ -775,61 +772,4 @@ fn touches(ranges: &[(u64, u64)], a: u64, b: u64) -> bool {
 fn covered(ranges: &[(u64, u64)], a: u64, b: u64) -> bool {
     let i = ranges.partition_point(|r| r.1 <= a);
     ranges.get(i).is_some_and(|r| r.0 <= a && r.1 >= b)
-}
-
-/// LOG-007: findings present in one view only. Equal findings (rule, structure and
-/// message) in both views say nothing about replay. A rule with instances beyond the cap
-/// in either view shows different samples in each, so it is compared by its counts.
-pub fn diff_views(raw: &Sink, replayed: &Sink, s: &mut Sink) {
-    let key = |f: &Finding| (f.rule, f.structure.clone(), f.message.clone());
-    let in_raw: BTreeSet<_> = raw.findings().iter().map(key).collect();
-    let in_rep: BTreeSet<_> = replayed.findings().iter().map(key).collect();
-    let capped = |id: &str| raw.capped(id) || replayed.capped(id);
-    let sides = [
-        (
-            raw,
-            &in_rep,
-            View::Raw,
-            "RAW view only (replay resolves it)",
-        ),
-        (
-            replayed,
-            &in_raw,
-            View::Replayed,
-            "REPLAYED view only (replay introduces it)",
-        ),
-    ];
-    for (sink, other, view, how) in sides {
-        for f in sink.findings().iter().filter(|f| !capped(f.rule)) {
-            if other.contains(&key(f)) {
-                continue;
-            }
-            let loc = Loc {
-                offset: f.offset,
-                length: f.length,
-            };
-            s.emit_in_view("LOG-007", view, loc, || {
-                (
-                    f.structure.clone(),
-                    format!("{how}: {} {}: {}", f.rule, f.severity, f.message),
-                )
-            });
-        }
-    }
-    let ids: BTreeSet<&'static str> = (raw.findings().iter())
-        .chain(replayed.findings())
-        .map(|f| f.rule)
-        .filter(|id| capped(id))
-        .collect();
-    for id in ids {
-        let (a, b) = (raw.total(id), replayed.total(id));
-        if a != b {
-            s.emit_in_view("LOG-007", View::Replayed, Loc::NONE, || {
-                (
-                    "log".into(),
-                    format!("{id}: {a} instances in the RAW view, {b} after replay"),
-                )
-            });
-        }
-    }
 }

@@ -1,21 +1,22 @@
 //! The checks: one module per rule family, each a list of passes. A pass declares the
-//! catalogue ids it emits; `grep -r BAT-013 src/rules` finds the code of a rule.
+//! catalogue ids it emits; `grep -r BAT-013 src/rules` finds the code of a rule. A pass is a
+//! pure check over a [`Model`]: [`crate::engine`] decides when, on which view and on which
+//! thread it runs.
 
 pub mod catalogue;
 pub mod sink;
 
-mod bat;
-mod chain;
-mod fti;
-mod hdr;
-mod layout;
-mod log;
-mod meta;
-mod ploc;
-mod rgn;
-mod sbm;
+pub(crate) mod bat;
+pub(crate) mod chain;
+pub(crate) mod fti;
+pub(crate) mod hdr;
+pub(crate) mod layout;
+pub(crate) mod log;
+pub(crate) mod meta;
+pub(crate) mod ploc;
+pub(crate) mod rgn;
+pub(crate) mod sbm;
 
-use crate::findings::View;
 use crate::model::Model;
 use sink::Sink;
 
@@ -43,99 +44,6 @@ pub enum Scope {
     Replay,
 }
 
-/// The passes before the BAT walk, in evaluation order (CATALOGUE 5).
-const MAIN: [&[Pass]; 8] = [
-    fti::PASSES,
-    hdr::PASSES,
-    rgn::PASSES,
-    meta::PASSES,
-    ploc::PASSES,
-    sbm::PASSES,
-    layout::PASSES,
-    chain::PASSES,
-];
-
-/// The BAT walk: it reads the BAT on its own, so it can run beside the main passes.
-const SIDE: &[Pass] = bat::PASSES;
-
-/// The LOG passes judge what the model already holds (the views are decided before any
-/// pass runs), so they run last, with the forensic sweeps (CATALOGUE 5.8): a stale ring is
-/// analysed meanwhile on another thread (`check::with_models`).
-const LAST: &[Pass] = log::PASSES;
-
-/// Every pass, in the order they run on one thread.
-pub fn passes() -> impl Iterator<Item = &'static Pass> {
-    MAIN.into_iter().flatten().chain(SIDE).chain(LAST)
-}
-
-/// Every rule id some pass (or the view comparison) implements.
-pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
-    passes()
-        .flat_map(|p| p.ids.iter().copied())
-        .chain(log::VIEW_DIFF_IDS.iter().copied())
-}
-
-/// Runs every pass on `raw` (only FTI-007 when it is another format), or, when the log has a pending replay, the RAW passes on
-/// `raw` and the others on `replayed` (CATALOGUE 0.4); findings that only one view has
-/// are reported once more as LOG-007.
-pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
-    // Another format (or nothing): one finding naming it, not a cascade of VHDX ones.
-    if fti::foreign_format(raw).is_some() {
-        sink.begin_pass(fti::NOT_VHDX.ids);
-        (fti::NOT_VHDX.run)(raw, sink);
-        return;
-    }
-    let Some(rep) = replayed else {
-        run_passes(raw, |_| true, sink);
-        return;
-    };
-    run_passes(raw, |p| p.scope == Scope::Raw, sink);
-    let mut raw_views = sink.fork_view(View::Raw);
-    let mut rep_views = sink.fork_view(View::Replayed);
-    let mut rep_targets = sink.fork_view(View::Replayed);
-    std::thread::scope(|scope| {
-        crate::threads::spawn_beside(scope, || {
-            run_passes(raw, |p| p.scope == Scope::Views, &mut raw_views)
-        });
-        run_passes(rep, |p| p.scope == Scope::Views, &mut rep_views);
-        run_passes(rep, |p| p.scope == Scope::Replay, &mut rep_targets);
-    });
-    // Only the families both views judge are compared.
-    sink.begin_pass(log::VIEW_DIFF_IDS);
-    log::diff_views(&raw_views, &rep_views, sink);
-    sink.join(rep_views);
-    sink.join(rep_targets);
-}
-
-/// Runs the selected passes. The BAT pass runs on a second thread beside the others: it
-/// and the layout pass each stream the whole table (up to 4 GiB), and on two cores the
-/// walks overlap. Passes share nothing but the model, and no pass claims another's ids,
-/// so the second sink joins the first unchanged; findings are sorted afterwards.
-fn run_passes(model: &Model, select: impl Fn(&Pass) -> bool + Sync, sink: &mut Sink) {
-    if !bat::walk_on_thread(model) {
-        for p in passes().filter(|p| select(p)) {
-            sink.begin_pass(p.ids);
-            (p.run)(model, sink);
-        }
-        return;
-    }
-    let mut side = sink.fork();
-    std::thread::scope(|scope| {
-        // A panic in the side pass is propagated when the scope ends.
-        crate::threads::spawn_beside(scope, || {
-            for p in SIDE.iter().filter(|p| select(p)) {
-                side.begin_pass(p.ids);
-                (p.run)(model, &mut side);
-            }
-        });
-        for p in (MAIN.into_iter().flatten().chain(LAST)).filter(|p| select(p)) {
-            sink.begin_pass(p.ids);
-            (p.run)(model, sink);
-        }
-    });
-    sink.join(side);
-}
-
 /// The parts of `[0, len)` that no range in `used` covers (ranges may overlap, be unsorted
 /// or reach past `len`), in order. Sweeps for slack use it.
 pub(crate) fn gaps(mut used: Vec<(u64, u64)>, len: u64) -> Vec<(u64, u64)> {
@@ -161,7 +69,6 @@ pub(crate) fn hex(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::catalogue::catalogue;
-    use std::collections::BTreeSet;
 
     #[test]
     fn gaps_between_used_ranges() {
@@ -171,14 +78,6 @@ mod tests {
         );
         assert_eq!(super::gaps(vec![(0, 50)], 40), vec![]);
         assert_eq!(super::gaps(vec![(60, 70)], 40), vec![(0, 40)]);
-    }
-
-    #[test]
-    fn no_id_is_claimed_by_two_passes() {
-        let mut seen = BTreeSet::new();
-        for id in super::implemented_ids() {
-            assert!(seen.insert(id), "{id} declared by two passes");
-        }
     }
 
     #[test]

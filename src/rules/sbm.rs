@@ -5,8 +5,7 @@ use super::sink::Sink;
 use super::{Pass, Scope, hex};
 use crate::findings::Loc;
 use crate::format::bat::{self, SECTOR_BITMAP_BLOCK_SIZE, SECTORS_PER_BITMAP};
-use crate::io;
-use crate::model::{DiskType, Model};
+use crate::model::{DiskType, Model, nonzero_byte};
 
 pub const PASSES: &[Pass] = &[Pass {
     name: "sector bitmaps",
@@ -37,7 +36,7 @@ fn run(m: &Model, s: &mut Sink) {
         {
             continue; // BAT-014 reports it
         }
-        io::read_padded(m.src, base, &mut bitmap);
+        m.read_padded(base, &mut bitmap);
         for (k, e) in entries[..c as usize].iter().enumerate() {
             let block = chunk * c + k as u64;
             if block >= g.payload_blocks {
@@ -47,7 +46,7 @@ fn run(m: &Model, s: &mut Sink) {
             let slice = &bitmap[off..off + slice_len];
             let at = Loc::at(base + off as u64, slice_len as u64);
             let ones = slice.iter().all(|&b| b == 0xFF);
-            let zeros = io::nonzero_byte(slice).is_none();
+            let zeros = nonzero_byte(slice).is_none();
             let name = || format!("sector_bitmap[{chunk}].block[{block}]");
             match e.state() {
                 bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if ones => s.emit("SBM-002", at, || {
@@ -94,7 +93,7 @@ fn beyond_disk(m: &Model, s: &mut Sink, chunk: u64, base: u64, bitmap: &[u8]) {
     let found = (first_beyond..(byte_start * 8).min(SECTORS_PER_BITMAP))
         .find(|&b| bit_set(b))
         .or_else(|| {
-            io::nonzero_byte(&bitmap[byte_start as usize..]).map(|i| {
+            nonzero_byte(&bitmap[byte_start as usize..]).map(|i| {
                 (byte_start + i as u64) * 8
                     + bitmap[byte_start as usize + i].trailing_zeros() as u64
             })
