@@ -34,8 +34,8 @@ pub fn passes() -> impl Iterator<Item = &'static Pass> {
 /// Every rule id some pass (or the view comparison) implements.
 pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
     passes()
-        .flat_map(|p| p.ids.iter().copied())
-        .chain(views::VIEW_DIFF_IDS.iter().copied())
+        .flat_map(|p| p.ids.iter().map(|i| i.as_str()))
+        .chain(views::VIEW_DIFF_IDS.iter().map(|i| i.as_str()))
 }
 
 /// Runs every pass on `raw` (only FTI-007 when it is another format), or, when the log has a pending replay, the RAW passes on

@@ -2,7 +2,7 @@
 //! here, and the findings only one view has are reported as LOG-007.
 
 use super::threads;
-use crate::findings::{Finding, Loc, View};
+use crate::findings::{Finding, Loc, RuleId, View, id};
 use crate::io::ReadAt;
 use crate::model::replay::ReplayedView;
 use crate::model::{ChainBreak, Headers, LogCell, Model, ParentLink, log};
@@ -53,7 +53,7 @@ pub(super) fn with_models<R>(
 }
 
 /// LOG-007 is decided by comparing the two views' findings, outside any pass.
-pub const VIEW_DIFF_IDS: &[&str] = &["LOG-007"];
+pub const VIEW_DIFF_IDS: &[RuleId] = &[id::LOG_007];
 
 /// LOG-007: findings present in one view only. Equal findings (rule, structure and
 /// message) in both views say nothing about replay. A rule with instances beyond the cap
@@ -86,7 +86,7 @@ pub fn diff_views(raw: &Sink, replayed: &Sink, s: &mut Sink) {
                 offset: f.offset,
                 length: f.length,
             };
-            s.emit_in_view("LOG-007", view, loc, || {
+            s.emit_in_view(id::LOG_007, view, loc, || {
                 (
                     f.structure.clone(),
                     format!("{how}: {} {}: {}", f.rule, f.severity, f.message),
@@ -102,7 +102,7 @@ pub fn diff_views(raw: &Sink, replayed: &Sink, s: &mut Sink) {
     for id in ids {
         let (a, b) = (raw.total(id), replayed.total(id));
         if a != b {
-            s.emit_in_view("LOG-007", View::Replayed, Loc::NONE, || {
+            s.emit_in_view(id::LOG_007, View::Replayed, Loc::NONE, || {
                 (
                     "log".into(),
                     format!("{id}: {a} instances in the RAW view, {b} after replay"),

@@ -10,6 +10,7 @@
 //! are applied. Reaching a bound is recorded in [`Log::bound`] (LOG-071), never a hang.
 
 use super::replay::Plan;
+use crate::findings::{RuleId, id};
 use crate::format::MIB;
 use crate::format::guid::Guid;
 use crate::format::header::Header;
@@ -85,30 +86,30 @@ impl Pred {
         Pred::Unexamined,
     ];
 
-    pub fn id(self) -> &'static str {
+    pub fn id(self) -> RuleId {
         match self {
-            Pred::Length => "LOG-011",
-            Pred::Checksum => "LOG-012",
-            Pred::SequenceZero => "LOG-013",
-            Pred::LogGuid => "LOG-014",
-            Pred::Tail => "LOG-015",
-            Pred::Reserved => "LOG-016",
-            Pred::FlushedAlign => "LOG-017",
-            Pred::LastAlign => "LOG-018",
-            Pred::Capacity => "LOG-019",
-            Pred::Padding => "LOG-020",
-            Pred::Wraps => "LOG-021",
-            Pred::BelowOneMib => "LOG-022",
-            Pred::DescriptorSignature => "LOG-030",
-            Pred::DescriptorSequence => "LOG-031",
-            Pred::DescriptorAlign => "LOG-032",
-            Pred::ZeroLengthAlign => "LOG-033",
-            Pred::ZeroReserved => "LOG-034",
-            Pred::TargetOverflow => "LOG-035",
-            Pred::SectorSignature => "LOG-036",
-            Pred::SectorSequence => "LOG-037",
-            Pred::Slack => "LOG-038",
-            Pred::Unexamined => "LOG-071",
+            Pred::Length => id::LOG_011,
+            Pred::Checksum => id::LOG_012,
+            Pred::SequenceZero => id::LOG_013,
+            Pred::LogGuid => id::LOG_014,
+            Pred::Tail => id::LOG_015,
+            Pred::Reserved => id::LOG_016,
+            Pred::FlushedAlign => id::LOG_017,
+            Pred::LastAlign => id::LOG_018,
+            Pred::Capacity => id::LOG_019,
+            Pred::Padding => id::LOG_020,
+            Pred::Wraps => id::LOG_021,
+            Pred::BelowOneMib => id::LOG_022,
+            Pred::DescriptorSignature => id::LOG_030,
+            Pred::DescriptorSequence => id::LOG_031,
+            Pred::DescriptorAlign => id::LOG_032,
+            Pred::ZeroLengthAlign => id::LOG_033,
+            Pred::ZeroReserved => id::LOG_034,
+            Pred::TargetOverflow => id::LOG_035,
+            Pred::SectorSignature => id::LOG_036,
+            Pred::SectorSequence => id::LOG_037,
+            Pred::Slack => id::LOG_038,
+            Pred::Unexamined => id::LOG_071,
         }
     }
 

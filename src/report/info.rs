@@ -128,7 +128,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
             checksum_ok: e.computed_checksum == Some(e.header.checksum),
             valid_strict: e.valid(Mode::Strict),
             valid_lenient: e.valid(Mode::Lenient),
-            fails: e.fails.iter().map(|p| p.id()).collect(),
+            fails: e.fails.iter().map(|p| p.id().as_str()).collect(),
             replayed: replayed.contains(&i),
             descriptors: log
                 .descriptors(m.src, i, MAX_LISTED_DESCRIPTORS)

@@ -1,7 +1,7 @@
 //! BAT: every entry of the block allocation table (CATALOGUE 2.5), streamed in chunks.
 
 use super::sink::Sink;
-use super::{Pass, Scope, hex};
+use super::{Pass, Scope, hex, id};
 use crate::findings::Loc;
 use crate::findings::Severity;
 use crate::format::MIB;
@@ -14,9 +14,29 @@ use std::collections::HashSet;
 pub const PASSES: &[Pass] = &[Pass {
     name: "block allocation table",
     ids: &[
-        "BAT-001", "BAT-002", "BAT-003", "BAT-004", "BAT-005", "BAT-006", "BAT-007", "BAT-008",
-        "BAT-009", "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016",
-        "BAT-017", "BAT-018", "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
+        id::BAT_001,
+        id::BAT_002,
+        id::BAT_003,
+        id::BAT_004,
+        id::BAT_005,
+        id::BAT_006,
+        id::BAT_007,
+        id::BAT_008,
+        id::BAT_009,
+        id::BAT_010,
+        id::BAT_011,
+        id::BAT_012,
+        id::BAT_013,
+        id::BAT_014,
+        id::BAT_015,
+        id::BAT_016,
+        id::BAT_017,
+        id::BAT_018,
+        id::BAT_019,
+        id::BAT_020,
+        id::BAT_021,
+        id::BAT_022,
+        id::BAT_023,
     ],
     scope: Scope::Views,
     run,
@@ -137,7 +157,7 @@ struct Walk<'m, 'a> {
 fn run(m: &Model, s: &mut Sink) {
     if let Some(why) = missing_prerequisite(m) {
         s.emit(
-            "BAT-023",
+            id::BAT_023,
             m.bat_region
                 .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64)),
             || {
@@ -157,7 +177,7 @@ fn run(m: &Model, s: &mut Sink) {
     let needed = g.total_entries * bat::ENTRY_SIZE;
     let region_len = region.length as u64;
     if region_len < needed {
-        s.emit("BAT-001", Loc::at(region.file_offset, region_len), || {
+        s.emit(id::BAT_001, Loc::at(region.file_offset, region_len), || {
             // The payload entries among the first `held` indices map the disk up to `mapped`.
             let held = region_len / 8;
             let blocks = held - held / (g.chunk_ratio + 1);
@@ -183,7 +203,7 @@ fn run(m: &Model, s: &mut Sink) {
             .file_offset
             .checked_add(needed)
             .map_or(Loc::NONE, |o| Loc::at(o, region_len - needed));
-        s.emit("BAT-022", spare, || {
+        s.emit(id::BAT_022, spare, || {
             (
                 "bat".into(),
                 format!(
@@ -295,7 +315,7 @@ impl Walk<'_, '_> {
         }
         if slot == Slot::Beyond {
             if e.0 != 0 && self.disk != DiskType::Differencing {
-                s.emit("BAT-016", self.loc(i), || {
+                s.emit(id::BAT_016, self.loc(i), || {
                     (
                         format!("bat[{i}]"),
                         format!(
@@ -308,7 +328,7 @@ impl Walk<'_, '_> {
             return;
         }
         if e.reserved() != 0 {
-            s.emit("BAT-002", self.loc(i), || {
+            s.emit(id::BAT_002, self.loc(i), || {
                 (
                     format!("bat[{i}]"),
                     format!(
@@ -389,7 +409,7 @@ impl Walk<'_, '_> {
             let (off, e) = (start + j * bs, run[j as usize]);
             if all_zero || self.m.first_nonzero_in(&mut self.holes, off, bs).is_none() {
                 // Past the rule's cap instances are only counted: count the rest at once.
-                if all_zero && s.emit_hidden("BAT-020", n - j) {
+                if all_zero && s.emit_hidden(id::BAT_020, n - j) {
                     break;
                 }
                 self.zero_block(s, i + j, block + j, e);
@@ -401,7 +421,7 @@ impl Walk<'_, '_> {
     /// BAT-020: a FULLY_PRESENT block (inside the file) that holds only zeros.
     fn zero_block(&self, s: &mut Sink, i: u64, block: u64, e: BatEntry) {
         s.emit(
-            "BAT-020",
+            id::BAT_020,
             Loc::at(e.file_offset(), self.g.block_size),
             || {
                 (
@@ -431,7 +451,7 @@ impl Walk<'_, '_> {
             false
         };
         if dup {
-            s.emit("BAT-013", self.loc(i), || {
+            s.emit(id::BAT_013, self.loc(i), || {
                 (
                     format!("bat[{i}]"),
                     format!(
@@ -449,7 +469,7 @@ impl Walk<'_, '_> {
         let differencing = self.disk == DiskType::Differencing;
         let name = || format!("bat[{i}]");
         if st != bat::SB_BLOCK_NOT_PRESENT && st != bat::SB_BLOCK_PRESENT {
-            s.emit("BAT-005", self.loc(i), || {
+            s.emit(id::BAT_005, self.loc(i), || {
                 (
                     name(),
                     format!("sector bitmap entry has reserved state {st}; readers may refuse it"),
@@ -457,7 +477,7 @@ impl Walk<'_, '_> {
             });
         }
         if st == bat::SB_BLOCK_PRESENT && !differencing {
-            s.emit("BAT-006", self.loc(i), || {
+            s.emit(id::BAT_006, self.loc(i), || {
                 (
                     name(),
                     format!(
@@ -468,7 +488,7 @@ impl Walk<'_, '_> {
             });
         }
         if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() == 0 {
-            s.emit("BAT-009", self.loc(i), || {
+            s.emit(id::BAT_009, self.loc(i), || {
                 (
                     name(),
                     "SB_BLOCK_PRESENT with FileOffsetMB 0 (inside the header section): the chunk's sector bitmap cannot be read".into(),
@@ -476,7 +496,7 @@ impl Walk<'_, '_> {
             });
         }
         if st == bat::SB_BLOCK_NOT_PRESENT && e.file_offset_mb() != 0 {
-            s.emit("BAT-011", self.loc(i), || {
+            s.emit(id::BAT_011, self.loc(i), || {
                 (
                     name(),
                     format!(
@@ -496,7 +516,7 @@ impl Walk<'_, '_> {
         if differencing {
             if self.chunk.partial_blocks > 0 && st != bat::SB_BLOCK_PRESENT {
                 let first = self.chunk.first_partial.unwrap_or(0);
-                s.emit("BAT-007", self.loc(i), || {
+                s.emit(id::BAT_007, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -508,7 +528,7 @@ impl Walk<'_, '_> {
                 });
             }
             if st == bat::SB_BLOCK_PRESENT && self.chunk.partial_blocks == 0 {
-                s.emit("BAT-018", self.loc(i), || {
+                s.emit(id::BAT_018, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -529,7 +549,7 @@ impl Walk<'_, '_> {
         if block >= g.payload_blocks {
             // Padding of the last chunk of a differencing disk.
             if e.0 != 0 {
-                s.emit("BAT-017", self.loc(i), || {
+                s.emit(id::BAT_017, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -544,7 +564,7 @@ impl Walk<'_, '_> {
         // Statistics describe the disk's blocks, not the padding of the last chunk.
         self.stats.payload[st as usize] += 1;
         match st {
-            4 | 5 => s.emit("BAT-003", self.loc(i), || {
+            4 | 5 => s.emit(id::BAT_003, self.loc(i), || {
                 let (note, qemu) = if st == 5 {
                     (
                         " (UNMAPPED in the pre-1.0 draft: an old writer?)",
@@ -562,7 +582,7 @@ impl Walk<'_, '_> {
                 )
             }),
             bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if self.disk != DiskType::Differencing => {
-                s.emit("BAT-004", self.loc(i), || {
+                s.emit(id::BAT_004, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -582,7 +602,7 @@ impl Walk<'_, '_> {
         let present =
             st == bat::PAYLOAD_BLOCK_FULLY_PRESENT || st == bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT;
         if present && mb == 0 {
-            s.emit("BAT-008", self.loc(i), || {
+            s.emit(id::BAT_008, self.loc(i), || {
                 (
                     name(),
                     format!(
@@ -594,7 +614,7 @@ impl Walk<'_, '_> {
             });
         }
         if (st == bat::PAYLOAD_BLOCK_NOT_PRESENT || st == bat::PAYLOAD_BLOCK_ZERO) && mb != 0 {
-            s.emit("BAT-010", self.loc(i), || {
+            s.emit(id::BAT_010, self.loc(i), || {
                 let hyper_v = if st == bat::PAYLOAD_BLOCK_ZERO {
                     " (Hyper-V, by QEMU's account, fails to read a ZERO block with an offset)"
                 } else {
@@ -606,7 +626,7 @@ impl Walk<'_, '_> {
         let retained =
             (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
         if retained {
-            s.emit("BAT-012", Loc::at(e.file_offset(), g.block_size), || {
+            s.emit(id::BAT_012, Loc::at(e.file_offset(), g.block_size), || {
                 (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable; readers show zeros or undefined data for {}", payload_state_name(st), hex(e.file_offset()), self.virtual_bytes(block, 0)))
             });
         }
@@ -637,7 +657,7 @@ impl Walk<'_, '_> {
     /// BAT-014: the block must lie inside the file.
     fn bounds(&self, s: &mut Sink, i: u64, e: BatEntry, size: u64, sev: Severity) {
         let end = e.file_offset().checked_add(size);
-        s.emit_as("BAT-014", sev, Loc::at(e.file_offset(), size), || {
+        s.emit_as(id::BAT_014, sev, Loc::at(e.file_offset(), size), || {
             let bitmap = self.g.is_sector_bitmap_index(i);
             let st = e.state();
             let follows = if bitmap {
@@ -703,7 +723,7 @@ impl Walk<'_, '_> {
             self.base + first * bat::ENTRY_SIZE,
             (last - first + 1) * bat::ENTRY_SIZE,
         );
-        s.emit("BAT-015", loc, || {
+        s.emit(id::BAT_015, loc, || {
             (
                 if first == last {
                     format!("bat[{first}]")
@@ -727,7 +747,7 @@ impl Walk<'_, '_> {
             .m
             .bat_region
             .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64));
-        s.emit("BAT-019", region, || {
+        s.emit(id::BAT_019, region, || {
             let p = |x: u8| st.payload[x as usize];
             (
                 "bat".into(),
@@ -754,7 +774,7 @@ impl Walk<'_, '_> {
             && self.g.payload_blocks > 0
             && st.payload[bat::PAYLOAD_BLOCK_FULLY_PRESENT as usize] == self.g.payload_blocks
         {
-            s.emit("BAT-021", region, || {
+            s.emit(id::BAT_021, region, || {
                 ("bat".into(), "every payload block of this dynamic disk is FULLY_PRESENT: effectively fixed but not flagged so".into())
             });
         }

@@ -3,7 +3,7 @@
 
 use super::meta::value_loc;
 use super::sink::Sink;
-use super::{Pass, Scope};
+use super::{Pass, Scope, id};
 use crate::findings::Loc;
 use crate::format::metadata::KnownItem;
 use crate::format::parent;
@@ -12,14 +12,14 @@ use crate::model::{ChainBreak, Model};
 pub const PASSES: &[Pass] = &[Pass {
     name: "parent chain",
     ids: &[
-        "CHAIN-001",
-        "CHAIN-002",
-        "CHAIN-003",
-        "CHAIN-004",
-        "CHAIN-005",
-        "CHAIN-006",
-        "CHAIN-007",
-        "CHAIN-008",
+        id::CHAIN_001,
+        id::CHAIN_002,
+        id::CHAIN_003,
+        id::CHAIN_004,
+        id::CHAIN_005,
+        id::CHAIN_006,
+        id::CHAIN_007,
+        id::CHAIN_008,
     ],
     scope: Scope::Views,
     run,
@@ -31,9 +31,9 @@ fn run(m: &Model, s: &mut Sink) {
     });
     if let Some(b) = &m.chain_break {
         let (id, what) = match b {
-            ChainBreak::Missing(t) => ("CHAIN-006", t),
-            ChainBreak::Loop(t) => ("CHAIN-007", t),
-            ChainBreak::Depth(t) => ("CHAIN-008", t),
+            ChainBreak::Missing(t) => (id::CHAIN_006, t),
+            ChainBreak::Loop(t) => (id::CHAIN_007, t),
+            ChainBreak::Depth(t) => (id::CHAIN_008, t),
         };
         s.emit(id, locator, || ("chain".into(), what.clone()));
     }
@@ -41,7 +41,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let Some(dwg) = p.data_write_guid
         && let Err(names) = m.linkage_matches(dwg)
     {
-        s.emit("CHAIN-001", locator, || {
+        s.emit(id::CHAIN_001, locator, || {
             (
                 "chain".into(),
                 format!(
@@ -56,7 +56,7 @@ fn run(m: &Model, s: &mut Sink) {
         && a != b
     {
         s.emit(
-            "CHAIN-002",
+            id::CHAIN_002,
             value_loc(m, KnownItem::LogicalSectorSize),
             || {
                 (
@@ -73,7 +73,7 @@ fn run(m: &Model, s: &mut Sink) {
         && a != b
     {
         s.emit(
-            "CHAIN-003",
+            id::CHAIN_003,
             value_loc(m, KnownItem::VirtualDiskSize),
             || {
                 (
@@ -94,7 +94,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let (Some(a), Some(b)) = (child.virtual_disk_id, par.virtual_disk_id)
         && a == b
     {
-        s.emit("CHAIN-004", value_loc(m, KnownItem::VirtualDiskId), || {
+        s.emit(id::CHAIN_004, value_loc(m, KnownItem::VirtualDiskId), || {
             (
                 "chain".into(),
                 format!("child and parent share VirtualDiskId {a} (expected for VHDX children): it confirms the pair"),
@@ -104,7 +104,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let Some(key) = p.found_via
         && key != parent::KEY_RELATIVE_PATH
     {
-        s.emit("CHAIN-005", locator, || {
+        s.emit(id::CHAIN_005, locator, || {
             (
                 "chain".into(),
                 format!(

@@ -1,7 +1,7 @@
 //! FTI: the file type identifier (CATALOGUE 2.1), RAW view.
 
 use super::sink::Sink;
-use super::{Pass, Scope, hex};
+use super::{Pass, Scope, hex, id};
 use crate::findings::Loc;
 use crate::format::foreign::{self, Foreign};
 use crate::format::identifier::{self, CREATOR_LEN, CREATOR_OFFSET, RESERVED_OFFSET};
@@ -12,7 +12,12 @@ pub const PASSES: &[Pass] = &[
     Pass {
         name: "file type identifier",
         ids: &[
-            "FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006",
+            id::FTI_001,
+            id::FTI_002,
+            id::FTI_003,
+            id::FTI_004,
+            id::FTI_005,
+            id::FTI_006,
         ],
         scope: Scope::Raw,
         run,
@@ -23,7 +28,7 @@ pub const PASSES: &[Pass] = &[
 /// can apply to it, so the engine runs this alone.
 pub const NOT_VHDX: Pass = Pass {
     name: "not a VHDX",
-    ids: &["FTI-007"],
+    ids: &[id::FTI_007],
     scope: Scope::Raw,
     run: run_not_vhdx,
 };
@@ -43,7 +48,7 @@ fn run_not_vhdx(m: &Model, s: &mut Sink) {
         return;
     };
     let (offset, length) = f.magic_at(m.file_size);
-    s.emit("FTI-007", Loc::at(offset, length), || {
+    s.emit(id::FTI_007, Loc::at(offset, length), || {
         let what = if f == Foreign::Empty {
             "not a VHDX file: the file is empty (0 bytes)".to_string()
         } else {
@@ -62,7 +67,7 @@ fn run_not_vhdx(m: &Model, s: &mut Sink) {
 
 fn run(m: &Model, s: &mut Sink) {
     if m.file_size < HEADER_SECTION {
-        s.emit("FTI-001", Loc::at(0, m.file_size), || {
+        s.emit(id::FTI_001, Loc::at(0, m.file_size), || {
             (
                 "file".into(),
                 format!(
@@ -74,7 +79,7 @@ fn run(m: &Model, s: &mut Sink) {
     }
     let id = &m.identifier;
     if &id.signature != identifier::SIGNATURE {
-        s.emit("FTI-002", Loc::at(0, 8), || {
+        s.emit(id::FTI_002, Loc::at(0, 8), || {
             (
                 "file_type_identifier.signature".into(),
                 format!(
@@ -86,14 +91,14 @@ fn run(m: &Model, s: &mut Sink) {
     }
     let creator_loc = Loc::at(CREATOR_OFFSET as u64, CREATOR_LEN as u64);
     if !id.creator_well_formed {
-        s.emit("FTI-003", creator_loc, || {
+        s.emit(id::FTI_003, creator_loc, || {
             (
                 "file_type_identifier.creator".into(),
                 "Creator is not well-formed UTF-16LE (unpaired surrogate)".into(),
             )
         });
     }
-    s.emit("FTI-004", creator_loc, || {
+    s.emit(id::FTI_004, creator_loc, || {
         let msg = if id.creator.is_empty() {
             "Creator is empty".to_string()
         } else {
@@ -110,7 +115,7 @@ fn run(m: &Model, s: &mut Sink) {
     if id.creator_residue {
         let nul = id.creator_nul_at.unwrap_or(CREATOR_OFFSET) as u64;
         let end = (CREATOR_OFFSET + CREATOR_LEN) as u64;
-        s.emit("FTI-005", Loc::at(nul, end - nul), || {
+        s.emit(id::FTI_005, Loc::at(nul, end - nul), || {
             let tail = m.identifier_slot.get(nul as usize, end as usize);
             (
                 "file_type_identifier.creator".into(),
@@ -126,7 +131,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let Some(i) = slot.first_nonzero(RESERVED_OFFSET, slot.len) {
         let first = i as u64;
         let last = (slot.nonzero_end() - 1) as u64;
-        s.emit("FTI-006", Loc::at(first, last + 1 - first), || {
+        s.emit(id::FTI_006, Loc::at(first, last + 1 - first), || {
             (
                 "file_type_identifier.reserved".into(),
                 format!(

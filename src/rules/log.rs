@@ -6,7 +6,7 @@
 //! predicate only the strict reading checks: then it is a warning.
 
 use super::sink::Sink;
-use super::{Pass, Scope, hex};
+use super::{Pass, RuleId, Scope, hex, id};
 use crate::findings::Loc;
 use crate::findings::Severity;
 use crate::format::log::{DATA_SIGNATURE, Descriptor, ENTRY_SIGNATURE, SECTOR};
@@ -21,11 +21,45 @@ pub const PASSES: &[Pass] = &[
     Pass {
         name: "log",
         ids: &[
-            "LOG-001", "LOG-002", "LOG-003", "LOG-004", "LOG-005", "LOG-006", "LOG-010", "LOG-011",
-            "LOG-012", "LOG-013", "LOG-014", "LOG-015", "LOG-016", "LOG-017", "LOG-018", "LOG-019",
-            "LOG-020", "LOG-021", "LOG-022", "LOG-030", "LOG-031", "LOG-032", "LOG-033", "LOG-034",
-            "LOG-035", "LOG-036", "LOG-037", "LOG-038", "LOG-060", "LOG-061", "LOG-062", "LOG-063",
-            "LOG-064", "LOG-065", "LOG-066", "LOG-067", "LOG-070", "LOG-071", "LOG-072",
+            id::LOG_001,
+            id::LOG_002,
+            id::LOG_003,
+            id::LOG_004,
+            id::LOG_005,
+            id::LOG_006,
+            id::LOG_010,
+            id::LOG_011,
+            id::LOG_012,
+            id::LOG_013,
+            id::LOG_014,
+            id::LOG_015,
+            id::LOG_016,
+            id::LOG_017,
+            id::LOG_018,
+            id::LOG_019,
+            id::LOG_020,
+            id::LOG_021,
+            id::LOG_022,
+            id::LOG_030,
+            id::LOG_031,
+            id::LOG_032,
+            id::LOG_033,
+            id::LOG_034,
+            id::LOG_035,
+            id::LOG_036,
+            id::LOG_037,
+            id::LOG_038,
+            id::LOG_060,
+            id::LOG_061,
+            id::LOG_062,
+            id::LOG_063,
+            id::LOG_064,
+            id::LOG_065,
+            id::LOG_066,
+            id::LOG_067,
+            id::LOG_070,
+            id::LOG_071,
+            id::LOG_072,
         ],
         scope: Scope::Raw,
         run,
@@ -33,7 +67,14 @@ pub const PASSES: &[Pass] = &[
     Pass {
         name: "log.targets",
         ids: &[
-            "LOG-040", "LOG-041", "LOG-042", "LOG-043", "LOG-044", "LOG-045", "LOG-046", "LOG-047",
+            id::LOG_040,
+            id::LOG_041,
+            id::LOG_042,
+            id::LOG_043,
+            id::LOG_044,
+            id::LOG_045,
+            id::LOG_046,
+            id::LOG_047,
         ],
         scope: Scope::Replay,
         run: targets,
@@ -86,7 +127,7 @@ fn stale_entries(m: &Model, log: &Log, s: &mut Sink) {
         if e.computed_checksum != Some(e.header.checksum) {
             continue;
         }
-        s.emit("LOG-001", entry_loc(log, e), || {
+        s.emit(id::LOG_001, entry_loc(log, e), || {
             let targets: Vec<String> = (log.named_targets(m.src, i).into_iter())
                 .map(|(off, len)| {
                     let end = off.saturating_add(len).max(off.saturating_add(1));
@@ -258,7 +299,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
     let ent = |i: usize| &log.entries[i];
     for &(prev, this) in &strict.sequence_breaks {
         let (p, e) = (ent(prev), ent(this));
-        s.emit("LOG-060", entry_loc(log, e), || {
+        s.emit(id::LOG_060, entry_loc(log, e), || {
             (
                 entry_path(e),
                 format!(
@@ -273,7 +314,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
     }
     for &h in &strict.invalid_heads {
         let e = ent(h);
-        s.emit("LOG-061", entry_loc(log, e), || {
+        s.emit(id::LOG_061, entry_loc(log, e), || {
             (
                 entry_path(e),
                 format!(
@@ -292,7 +333,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
                 format!("head {} seq {}", hex(log.file_offset(h.pos)), h.seq())
             })
             .collect();
-        s.emit("LOG-063", Loc::at(log.offset, log.length), || {
+        s.emit(id::LOG_063, Loc::at(log.offset, log.length), || {
             (
                 "log".into(),
                 format!(
@@ -310,7 +351,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
         let top = seqs.last().map(|t| t.0);
         for w in (seqs.windows(2)).filter(|w| w[0].0 == w[1].0 && Some(w[0].0) == top) {
             let (a, b) = (ent(w[0].1), ent(w[1].1));
-            s.emit("LOG-064", entry_loc(log, b), || {
+            s.emit(id::LOG_064, entry_loc(log, b), || {
                 (
                     entry_path(b),
                     format!(
@@ -324,7 +365,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
         }
     }
     let Some(run) = strict.active_run() else {
-        s.emit("LOG-002", Loc::at(log.offset, log.length), || {
+        s.emit(id::LOG_002, Loc::at(log.offset, log.length), || {
             (
                 "log".into(),
                 format!(
@@ -340,7 +381,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
     let head = ent(run.head());
     if strict.replayed.len() < run.entries.len() {
         let first = ent(run.entries[0]);
-        s.emit("LOG-062", entry_loc(log, first), || {
+        s.emit(id::LOG_062, entry_loc(log, first), || {
             (
                 entry_path(first),
                 format!(
@@ -362,7 +403,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
             && Some(h.sequence_number) == head.seq().checked_add(1)
             && !next_is_valid
         {
-            s.emit("LOG-065", Loc::at(log.file_offset(after.pos), SECTOR), || {
+            s.emit(id::LOG_065, Loc::at(log.file_offset(after.pos), SECTOR), || {
                 (
                     format!("log.entry[{:#x}]", after.pos),
                     format!(
@@ -374,7 +415,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
         }
         let sig = &h.signature;
         if sig != ENTRY_SIGNATURE && sig != DATA_SIGNATURE && sig != &[0; 4] {
-            s.emit("LOG-010", Loc::at(log.file_offset(after.pos), 4), || {
+            s.emit(id::LOG_010, Loc::at(log.file_offset(after.pos), 4), || {
                 (
                     format!("log.entry[{:#x}]", after.pos),
                     format!(
@@ -391,7 +432,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
         if bh.flushed_file_offset < ah.flushed_file_offset
             || bh.last_file_offset < ah.last_file_offset
         {
-            s.emit("LOG-066", entry_loc(log, b), || {
+            s.emit(id::LOG_066, entry_loc(log, b), || {
                 (
                     entry_path(b),
                     format!(
@@ -414,7 +455,7 @@ fn sequences(m: &Model, log: &Log, s: &mut Sink) {
         let (a, b) = (ent(w[0]), ent(w[1]));
         let origin = a.header.tail as u64;
         if from(origin, b.header.tail as u64) > from(origin, b.pos) {
-            s.emit("LOG-067", entry_loc(log, b), || {
+            s.emit(id::LOG_067, entry_loc(log, b), || {
                 (
                     entry_path(b),
                     format!(
@@ -443,7 +484,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
     let size = m.file_size;
     let hh = &head.header;
     if let Some(why) = log.replay_impossible() {
-        s.emit("LOG-072", Loc::at(log.offset, log.length), || {
+        s.emit(id::LOG_072, Loc::at(log.offset, log.length), || {
             (
                 entry_path(head),
                 format!(
@@ -454,7 +495,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
         });
     }
     if size < hh.flushed_file_offset {
-        s.emit("LOG-005", Loc::at(size, hh.flushed_file_offset - size), || {
+        s.emit(id::LOG_005, Loc::at(size, hh.flushed_file_offset - size), || {
             (
                 entry_path(head),
                 format!(
@@ -466,7 +507,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
         });
     }
     if size < hh.last_file_offset {
-        s.emit("LOG-006", Loc::at(size, hh.last_file_offset - size), || {
+        s.emit(id::LOG_006, Loc::at(size, hh.last_file_offset - size), || {
             (
                 entry_path(head),
                 format!(
@@ -478,7 +519,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
         });
     }
     if !log.dirty() {
-        s.emit("LOG-004", Loc::at(log.offset, log.length), || {
+        s.emit(id::LOG_004, Loc::at(log.offset, log.length), || {
             (
                 "log".into(),
                 format!(
@@ -492,7 +533,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
     }
     let names = Namer::new(m);
     for c in &log.changes {
-        s.emit("LOG-003", Loc::at(c.offset, c.length), || {
+        s.emit(id::LOG_003, Loc::at(c.offset, c.length), || {
             let what = names.range(c.offset, c.offset + c.length);
             (
                 what.clone(),
@@ -506,7 +547,7 @@ fn outcome(m: &Model, log: &Log, head: &Entry, s: &mut Sink) {
     }
     if log.replayed_size != size {
         s.emit(
-            "LOG-003",
+            id::LOG_003,
             Loc::at(size, log.replayed_size.saturating_sub(size)),
             || {
                 (
@@ -562,7 +603,7 @@ fn compare_readings(log: &Log, s: &mut Sink) {
             ""
         }
     ));
-    s.emit("LOG-070", Loc::at(log.offset, log.length), || {
+    s.emit(id::LOG_070, Loc::at(log.offset, log.length), || {
         (
             "log".into(),
             format!("readers disagree on what to replay: {}", all.join("; ")),
@@ -582,7 +623,7 @@ fn bound(log: &Log, s: &mut Sink) {
         ),
     });
     for why in log.bound.iter().cloned().chain(scans) {
-        s.emit("LOG-071", Loc::at(log.offset, log.length), || {
+        s.emit(id::LOG_071, Loc::at(log.offset, log.length), || {
             ("log".into(), format!("log analysis bounded: {why}"))
         });
     }
@@ -605,11 +646,11 @@ fn targets(m: &Model, s: &mut Sink) {
     );
     owned.extend(bitmaps.iter().map(|o| (o.offset, o.end())));
     let owned = merge(owned);
-    let fixed: [(&'static str, u64, u64, &str); 3] = [
-        ("LOG-040", 0, 64 * KIB, "the file identifier"),
-        ("LOG-041", 64 * KIB, 192 * KIB, "the header slots"),
+    let fixed: [(RuleId, u64, u64, &str); 3] = [
+        (id::LOG_040, 0, 64 * KIB, "the file identifier"),
+        (id::LOG_041, 64 * KIB, 192 * KIB, "the header slots"),
         (
-            "LOG-042",
+            id::LOG_042,
             log.offset,
             log.offset + log.length,
             "the log itself",
@@ -627,7 +668,7 @@ fn targets(m: &Model, s: &mut Sink) {
         let loc = Loc::at(a.slot, 32);
         let range = format!("[{}, {})", hex(off), hex(end));
         if matches!(a.descriptor, Descriptor::Zero { zero_length: 0, .. }) {
-            s.emit("LOG-046", loc, || {
+            s.emit(id::LOG_046, loc, || {
                 (
                     path.clone(),
                     format!("zero descriptor with ZeroLength 0 at {}", hex(off)),
@@ -650,7 +691,7 @@ fn targets(m: &Model, s: &mut Sink) {
             }
         }
         for b in blocks.iter().filter(|b| off < b.end() && b.offset < end) {
-            s.emit("LOG-043", loc, || {
+            s.emit(id::LOG_043, loc, || {
                 (
                     path.clone(),
                     format!("replay writes {range} into {b}: the log must not carry payload data"),
@@ -658,7 +699,7 @@ fn targets(m: &Model, s: &mut Sink) {
             });
         }
         if !covered(&owned, off, end) {
-            s.emit("LOG-044", loc, || {
+            s.emit(id::LOG_044, loc, || {
                 (
                     path.clone(),
                     format!("replay writes {range}, outside every region table, region and sector bitmap block"),
@@ -666,7 +707,7 @@ fn targets(m: &Model, s: &mut Sink) {
             });
         }
         if let Some(lfo) = head_lfo.filter(|&l| end > l) {
-            s.emit("LOG-045", loc, || {
+            s.emit(id::LOG_045, loc, || {
                 (
                     path.clone(),
                     format!(
@@ -698,7 +739,7 @@ fn targets(m: &Model, s: &mut Sink) {
                 && a0 < end
             {
                 let (p, q) = (&log.applied[prev], &log.applied[k]);
-                s.emit("LOG-047", Loc::at(q.slot, 32), || {
+                s.emit(id::LOG_047, Loc::at(q.slot, 32), || {
                     (
                         format!("log.entry[{:#x}].descriptor[{}]", log.entries[entry].pos, q.index),
                         format!(

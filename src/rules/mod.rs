@@ -17,6 +17,7 @@ pub(crate) mod ploc;
 pub(crate) mod rgn;
 pub(crate) mod sbm;
 
+pub use crate::findings::{RuleId, id};
 use crate::model::Model;
 use sink::Sink;
 
@@ -26,7 +27,7 @@ pub(crate) use meta::value_loc;
 /// A check over the model that may emit the listed rule ids.
 pub struct Pass {
     pub name: &'static str,
-    pub ids: &'static [&'static str],
+    pub ids: &'static [RuleId],
     /// Which view of the file the pass judges (CATALOGUE 0.4).
     pub scope: Scope,
     pub run: fn(&Model, &mut Sink),

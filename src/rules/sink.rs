@@ -1,7 +1,7 @@
 //! Collects findings: severity from the catalogue, per-rule cap, deterministic order.
 
 use super::catalogue::catalogue;
-use crate::findings::{Finding, Loc, Severity, Suppressed, View};
+use crate::findings::{Finding, Loc, RuleId, Severity, Suppressed, View};
 use std::collections::BTreeMap;
 
 /// Per-rule state, found by the address of the id literal: a per-entry rule on a hostile
@@ -19,7 +19,7 @@ struct RuleCount {
 pub struct Sink {
     view: View,
     cap: u64,
-    allowed: &'static [&'static str],
+    allowed: &'static [RuleId],
     findings: Vec<Finding>,
     counts: Vec<RuleCount>,
     /// (address of an id literal, index into `counts`): two literals of one id share a counter.
@@ -42,18 +42,13 @@ impl Sink {
 
     /// Declares the ids the running pass may emit: a pass emitting an id it does not
     /// declare is a programming error, caught by debug builds (tests, fuzzing).
-    pub fn begin_pass(&mut self, ids: &'static [&'static str]) {
+    pub fn begin_pass(&mut self, ids: &'static [RuleId]) {
         self.allowed = ids;
     }
 
     /// Reports an instance of rule `id` at the catalogue severity. `describe` returns the
     /// structure path and the message; it is only called for instances that are shown.
-    pub fn emit(
-        &mut self,
-        id: &'static str,
-        loc: Loc,
-        describe: impl FnOnce() -> (String, String),
-    ) {
+    pub fn emit(&mut self, id: RuleId, loc: Loc, describe: impl FnOnce() -> (String, String)) {
         let n = self.counter(id);
         let sev = self.counts[n].default;
         self.record(n, sev, loc, describe);
@@ -62,7 +57,7 @@ impl Sink {
     /// As [`Sink::emit`], with a severity the catalogue allows for the case (downgrades).
     pub fn emit_as(
         &mut self,
-        id: &'static str,
+        id: RuleId,
         severity: Severity,
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
@@ -75,7 +70,7 @@ impl Sink {
     /// fault in a redundant copy that is not the one in use).
     pub fn emit_at_most(
         &mut self,
-        id: &'static str,
+        id: RuleId,
         at_most: Severity,
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
@@ -88,7 +83,7 @@ impl Sink {
     /// Counts `n` more instances of rule `id` at the catalogue severity without describing
     /// them, if its cap is already reached (they would not be shown): for rules that fire
     /// on millions of BAT entries at once. Returns false, counting nothing, otherwise.
-    pub fn emit_hidden(&mut self, id: &'static str, n: u64) -> bool {
+    pub fn emit_hidden(&mut self, id: RuleId, n: u64) -> bool {
         let k = self.counter(id);
         let c = &mut self.counts[k];
         if c.count < self.cap {
@@ -102,7 +97,8 @@ impl Sink {
     }
 
     /// Index of the counter for `id`, creating it (with the catalogue's data) on first use.
-    fn counter(&mut self, id: &'static str) -> usize {
+    fn counter(&mut self, id: RuleId) -> usize {
+        let id = id.as_str();
         let key = id.as_ptr() as usize;
         if self.last.0 == key {
             return self.last.1;
@@ -118,7 +114,7 @@ impl Sink {
                             "rule {id} is not in rules/*.toml"
                         );
                         debug_assert!(
-                            self.allowed.contains(&id),
+                            self.allowed.iter().any(|a| a.as_str() == id),
                             "rule {id} emitted by a pass that does not declare it"
                         );
                         let rule = catalogue().get(id);
@@ -185,7 +181,7 @@ impl Sink {
     /// As [`Sink::emit`], for a finding that belongs to `view` rather than this sink's.
     pub fn emit_in_view(
         &mut self,
-        id: &'static str,
+        id: RuleId,
         view: View,
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
