@@ -4,16 +4,19 @@ use super::{threads, views};
 use crate::findings::View;
 use crate::model::Model;
 use crate::rules::sink::Sink;
-use crate::rules::{Pass, Scope, bat, chain, fti, hdr, layout, log, meta, ploc, rgn, sbm};
+use crate::rules::{
+    Pass, Scope, bat, chain, header, identifier, layout, log, metadata, parent, region,
+    sector_bitmap,
+};
 
 /// The passes before the BAT walk, in evaluation order (CATALOGUE 5).
 const MAIN: [&[Pass]; 8] = [
-    fti::PASSES,
-    hdr::PASSES,
-    rgn::PASSES,
-    meta::PASSES,
-    ploc::PASSES,
-    sbm::PASSES,
+    identifier::PASSES,
+    header::PASSES,
+    region::PASSES,
+    metadata::PASSES,
+    parent::PASSES,
+    sector_bitmap::PASSES,
     layout::PASSES,
     chain::PASSES,
 ];
@@ -43,9 +46,9 @@ pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
 /// are reported once more as LOG-007.
 pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
     // Another format (or nothing): one finding naming it, not a cascade of VHDX ones.
-    if fti::foreign_format(raw).is_some() {
-        sink.begin_pass(fti::NOT_VHDX.ids);
-        (fti::NOT_VHDX.run)(raw, sink);
+    if identifier::foreign_format(raw).is_some() {
+        sink.begin_pass(identifier::NOT_VHDX.ids);
+        (identifier::NOT_VHDX.run)(raw, sink);
         return;
     }
     let Some(rep) = replayed else {

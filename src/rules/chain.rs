@@ -1,7 +1,7 @@
 //! CHAIN: a differencing disk against its parent (CATALOGUE 2.9), when the parent was
 //! supplied (`--parent`) or found (`--find-parents`).
 
-use super::meta::value_loc;
+use super::metadata::value_loc;
 use super::sink::Sink;
 use super::{Pass, Scope, id};
 use crate::findings::Loc;

@@ -1,28 +1,28 @@
-//! The checks: one module per rule family, each a list of passes. A pass declares the
-//! catalogue ids it emits; `grep -r BAT-013 src/rules` finds the code of a rule. A pass is a
-//! pure check over a [`Model`]: [`crate::engine`] decides when, on which view and on which
-//! thread it runs.
+//! The checks: one module per rule family (named as its rules/*.toml file), each a list of
+//! passes. A pass declares the catalogue ids it emits, as [`id`] constants;
+//! `grep -r BAT_013 src/rules` finds the code of a rule. A pass is a pure check over a
+//! [`Model`]: [`crate::engine`] decides when, on which view and on which thread it runs.
 
 pub mod catalogue;
 pub mod sink;
 
 pub(crate) mod bat;
 pub(crate) mod chain;
-pub(crate) mod fti;
-pub(crate) mod hdr;
+pub(crate) mod header;
+pub(crate) mod identifier;
 pub(crate) mod layout;
 pub(crate) mod log;
-pub(crate) mod meta;
-pub(crate) mod ploc;
-pub(crate) mod rgn;
-pub(crate) mod sbm;
+pub(crate) mod metadata;
+pub(crate) mod parent;
+pub(crate) mod region;
+pub(crate) mod sector_bitmap;
 
 pub use crate::findings::{RuleId, id};
 use crate::model::Model;
 use sink::Sink;
 
 /// Where a known metadata item's value is (for the policy's requirement findings too).
-pub(crate) use meta::value_loc;
+pub(crate) use metadata::value_loc;
 
 /// A check over the model that may emit the listed rule ids.
 pub struct Pass {
