@@ -224,10 +224,6 @@ impl Params {
         self.file_parameter_flags
             .map(|f| f & metadata::FP_HAS_PARENT != 0)
     }
-    pub fn leave_block_allocated(&self) -> Option<bool> {
-        self.file_parameter_flags
-            .map(|f| f & metadata::FP_LEAVE_BLOCK_ALLOCATED != 0)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -12,7 +12,6 @@ use crate::model::{Bits, DiskType, Holes, Model};
 use std::collections::HashSet;
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "block allocation table",
     ids: &[
         id::BAT_001,
         id::BAT_002,

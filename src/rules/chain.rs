@@ -10,7 +10,6 @@ use crate::format::parent;
 use crate::model::{ChainBreak, Model};
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "parent chain",
     ids: &[
         id::CHAIN_001,
         id::CHAIN_002,

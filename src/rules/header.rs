@@ -10,7 +10,6 @@ use crate::model::{HeaderChoice, HeaderCopy, Model};
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "each header copy",
         ids: &[
             id::HDR_001,
             id::HDR_002,
@@ -22,7 +21,6 @@ pub const PASSES: &[Pass] = &[
         run: each_copy,
     },
     Pass {
-        name: "header pair",
         ids: &[
             id::HDR_003,
             id::HDR_004,
@@ -36,7 +34,6 @@ pub const PASSES: &[Pass] = &[
         run: pair,
     },
     Pass {
-        name: "current header",
         ids: &[
             id::HDR_007,
             id::HDR_009,

@@ -10,7 +10,6 @@ use crate::model::{HEADER_SECTION, Model};
 pub const PASSES: &[Pass] = &[
     NOT_VHDX,
     Pass {
-        name: "file type identifier",
         ids: &[
             id::FTI_001,
             id::FTI_002,
@@ -27,7 +26,6 @@ pub const PASSES: &[Pass] = &[
 /// The one pass that runs on a file which is another format (or empty): no VHDX rule
 /// can apply to it, so the engine runs this alone.
 pub const NOT_VHDX: Pass = Pass {
-    name: "not a VHDX",
     ids: &[id::FTI_007],
     scope: Scope::Raw,
     run: run_not_vhdx,

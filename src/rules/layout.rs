@@ -11,7 +11,6 @@ use crate::format::bat::{self, BatEntry, Slot, SlotCursor};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "layout",
     ids: &[
         id::LAYOUT_001,
         id::LAYOUT_002,

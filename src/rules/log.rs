@@ -19,7 +19,6 @@ use std::collections::BTreeSet;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "log",
         ids: &[
             id::LOG_001,
             id::LOG_002,
@@ -65,7 +64,6 @@ pub const PASSES: &[Pass] = &[
         run,
     },
     Pass {
-        name: "log.targets",
         ids: &[
             id::LOG_040,
             id::LOG_041,

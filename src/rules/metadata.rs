@@ -10,7 +10,6 @@ use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "metadata table",
         ids: &[
             id::META_001,
             id::META_002,
@@ -23,7 +22,6 @@ pub const PASSES: &[Pass] = &[
         run: table,
     },
     Pass {
-        name: "metadata entries",
         ids: &[
             id::META_006,
             id::META_007,
@@ -50,7 +48,6 @@ pub const PASSES: &[Pass] = &[
         run: entries,
     },
     Pass {
-        name: "metadata values",
         ids: &[
             id::META_023,
             id::META_024,
@@ -68,7 +65,6 @@ pub const PASSES: &[Pass] = &[
         run: values,
     },
     Pass {
-        name: "metadata free space",
         ids: &[id::META_037],
         scope: Scope::Views,
         run: free_space,

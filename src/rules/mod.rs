@@ -26,7 +26,6 @@ pub(crate) use metadata::value_loc;
 
 /// A check over the model that may emit the listed rule ids.
 pub struct Pass {
-    pub name: &'static str,
     pub ids: &'static [RuleId],
     /// Which view of the file the pass judges (CATALOGUE 0.4).
     pub scope: Scope,

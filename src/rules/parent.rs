@@ -12,7 +12,6 @@ use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "parent locator structure",
         ids: &[
             id::PLOC_001,
             id::PLOC_002,
@@ -32,7 +31,6 @@ pub const PASSES: &[Pass] = &[
         run: structure,
     },
     Pass {
-        name: "parent locator keys",
         ids: &[
             id::PLOC_013,
             id::PLOC_014,

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "each region table copy",
         ids: &[
             id::RGN_001,
             id::RGN_002,
@@ -23,13 +22,11 @@ pub const PASSES: &[Pass] = &[
         run: each_copy,
     },
     Pass {
-        name: "region table pair",
         ids: &[id::RGN_003, id::RGN_004, id::RGN_005, id::RGN_006],
         scope: Scope::Views,
         run: pair,
     },
     Pass {
-        name: "region entries",
         ids: &[
             id::RGN_009,
             id::RGN_010,

@@ -8,7 +8,6 @@ use crate::format::bat::{self, SECTOR_BITMAP_BLOCK_SIZE, SECTORS_PER_BITMAP};
 use crate::model::{DiskType, Model, nonzero_byte};
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "sector bitmaps",
     ids: &[
         id::SBM_001,
         id::SBM_002,

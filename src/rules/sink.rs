@@ -211,10 +211,6 @@ impl Sink {
         self.counts.extend(other.counts);
     }
 
-    pub fn fired(&self, id: &str) -> bool {
-        self.counts.iter().any(|c| c.id == id)
-    }
-
     /// Instances of `id` so far, shown and beyond the cap.
     pub fn total(&self, id: &str) -> u64 {
         self.counts
