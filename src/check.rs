@@ -1,13 +1,10 @@
-//! One image, end to end: build the model, run every rule pass, collect the report.
+//! One image, end to end: the public front of [`crate::engine`] (options, sources that
+//! can fail, the chain member's stage).
 
+use crate::engine::run_checks;
+pub use crate::findings::ImageReport;
 use crate::io::{ReadAt, SourceError, Watch};
-use crate::model::replay::ReplayedView;
-use crate::model::{ChainBreak, Headers, LogCell, Model, ParentLink, log};
-use crate::rules::finding::{Finding, Severity, View};
-use crate::rules::sink::{Sink, Suppressed};
-use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use crate::model::{ChainBreak, Model, ParentLink};
 
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
@@ -18,86 +15,6 @@ pub struct CheckOptions {
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions { max_per_rule: 100 }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ImageReport {
-    pub size: u64,
-    pub findings: Vec<Finding>,
-    /// Instances beyond `max_per_rule`, per rule.
-    pub suppressed: BTreeMap<&'static str, Suppressed>,
-    /// Findings a policy waiver covers: index into `findings` -> the waiver's reason.
-    /// They stay in the report and never decide the verdict.
-    pub waived: BTreeMap<usize, String>,
-    /// Rules whose suppressed instances a rule-wide waiver covers, with its reason.
-    pub waived_suppressed: BTreeMap<&'static str, String>,
-    /// Digests of the file and of the virtual disk, when asked for.
-    pub digests: Option<crate::hash::Digests>,
-}
-
-impl ImageReport {
-    /// Every rule id that fired, shown or suppressed.
-    pub fn ids(&self) -> BTreeSet<&'static str> {
-        self.findings
-            .iter()
-            .map(|f| f.rule)
-            .chain(self.suppressed.keys().copied())
-            .collect()
-    }
-
-    pub fn has(&self, id: &str) -> bool {
-        self.findings.iter().any(|f| f.rule == id) || self.suppressed.contains_key(id)
-    }
-
-    /// The reason of the waiver covering finding `i`, if one does.
-    pub fn waiver(&self, i: usize) -> Option<&str> {
-        self.waived.get(&i).map(String::as_str)
-    }
-
-    /// Findings that decide the verdict: shown ones not waived, and the severity of
-    /// each rule's suppressed instances unless a waiver covers them.
-    fn deciding(
-        &self,
-    ) -> (
-        impl Iterator<Item = &Finding>,
-        impl Iterator<Item = &Suppressed>,
-    ) {
-        let shown = (self.findings.iter().enumerate())
-            .filter(|(i, _)| !self.waived.contains_key(i))
-            .map(|(_, f)| f);
-        let hidden = (self.suppressed.iter())
-            .filter(|(id, _)| !self.waived_suppressed.contains_key(*id))
-            .map(|(_, s)| s);
-        (shown, hidden)
-    }
-
-    /// Instances at exactly `sev`, suppressed ones included, waived ones not.
-    pub fn count(&self, sev: Severity) -> u64 {
-        let (shown, hidden) = self.deciding();
-        let shown = shown.filter(|f| f.severity == sev).count() as u64;
-        let hidden: u64 = hidden
-            .filter(|s| s.severity == Some(sev))
-            .map(|s| s.count)
-            .sum();
-        shown + hidden
-    }
-
-    /// Waived instances, suppressed ones included.
-    pub fn count_waived(&self) -> u64 {
-        let hidden: u64 = (self.waived_suppressed.keys())
-            .filter_map(|id| self.suppressed.get(id))
-            .map(|s| s.count)
-            .sum();
-        self.waived.len() as u64 + hidden
-    }
-
-    /// The highest severity present and not waived, if any.
-    pub fn worst(&self) -> Option<Severity> {
-        let (shown, hidden) = self.deciding();
-        let shown = shown.map(|f| f.severity).max();
-        let hidden = hidden.filter_map(|s| s.severity).max();
-        shown.max(hidden)
     }
 }
 
@@ -115,7 +32,7 @@ pub fn check_with_parent(
     parent: Option<ParentLink>,
     opts: &CheckOptions,
 ) -> ImageReport {
-    run_checks(src, parent, None, opts, |_, _, _| ()).0
+    run_checks(src, parent, None, opts.max_per_rule, |_, _, _| ()).0
 }
 
 /// [`check_with_parent`] of a source that can fail: the report, or why none can be given
@@ -151,85 +68,7 @@ pub fn check_member<R>(
     stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
 ) -> Result<(ImageReport, R), SourceError> {
     let watch = Watch::new(src);
-    let out = run_checks(&watch, parent, broken, opts, stage);
+    let out = run_checks(&watch, parent, broken, opts.max_per_rule, stage);
     watch.verify()?;
     Ok(out)
-}
-
-fn run_checks<R>(
-    src: &dyn ReadAt,
-    parent: Option<ParentLink>,
-    broken: Option<ChainBreak>,
-    opts: &CheckOptions,
-    stage: impl FnOnce(&Model, Option<&Model>, &mut ImageReport) -> R,
-) -> (ImageReport, R) {
-    with_models(src, parent, broken, |raw, replayed| {
-        let mut sink = Sink::new(View::Raw, opts.max_per_rule);
-        crate::rules::run_all(raw, replayed, &mut sink);
-        let (mut findings, suppressed) = sink.finish();
-        sort_findings(&mut findings);
-        let mut report = ImageReport {
-            size: src.len(),
-            findings,
-            suppressed,
-            waived: BTreeMap::new(),
-            waived_suppressed: BTreeMap::new(),
-            digests: None,
-        };
-        let r = stage(raw, replayed, &mut report);
-        (report, r)
-    })
-}
-
-/// Builds the RAW model of `src` and, when its log has a pending replay, the REPLAYED model
-/// (the structures judged after replay, CATALOGUE 0.4), and hands both to `f`.
-fn with_models<R>(
-    src: &dyn ReadAt,
-    parent: Option<ParentLink>,
-    broken: Option<ChainBreak>,
-    f: impl FnOnce(&Model, Option<&Model>) -> R,
-) -> R {
-    let headers = Headers::read(src);
-    let log = LogCell::default();
-    std::thread::scope(|scope| {
-        // A ring with data is analysed ahead on a second thread while the structures are
-        // built — and, for a stale ring (LogGuid zero: nothing depends on it), while every
-        // pass but the LOG passes runs (they run last, CATALOGUE 5.8). Whichever thread
-        // asks first analyses it; the other waits for that analysis.
-        if let Some(h) = headers.current().filter(|h| log::ring_holds_data(src, h)) {
-            let (h, log) = (h.clone(), log.clone());
-            crate::threads::spawn_beside(scope, move || {
-                log.get_or_init(|| log::analyse(src, &h).map(Arc::new));
-            });
-        }
-        let mut model = Model::assemble(src, headers, log);
-        model.parent = parent.clone();
-        model.chain_break = broken.clone();
-        if model.log_is_history() {
-            return f(&model, None);
-        }
-        let log = model.log_shared().filter(|l| l.dirty());
-        let view = log
-            .as_deref()
-            .and_then(|l| l.plan.as_ref())
-            .map(|plan| ReplayedView::new(src, plan));
-        let replayed = view.as_ref().map(|v| {
-            let mut m = Model::build_replayed(v, &model);
-            m.parent = parent;
-            m.chain_break = broken;
-            m
-        });
-        f(&model, replayed.as_ref())
-    })
-}
-
-/// The report order (DESIGN: by offset, then rule id); findings without an offset last.
-pub(crate) fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        (a.offset.unwrap_or(u64::MAX), a.rule, a.view).cmp(&(
-            b.offset.unwrap_or(u64::MAX),
-            b.rule,
-            b.view,
-        ))
-    });
 }

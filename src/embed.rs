@@ -14,8 +14,8 @@ use crate::check::CheckOptions;
 use crate::cli::MAX_PER_RULE_LIMIT;
 use crate::io::{ReadAt, Stamp, Watch};
 use crate::model::virtual_disk::{self, Extent, ViewChoice, VirtualDisk};
-use crate::policy::Policy;
-use crate::report::{self, Checked, FailOn, Render, Status};
+use crate::policy::{FailOn, Policy};
+use crate::report::{self, Checked, Render, Status};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 

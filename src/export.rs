@@ -6,11 +6,11 @@
 
 use crate::chain::Member;
 use crate::check::CheckOptions;
+use crate::findings::Severity;
 use crate::hash::{self, Piece, Progress};
 use crate::io::{self, FileReader, ReadAt};
 use crate::model::virtual_disk::{self, Extent, State, ViewChoice, VirtualDisk};
 use crate::report::path_line;
-use crate::rules::finding::Severity;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Write;

@@ -7,26 +7,14 @@
 //! is exact or absent: a disk with blocks past the end of its file, or a differencing disk
 //! without its parents, has none, and says why.
 
+pub use crate::findings::Digests;
 use crate::io::{self, ReadAt};
 use crate::model::Model;
 use crate::model::virtual_disk::{self, ViewChoice, VirtualDisk};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Digests {
-    pub algorithm: &'static str,
-    /// Digest of the image file, byte for byte.
-    pub file: String,
-    /// Digest of the virtual disk contents, when they can be known from this file alone.
-    pub virtual_disk: Option<String>,
-    /// Why `virtual_disk` is missing.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub virtual_unavailable: Option<String>,
-}
 
 /// Computes both digests (in parallel: each is bound by hashing speed). A read error is
 /// returned, never hashed as zeros: a digest of evidence must be exact.

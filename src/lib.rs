@@ -2,12 +2,14 @@
 //!
 //! Data flow, one direction: [`io`] (read-only bytes) → [`format`] (spec-named structures,
 //! no judgement) → [`model`] (the image as understood) → [`rules`] (one check per catalogue
-//! id) → [`policy`] (overrides, waivers, requirements) → [`report`] (text, JSON, SARIF).
+//! id) → [`engine`] (models, views, pass schedule, threads) → [`policy`] (overrides,
+//! waivers, requirements) → [`report`] (text, JSON, SARIF). [`findings`] (what a check
+//! reports) sits below the rules; [`check`] is the engine's public front.
 //! Beside the flow: [`hash`] (evidence digests), [`batch`] (many images in parallel) and
 //! [`replay`] (a replayed copy written to a new file), [`export`] (the virtual disk as a
 //! raw image, and its allocation map), [`newfile`] (how both create their output);
-//! [`threads`] starts helper threads; [`embed`] is the entry point of embedding programs
-//! (the Python bindings).
+//! [`threads`] (in the engine) starts helper threads; [`embed`] is the entry point of
+//! embedding programs (the Python bindings).
 #![forbid(unsafe_code)]
 
 pub mod batch;
@@ -15,7 +17,9 @@ pub mod chain;
 pub mod check;
 pub mod cli;
 pub mod embed;
+pub mod engine;
 pub mod export;
+pub mod findings;
 pub mod format;
 pub mod hash;
 pub mod io;
@@ -26,7 +30,8 @@ pub mod policy;
 pub mod replay;
 pub mod report;
 pub mod rules;
-pub mod threads;
 
-pub use check::{CheckOptions, ImageReport, check};
-pub use rules::finding::{Finding, Severity, View};
+pub use check::{CheckOptions, check};
+/// Kept at its old path for the modules that start helper threads.
+pub use engine::threads;
+pub use findings::{Finding, ImageReport, Severity, View};

@@ -21,7 +21,8 @@ use vhdx_check::io::{self as vio, MemReader, ReadAt};
 use vhdx_check::model::Model;
 use vhdx_check::model::log::{MAX_DESCRIPTORS, Mode};
 use vhdx_check::model::replay::ReplayedView;
-use vhdx_check::report::{self, Checked, FailOn};
+use vhdx_check::policy::FailOn;
+use vhdx_check::report::{self, Checked};
 use vhdx_check::{CheckOptions, ImageReport, Severity, check};
 
 /// Rules left out of the cap-1 count comparison, whose output depends on the cap by design.

@@ -7,8 +7,6 @@ use std::fmt;
 pub struct Guid(pub [u8; 16]);
 
 impl Guid {
-    pub const ZERO: Guid = Guid([0; 16]);
-
     /// Builds a GUID from its canonical text fields, as the specification prints them.
     pub const fn from_fields(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
         let a = d1.to_le_bytes();

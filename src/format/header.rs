@@ -14,7 +14,7 @@ pub const DEFINED: usize = 80;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Header {
-    #[serde(serialize_with = "crate::report::ser_bytes")]
+    #[serde(serialize_with = "crate::format::display::ser_bytes")]
     pub signature: [u8; 4],
     pub checksum: u32,
     pub sequence_number: u64,

@@ -13,7 +13,7 @@ pub const RESERVED_OFFSET: usize = CREATOR_OFFSET + CREATOR_LEN;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FileIdentifier {
-    #[serde(serialize_with = "crate::report::ser_bytes")]
+    #[serde(serialize_with = "crate::format::display::ser_bytes")]
     pub signature: [u8; 8],
     /// Creator code units up to the first NUL (all 256 if none).
     pub creator: String,

@@ -18,7 +18,7 @@ pub const CHECKSUM_FIELD: usize = 4;
 /// Log entry header (64 bytes at the start of an entry; MS-VHDX 2.3.1.1).
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct EntryHeader {
-    #[serde(serialize_with = "crate::report::ser_bytes")]
+    #[serde(serialize_with = "crate::format::display::ser_bytes")]
     pub signature: [u8; 4],
     pub checksum: u32,
     pub entry_length: u32,
@@ -64,16 +64,16 @@ pub enum Descriptor {
         sequence_number: u64,
     },
     Data {
-        #[serde(serialize_with = "crate::report::ser_hex")]
+        #[serde(serialize_with = "crate::format::display::ser_hex")]
         trailing_bytes: [u8; 4],
-        #[serde(serialize_with = "crate::report::ser_hex")]
+        #[serde(serialize_with = "crate::format::display::ser_hex")]
         leading_bytes: [u8; 8],
         file_offset: u64,
         sequence_number: u64,
     },
     /// Neither "zero" nor "desc".
     Unknown {
-        #[serde(serialize_with = "crate::report::ser_bytes")]
+        #[serde(serialize_with = "crate::format::display::ser_bytes")]
         signature: [u8; 4],
     },
 }

@@ -22,7 +22,7 @@ pub const FLAGS_RESERVED: u32 = !7;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MetadataTable {
-    #[serde(serialize_with = "crate::report::ser_bytes")]
+    #[serde(serialize_with = "crate::format::display::ser_bytes")]
     pub signature: [u8; 8],
     pub reserved: u16,
     pub entry_count: u16,

@@ -3,6 +3,7 @@
 
 pub mod bat;
 pub mod crc;
+pub mod display;
 pub mod foreign;
 pub mod guid;
 pub mod header;

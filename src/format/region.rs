@@ -15,7 +15,7 @@ pub const MAX_ENTRIES: usize = 2047;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RegionTable {
-    #[serde(serialize_with = "crate::report::ser_bytes")]
+    #[serde(serialize_with = "crate::format::display::ser_bytes")]
     pub signature: [u8; 4],
     pub checksum: u32,
     pub entry_count: u32,

@@ -1,5 +1,5 @@
 //! One read of a large BAT for walks that run at the same time. The BAT and layout
-//! passes each stream a large table, on two threads (`rules::run_all`); read separately, a
+//! passes each stream a large table, on two threads (`engine::run::run_all`); read separately, a
 //! 512 MiB table was read twice, and the kernel's copies were half the CPU time of a
 //! check. Here each chunk is read by the first walk that needs it (a walk that needs it
 //! while it is being read waits for it) and kept for the others. A walk that gets

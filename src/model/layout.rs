@@ -1,6 +1,6 @@
 //! The allocated objects of CATALOGUE 2.10: what occupies which bytes of the file.
 
-use super::{BatView, Model};
+use super::Model;
 use crate::format::MIB;
 use crate::format::bat::{self, BatEntry};
 use crate::format::guid;
@@ -39,15 +39,6 @@ impl Object {
     /// End offset; saturates (an overflowing object is reported by its own rule).
     pub fn end(&self) -> u64 {
         self.offset.saturating_add(self.length)
-    }
-
-    pub fn is_block(&self) -> bool {
-        matches!(
-            self.kind,
-            ObjectKind::PayloadBlock { .. }
-                | ObjectKind::SectorBitmapBlock { .. }
-                | ObjectKind::RetainedBlock { .. }
-        )
     }
 }
 
@@ -133,10 +124,6 @@ impl Model<'_> {
             offset,
             length,
         })
-    }
-
-    pub fn bat_view(&self) -> Option<BatView> {
-        self.bat
     }
 
     /// Name of a region entry's type for messages.

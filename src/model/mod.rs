@@ -6,10 +6,13 @@ mod bat_cache;
 mod bits;
 mod layout;
 pub mod log;
+pub mod names;
 pub mod qemu;
 pub mod replay;
 pub mod virtual_disk;
 
+/// What the rules' reads of the file use: they read through the model, never `io` itself.
+pub use crate::io::{Holes, nonzero_byte};
 pub use bits::Bits;
 pub use layout::{Object, ObjectKind};
 
@@ -221,10 +224,6 @@ impl Params {
         self.file_parameter_flags
             .map(|f| f & metadata::FP_HAS_PARENT != 0)
     }
-    pub fn leave_block_allocated(&self) -> Option<bool> {
-        self.file_parameter_flags
-            .map(|f| f & metadata::FP_LEAVE_BLOCK_ALLOCATED != 0)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -298,7 +297,7 @@ pub struct Model<'a> {
 }
 
 /// A log analysis, done once by whichever thread asks first: a model's own, or one a
-/// caller started ahead on another thread (`check::with_models`) and handed to the model.
+/// caller started ahead on another thread (`engine::views::with_models`) and handed to the model.
 pub type LogCell = Arc<OnceLock<Option<Arc<log::Log>>>>;
 
 /// Both header copies of `src` and which one is current (MS-VHDX 2.2.2).
@@ -659,20 +658,25 @@ impl<'a> Model<'a> {
             .collect()
     }
 
+    /// Reads `buf.len()` bytes at `offset`, zero past the end of the file; the bytes read.
+    pub fn read_padded(&self, offset: u64, buf: &mut [u8]) -> usize {
+        io::read_padded(self.src, offset, buf)
+    }
+
     /// First non-zero byte in a file range (bounded, streamed).
     pub fn first_nonzero(&self, offset: u64, len: u64) -> Option<u64> {
         io::first_nonzero(self.src, offset, len)
     }
 
     /// [`Model::first_nonzero`] for many ranges in file order, remembering holes.
-    pub fn first_nonzero_in(&self, holes: &mut io::Holes, offset: u64, len: u64) -> Option<u64> {
+    pub fn first_nonzero_in(&self, holes: &mut Holes, offset: u64, len: u64) -> Option<u64> {
         io::first_nonzero_in(self.src, holes, offset, len)
     }
 
     /// A few bytes at `offset` for a finding's preview.
     pub fn preview(&self, offset: u64) -> String {
         let (b, got) = io::read_vec(self.src, offset, 16);
-        crate::report::preview(&b[..got])
+        crate::format::display::preview(&b[..got])
     }
 }
 

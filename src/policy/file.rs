@@ -1,10 +1,9 @@
 //! The policy file: TOML, unknown keys rejected, every error located by line and column.
 
-use super::{Policy, Requirements, Waiver};
+use super::{FailOn, Policy, Requirements, Waiver};
+use crate::findings::Severity;
 use crate::model::DiskType;
-use crate::report::FailOn;
 use crate::rules::catalogue::catalogue;
-use crate::rules::finding::Severity;
 use serde::{Deserialize, Deserializer, de};
 use std::collections::BTreeMap;
 use std::fmt;

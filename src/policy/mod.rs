@@ -8,10 +8,8 @@ pub mod require;
 
 pub use file::PolicyError;
 
-use crate::check::{ImageReport, sort_findings};
+use crate::findings::{ImageReport, Severity, View, sort_findings};
 use crate::model::{DiskType, Model};
-use crate::report::FailOn;
-use crate::rules::finding::{Severity, View};
 use crate::rules::sink::Sink;
 use std::collections::BTreeMap;
 
@@ -24,6 +22,28 @@ pub struct Policy {
     pub severity: BTreeMap<&'static str, Severity>,
     pub waivers: Vec<Waiver>,
     pub require: Requirements,
+}
+
+/// When an image is rejected (DESIGN: exit-code contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+impl FailOn {
+    pub fn rejects(self, r: &ImageReport) -> bool {
+        let threshold = match self {
+            FailOn::Error => Severity::Error,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Info => Severity::Info,
+            FailOn::Never => return false,
+        };
+        r.worst().is_some_and(|w| w >= threshold)
+    }
 }
 
 /// A finding the policy accepts, and why.

@@ -3,65 +3,68 @@
 //! (POLICY-009), so a damaged image never passes a gate by hiding the value.
 
 use super::Requirements;
+use crate::findings::{Loc, RuleId, id};
 use crate::format::guid;
 use crate::format::metadata::{self, KnownItem};
 use crate::format::region;
 use crate::model::Model;
-use crate::rules::sink::{Loc, Sink};
+use crate::rules::sink::Sink;
 use crate::rules::{hex, value_loc};
 
 /// One requirement: the POLICY ids it may report (its own and POLICY-009) and its check.
 pub struct Check {
-    pub ids: &'static [&'static str],
+    pub ids: &'static [RuleId],
     pub run: fn(&Model, &Requirements, &mut Sink),
 }
 
 /// Every requirement check, in evaluation order.
 pub const CHECKS: &[Check] = &[
     Check {
-        ids: &["POLICY-001", UNKNOWN],
+        ids: &[id::POLICY_001, UNKNOWN],
         run: disk_type,
     },
     Check {
-        ids: &["POLICY-002", UNKNOWN],
+        ids: &[id::POLICY_002, UNKNOWN],
         run: virtual_size,
     },
     Check {
-        ids: &["POLICY-003", UNKNOWN],
+        ids: &[id::POLICY_003, UNKNOWN],
         run: block_size,
     },
     Check {
-        ids: &["POLICY-004", UNKNOWN],
+        ids: &[id::POLICY_004, UNKNOWN],
         run: logical_sector_size,
     },
     Check {
-        ids: &["POLICY-005", UNKNOWN],
+        ids: &[id::POLICY_005, UNKNOWN],
         run: parent,
     },
     Check {
-        ids: &["POLICY-006", UNKNOWN],
+        ids: &[id::POLICY_006, UNKNOWN],
         run: pending_log,
     },
     Check {
-        ids: &["POLICY-007", UNKNOWN],
+        ids: &[id::POLICY_007, UNKNOWN],
         run: unknown_regions,
     },
     Check {
-        ids: &["POLICY-008", UNKNOWN],
+        ids: &[id::POLICY_008, UNKNOWN],
         run: unknown_items,
     },
 ];
 
 /// Every POLICY id some check emits (each once).
 pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
-    let mut ids: Vec<_> = CHECKS.iter().flat_map(|c| c.ids.iter().copied()).collect();
+    let mut ids: Vec<_> = (CHECKS.iter())
+        .flat_map(|c| c.ids.iter().map(|i| i.as_str()))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     ids.into_iter()
 }
 
 /// Shared by every check: the requirement's value could not be read.
-const UNKNOWN: &str = "POLICY-009";
+const UNKNOWN: RuleId = id::POLICY_009;
 
 pub fn run(m: &Model, req: &Requirements, s: &mut Sink) {
     for c in CHECKS {
@@ -103,7 +106,7 @@ fn disk_type(m: &Model, req: &Requirements, s: &mut Sink) {
     };
     if !allowed.contains(&t) {
         s.emit(
-            "POLICY-001",
+            id::POLICY_001,
             value_loc(m, KnownItem::FileParameters),
             || {
                 let names: Vec<_> = allowed.iter().map(|t| t.name()).collect();
@@ -129,7 +132,7 @@ fn virtual_size(m: &Model, req: &Requirements, s: &mut Sink) {
     };
     if vds > max {
         s.emit(
-            "POLICY-002",
+            id::POLICY_002,
             value_loc(m, KnownItem::VirtualDiskSize),
             || {
                 (
@@ -153,7 +156,7 @@ fn block_size(m: &Model, req: &Requirements, s: &mut Sink) {
     if !allowed.contains(&(bs as u64)) {
         // BlockSize is the first field of File Parameters.
         let loc = field_loc(m, KnownItem::FileParameters, 0, 4);
-        s.emit("POLICY-003", loc, || {
+        s.emit(id::POLICY_003, loc, || {
             (
                 item_name(KnownItem::FileParameters),
                 format!(
@@ -175,7 +178,7 @@ fn logical_sector_size(m: &Model, req: &Requirements, s: &mut Sink) {
     };
     if !allowed.contains(&lss) {
         s.emit(
-            "POLICY-004",
+            id::POLICY_004,
             value_loc(m, KnownItem::LogicalSectorSize),
             || {
                 (
@@ -206,7 +209,7 @@ fn parent(m: &Model, req: &Requirements, s: &mut Sink) {
     if has_parent {
         // The flags are the second field of File Parameters.
         let loc = field_loc(m, KnownItem::FileParameters, 4, 4);
-        s.emit("POLICY-005", loc, || {
+        s.emit(id::POLICY_005, loc, || {
             (
                 item_name(KnownItem::FileParameters),
                 "HasParent is set: a differencing disk, which the policy forbids: its contents depend on a parent the gate does not see; merge it into a standalone image or set require.allow_parent".into(),
@@ -214,7 +217,7 @@ fn parent(m: &Model, req: &Requirements, s: &mut Sink) {
         });
     } else if let Some(li) = &m.parent_locator {
         s.emit(
-            "POLICY-005",
+            id::POLICY_005,
             Loc::at(li.file_offset, li.bytes.len() as u64),
             || {
                 (
@@ -255,7 +258,7 @@ fn pending_log(m: &Model, req: &Requirements, s: &mut Sink) {
     };
     // LogGuid is at byte 48 of the header (MS-VHDX 2.2.2).
     let at = m.headers[i].slot.offset + 48;
-    s.emit("POLICY-006", Loc::at(at, 16), || {
+    s.emit(id::POLICY_006, Loc::at(at, 16), || {
         (
             format!("header[{}].log_guid", i + 1),
             format!(
@@ -279,7 +282,7 @@ fn unknown_regions(m: &Model, req: &Requirements, s: &mut Sink) {
             continue;
         }
         let at = base + region::entry_offset(i) as u64;
-        s.emit("POLICY-007", Loc::at(at, region::ENTRY_SIZE as u64), || {
+        s.emit(id::POLICY_007, Loc::at(at, region::ENTRY_SIZE as u64), || {
             (
                 format!("region_table[{}].entry[{i}]", t + 1),
                 format!(
@@ -303,7 +306,7 @@ fn unknown_items(m: &Model, req: &Requirements, s: &mut Sink) {
     for it in md.items.iter().filter(|it| it.known.is_none()) {
         let at = md.region.file_offset + metadata::entry_offset(it.index) as u64;
         s.emit(
-            "POLICY-008",
+            id::POLICY_008,
             Loc::at(at, metadata::ENTRY_SIZE as u64),
             || {
                 let kind = if it.entry.is_user() { "user" } else { "unknown system" };
@@ -317,6 +320,39 @@ fn unknown_items(m: &Model, req: &Requirements, s: &mut Sink) {
                     ),
                 )
             },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::catalogue::catalogue;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_catalogue_rule_has_a_check_and_every_check_a_rule() {
+        // Both lists meet here: the rule passes below, the POLICY requirement checks.
+        let implemented: BTreeSet<&str> = crate::engine::implemented_ids()
+            .chain(super::implemented_ids())
+            .collect();
+        let catalogued: BTreeSet<&str> = catalogue()
+            .rules()
+            .filter(|r| r.deferred.is_none())
+            .map(|r| r.id)
+            .collect();
+        let unchecked: Vec<_> = catalogued.difference(&implemented).collect();
+        let undocumented: Vec<_> = implemented.difference(&catalogued).collect();
+        assert!(
+            unchecked.is_empty(),
+            "rules in rules/*.toml without a check: {unchecked:?}"
+        );
+        assert!(
+            undocumented.is_empty(),
+            "checks without a rule entry: {undocumented:?}"
+        );
+        assert!(
+            catalogue().rules().count() >= 121,
+            "the six families hold 121 catalogue rules"
         );
     }
 }

@@ -12,12 +12,12 @@
 
 use super::{Checked, HIDDEN_DATA_RULES, Render, Status};
 use crate::check::ImageReport;
+use crate::findings::{Finding, Severity, View};
 use crate::format::MIB;
 use crate::format::bat;
 use crate::model::virtual_disk::{Extent, State, VirtualDisk};
 use crate::model::{Model, ObjectKind};
 use crate::rules::catalogue::catalogue;
-use crate::rules::finding::{Finding, Severity, View};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

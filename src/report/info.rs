@@ -128,7 +128,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
             checksum_ok: e.computed_checksum == Some(e.header.checksum),
             valid_strict: e.valid(Mode::Strict),
             valid_lenient: e.valid(Mode::Lenient),
-            fails: e.fails.iter().map(|p| p.id()).collect(),
+            fails: e.fails.iter().map(|p| p.id().as_str()).collect(),
             replayed: replayed.contains(&i),
             descriptors: log
                 .descriptors(m.src, i, MAX_LISTED_DESCRIPTORS)
@@ -152,7 +152,7 @@ fn log_info(m: &Model) -> Option<LogInfo> {
             replayed: s.replayed.iter().map(|&i| log.entries[i].pos).collect(),
         })
         .collect();
-    let names = crate::rules::Namer::new(m);
+    let names = crate::model::names::Namer::new(m);
     let replay = log.plan.as_ref().map(|_| ReplayInfo {
         dirty: log.dirty(),
         size_before: m.file_size,
@@ -296,7 +296,7 @@ fn bat_info(m: &Model) -> Option<BatInfo> {
 pub fn collect(m: &Model) -> Value {
     let info = Info {
         file_size: m.file_size,
-        signature: super::preview(&m.identifier.signature),
+        signature: crate::format::display::preview(&m.identifier.signature),
         creator: &m.identifier.creator,
         headers: m
             .headers

@@ -4,8 +4,8 @@ use super::{
     ArrayWriter, Checked, Render, Statistics, Status, path_bytes, path_str, pretty_at,
     split_template,
 };
-use crate::check::ImageReport;
-use crate::rules::finding::Severity;
+use crate::findings::ImageReport;
+use crate::findings::Severity;
 use serde_json::{Value, json};
 use std::io::{self, Write};
 

@@ -4,8 +4,8 @@
 //! artifact with its verdict and digests.
 
 use super::{ArrayWriter, Checked, Render, Status, path_bytes, pretty_at, split_template};
+use crate::findings::{Finding, Severity};
 use crate::rules::catalogue::{RuleInfo, catalogue};
-use crate::rules::finding::{Finding, Severity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;

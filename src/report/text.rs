@@ -3,8 +3,8 @@
 //! marked with their reason; digests last.
 
 use super::{Checked, HIDDEN_DATA_RULES, Render, Statistics, Status, escape_controls, path_line};
-use crate::hash::Digests;
-use crate::rules::finding::{Finding, Severity, View};
+use crate::findings::Digests;
+use crate::findings::{Finding, Severity, View};
 use std::fmt::Write;
 use std::io;
 

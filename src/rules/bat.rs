@@ -1,22 +1,41 @@
 //! BAT: every entry of the block allocation table (CATALOGUE 2.5), streamed in chunks.
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, hex, id};
+use crate::findings::Loc;
+use crate::findings::Severity;
 use crate::format::MIB;
 use crate::format::bat::{
     self, BatEntry, Geometry, Slot, SlotCursor, payload_state_name, sb_state_name,
 };
-use crate::io;
-use crate::model::{Bits, DiskType, Model};
-use crate::rules::finding::Severity;
+use crate::model::{Bits, DiskType, Holes, Model};
 use std::collections::HashSet;
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "block allocation table",
     ids: &[
-        "BAT-001", "BAT-002", "BAT-003", "BAT-004", "BAT-005", "BAT-006", "BAT-007", "BAT-008",
-        "BAT-009", "BAT-010", "BAT-011", "BAT-012", "BAT-013", "BAT-014", "BAT-015", "BAT-016",
-        "BAT-017", "BAT-018", "BAT-019", "BAT-020", "BAT-021", "BAT-022", "BAT-023",
+        id::BAT_001,
+        id::BAT_002,
+        id::BAT_003,
+        id::BAT_004,
+        id::BAT_005,
+        id::BAT_006,
+        id::BAT_007,
+        id::BAT_008,
+        id::BAT_009,
+        id::BAT_010,
+        id::BAT_011,
+        id::BAT_012,
+        id::BAT_013,
+        id::BAT_014,
+        id::BAT_015,
+        id::BAT_016,
+        id::BAT_017,
+        id::BAT_018,
+        id::BAT_019,
+        id::BAT_020,
+        id::BAT_021,
+        id::BAT_022,
+        id::BAT_023,
     ],
     scope: Scope::Views,
     run,
@@ -24,14 +43,6 @@ pub const PASSES: &[Pass] = &[Pass {
 
 /// Offsets beyond the end of the file tracked for BAT-013 (the in-file ones use a bitset).
 const MAX_TRACKED_OUTSIDE: usize = 65_536;
-
-/// Whether the BAT pass is worth a thread of its own beside the other passes
-/// ([`super::run_all`]): only for a large table ([`crate::model::BatView::large`], whose
-/// reads the walks then share). Walking a small one (up to 1 Mi entries, 8 MiB) takes less
-/// than starting a thread and waiting for it on a busy machine.
-pub(super) fn walk_on_thread(m: &Model) -> bool {
-    m.bat.is_some_and(|b| b.large())
-}
 
 /// Why the BAT cannot be evaluated, if it cannot.
 fn missing_prerequisite(m: &Model) -> Option<String> {
@@ -138,14 +149,14 @@ struct Walk<'m, 'a> {
     starts: Bits,
     outside: HashSet<u64>,
     /// BAT-020 sweeps every FULLY_PRESENT block: the last hole found answers the next.
-    holes: io::Holes,
+    holes: Holes,
     not_full: NotFull,
 }
 
 fn run(m: &Model, s: &mut Sink) {
     if let Some(why) = missing_prerequisite(m) {
         s.emit(
-            "BAT-023",
+            id::BAT_023,
             m.bat_region
                 .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64)),
             || {
@@ -165,7 +176,7 @@ fn run(m: &Model, s: &mut Sink) {
     let needed = g.total_entries * bat::ENTRY_SIZE;
     let region_len = region.length as u64;
     if region_len < needed {
-        s.emit("BAT-001", Loc::at(region.file_offset, region_len), || {
+        s.emit(id::BAT_001, Loc::at(region.file_offset, region_len), || {
             // The payload entries among the first `held` indices map the disk up to `mapped`.
             let held = region_len / 8;
             let blocks = held - held / (g.chunk_ratio + 1);
@@ -191,7 +202,7 @@ fn run(m: &Model, s: &mut Sink) {
             .file_offset
             .checked_add(needed)
             .map_or(Loc::NONE, |o| Loc::at(o, region_len - needed));
-        s.emit("BAT-022", spare, || {
+        s.emit(id::BAT_022, spare, || {
             (
                 "bat".into(),
                 format!(
@@ -211,7 +222,7 @@ fn run(m: &Model, s: &mut Sink) {
         chunk: Chunk::default(),
         starts: Bits::for_file(m.file_size),
         outside: HashSet::new(),
-        holes: io::Holes::default(),
+        holes: Holes::default(),
         not_full: NotFull::default(),
     };
     m.for_each_bat_chunk(|first, entries| {
@@ -303,7 +314,7 @@ impl Walk<'_, '_> {
         }
         if slot == Slot::Beyond {
             if e.0 != 0 && self.disk != DiskType::Differencing {
-                s.emit("BAT-016", self.loc(i), || {
+                s.emit(id::BAT_016, self.loc(i), || {
                     (
                         format!("bat[{i}]"),
                         format!(
@@ -316,7 +327,7 @@ impl Walk<'_, '_> {
             return;
         }
         if e.reserved() != 0 {
-            s.emit("BAT-002", self.loc(i), || {
+            s.emit(id::BAT_002, self.loc(i), || {
                 (
                     format!("bat[{i}]"),
                     format!(
@@ -397,7 +408,7 @@ impl Walk<'_, '_> {
             let (off, e) = (start + j * bs, run[j as usize]);
             if all_zero || self.m.first_nonzero_in(&mut self.holes, off, bs).is_none() {
                 // Past the rule's cap instances are only counted: count the rest at once.
-                if all_zero && s.emit_hidden("BAT-020", n - j) {
+                if all_zero && s.emit_hidden(id::BAT_020, n - j) {
                     break;
                 }
                 self.zero_block(s, i + j, block + j, e);
@@ -409,7 +420,7 @@ impl Walk<'_, '_> {
     /// BAT-020: a FULLY_PRESENT block (inside the file) that holds only zeros.
     fn zero_block(&self, s: &mut Sink, i: u64, block: u64, e: BatEntry) {
         s.emit(
-            "BAT-020",
+            id::BAT_020,
             Loc::at(e.file_offset(), self.g.block_size),
             || {
                 (
@@ -439,7 +450,7 @@ impl Walk<'_, '_> {
             false
         };
         if dup {
-            s.emit("BAT-013", self.loc(i), || {
+            s.emit(id::BAT_013, self.loc(i), || {
                 (
                     format!("bat[{i}]"),
                     format!(
@@ -457,7 +468,7 @@ impl Walk<'_, '_> {
         let differencing = self.disk == DiskType::Differencing;
         let name = || format!("bat[{i}]");
         if st != bat::SB_BLOCK_NOT_PRESENT && st != bat::SB_BLOCK_PRESENT {
-            s.emit("BAT-005", self.loc(i), || {
+            s.emit(id::BAT_005, self.loc(i), || {
                 (
                     name(),
                     format!("sector bitmap entry has reserved state {st}; readers may refuse it"),
@@ -465,7 +476,7 @@ impl Walk<'_, '_> {
             });
         }
         if st == bat::SB_BLOCK_PRESENT && !differencing {
-            s.emit("BAT-006", self.loc(i), || {
+            s.emit(id::BAT_006, self.loc(i), || {
                 (
                     name(),
                     format!(
@@ -476,7 +487,7 @@ impl Walk<'_, '_> {
             });
         }
         if st == bat::SB_BLOCK_PRESENT && e.file_offset_mb() == 0 {
-            s.emit("BAT-009", self.loc(i), || {
+            s.emit(id::BAT_009, self.loc(i), || {
                 (
                     name(),
                     "SB_BLOCK_PRESENT with FileOffsetMB 0 (inside the header section): the chunk's sector bitmap cannot be read".into(),
@@ -484,7 +495,7 @@ impl Walk<'_, '_> {
             });
         }
         if st == bat::SB_BLOCK_NOT_PRESENT && e.file_offset_mb() != 0 {
-            s.emit("BAT-011", self.loc(i), || {
+            s.emit(id::BAT_011, self.loc(i), || {
                 (
                     name(),
                     format!(
@@ -504,7 +515,7 @@ impl Walk<'_, '_> {
         if differencing {
             if self.chunk.partial_blocks > 0 && st != bat::SB_BLOCK_PRESENT {
                 let first = self.chunk.first_partial.unwrap_or(0);
-                s.emit("BAT-007", self.loc(i), || {
+                s.emit(id::BAT_007, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -516,7 +527,7 @@ impl Walk<'_, '_> {
                 });
             }
             if st == bat::SB_BLOCK_PRESENT && self.chunk.partial_blocks == 0 {
-                s.emit("BAT-018", self.loc(i), || {
+                s.emit(id::BAT_018, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -537,7 +548,7 @@ impl Walk<'_, '_> {
         if block >= g.payload_blocks {
             // Padding of the last chunk of a differencing disk.
             if e.0 != 0 {
-                s.emit("BAT-017", self.loc(i), || {
+                s.emit(id::BAT_017, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -552,7 +563,7 @@ impl Walk<'_, '_> {
         // Statistics describe the disk's blocks, not the padding of the last chunk.
         self.stats.payload[st as usize] += 1;
         match st {
-            4 | 5 => s.emit("BAT-003", self.loc(i), || {
+            4 | 5 => s.emit(id::BAT_003, self.loc(i), || {
                 let (note, qemu) = if st == 5 {
                     (
                         " (UNMAPPED in the pre-1.0 draft: an old writer?)",
@@ -570,7 +581,7 @@ impl Walk<'_, '_> {
                 )
             }),
             bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if self.disk != DiskType::Differencing => {
-                s.emit("BAT-004", self.loc(i), || {
+                s.emit(id::BAT_004, self.loc(i), || {
                     (
                         name(),
                         format!(
@@ -590,7 +601,7 @@ impl Walk<'_, '_> {
         let present =
             st == bat::PAYLOAD_BLOCK_FULLY_PRESENT || st == bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT;
         if present && mb == 0 {
-            s.emit("BAT-008", self.loc(i), || {
+            s.emit(id::BAT_008, self.loc(i), || {
                 (
                     name(),
                     format!(
@@ -602,7 +613,7 @@ impl Walk<'_, '_> {
             });
         }
         if (st == bat::PAYLOAD_BLOCK_NOT_PRESENT || st == bat::PAYLOAD_BLOCK_ZERO) && mb != 0 {
-            s.emit("BAT-010", self.loc(i), || {
+            s.emit(id::BAT_010, self.loc(i), || {
                 let hyper_v = if st == bat::PAYLOAD_BLOCK_ZERO {
                     " (Hyper-V, by QEMU's account, fails to read a ZERO block with an offset)"
                 } else {
@@ -614,7 +625,7 @@ impl Walk<'_, '_> {
         let retained =
             (st == bat::PAYLOAD_BLOCK_UNDEFINED || st == bat::PAYLOAD_BLOCK_UNMAPPED) && mb != 0;
         if retained {
-            s.emit("BAT-012", Loc::at(e.file_offset(), g.block_size), || {
+            s.emit(id::BAT_012, Loc::at(e.file_offset(), g.block_size), || {
                 (name(), format!("{} block {block} points at {}: retained previous contents may be recoverable; readers show zeros or undefined data for {}", payload_state_name(st), hex(e.file_offset()), self.virtual_bytes(block, 0)))
             });
         }
@@ -645,7 +656,7 @@ impl Walk<'_, '_> {
     /// BAT-014: the block must lie inside the file.
     fn bounds(&self, s: &mut Sink, i: u64, e: BatEntry, size: u64, sev: Severity) {
         let end = e.file_offset().checked_add(size);
-        s.emit_as("BAT-014", sev, Loc::at(e.file_offset(), size), || {
+        s.emit_as(id::BAT_014, sev, Loc::at(e.file_offset(), size), || {
             let bitmap = self.g.is_sector_bitmap_index(i);
             let st = e.state();
             let follows = if bitmap {
@@ -711,7 +722,7 @@ impl Walk<'_, '_> {
             self.base + first * bat::ENTRY_SIZE,
             (last - first + 1) * bat::ENTRY_SIZE,
         );
-        s.emit("BAT-015", loc, || {
+        s.emit(id::BAT_015, loc, || {
             (
                 if first == last {
                     format!("bat[{first}]")
@@ -735,7 +746,7 @@ impl Walk<'_, '_> {
             .m
             .bat_region
             .map_or(Loc::NONE, |r| Loc::at(r.file_offset, r.length as u64));
-        s.emit("BAT-019", region, || {
+        s.emit(id::BAT_019, region, || {
             let p = |x: u8| st.payload[x as usize];
             (
                 "bat".into(),
@@ -762,7 +773,7 @@ impl Walk<'_, '_> {
             && self.g.payload_blocks > 0
             && st.payload[bat::PAYLOAD_BLOCK_FULLY_PRESENT as usize] == self.g.payload_blocks
         {
-            s.emit("BAT-021", region, || {
+            s.emit(id::BAT_021, region, || {
                 ("bat".into(), "every payload block of this dynamic disk is FULLY_PRESENT: effectively fixed but not flagged so".into())
             });
         }

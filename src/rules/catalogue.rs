@@ -2,7 +2,7 @@
 //! files stay the single source of truth; the list of family files is in build.rs).
 //! Looking a rule up costs a binary search, and nothing is parsed at start-up.
 
-use super::finding::Severity;
+use crate::findings::Severity;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

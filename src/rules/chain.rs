@@ -1,24 +1,24 @@
 //! CHAIN: a differencing disk against its parent (CATALOGUE 2.9), when the parent was
 //! supplied (`--parent`) or found (`--find-parents`).
 
-use super::meta::value_loc;
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope};
+use super::metadata::value_loc;
+use super::sink::Sink;
+use super::{Pass, Scope, id};
+use crate::findings::Loc;
 use crate::format::metadata::KnownItem;
 use crate::format::parent;
 use crate::model::{ChainBreak, Model};
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "parent chain",
     ids: &[
-        "CHAIN-001",
-        "CHAIN-002",
-        "CHAIN-003",
-        "CHAIN-004",
-        "CHAIN-005",
-        "CHAIN-006",
-        "CHAIN-007",
-        "CHAIN-008",
+        id::CHAIN_001,
+        id::CHAIN_002,
+        id::CHAIN_003,
+        id::CHAIN_004,
+        id::CHAIN_005,
+        id::CHAIN_006,
+        id::CHAIN_007,
+        id::CHAIN_008,
     ],
     scope: Scope::Views,
     run,
@@ -30,9 +30,9 @@ fn run(m: &Model, s: &mut Sink) {
     });
     if let Some(b) = &m.chain_break {
         let (id, what) = match b {
-            ChainBreak::Missing(t) => ("CHAIN-006", t),
-            ChainBreak::Loop(t) => ("CHAIN-007", t),
-            ChainBreak::Depth(t) => ("CHAIN-008", t),
+            ChainBreak::Missing(t) => (id::CHAIN_006, t),
+            ChainBreak::Loop(t) => (id::CHAIN_007, t),
+            ChainBreak::Depth(t) => (id::CHAIN_008, t),
         };
         s.emit(id, locator, || ("chain".into(), what.clone()));
     }
@@ -40,7 +40,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let Some(dwg) = p.data_write_guid
         && let Err(names) = m.linkage_matches(dwg)
     {
-        s.emit("CHAIN-001", locator, || {
+        s.emit(id::CHAIN_001, locator, || {
             (
                 "chain".into(),
                 format!(
@@ -55,7 +55,7 @@ fn run(m: &Model, s: &mut Sink) {
         && a != b
     {
         s.emit(
-            "CHAIN-002",
+            id::CHAIN_002,
             value_loc(m, KnownItem::LogicalSectorSize),
             || {
                 (
@@ -72,7 +72,7 @@ fn run(m: &Model, s: &mut Sink) {
         && a != b
     {
         s.emit(
-            "CHAIN-003",
+            id::CHAIN_003,
             value_loc(m, KnownItem::VirtualDiskSize),
             || {
                 (
@@ -93,7 +93,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let (Some(a), Some(b)) = (child.virtual_disk_id, par.virtual_disk_id)
         && a == b
     {
-        s.emit("CHAIN-004", value_loc(m, KnownItem::VirtualDiskId), || {
+        s.emit(id::CHAIN_004, value_loc(m, KnownItem::VirtualDiskId), || {
             (
                 "chain".into(),
                 format!("child and parent share VirtualDiskId {a} (expected for VHDX children): it confirms the pair"),
@@ -103,7 +103,7 @@ fn run(m: &Model, s: &mut Sink) {
     if let Some(key) = p.found_via
         && key != parent::KEY_RELATIVE_PATH
     {
-        s.emit("CHAIN-005", locator, || {
+        s.emit(id::CHAIN_005, locator, || {
             (
                 "chain".into(),
                 format!(

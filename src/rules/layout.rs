@@ -2,25 +2,25 @@
 //! 2.10). Overlaps are found on a 1 MiB grid (all objects are 1 MiB aligned by rule), so
 //! the work is linear in the BAT and memory is one bit per MiB of the real file.
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, bat::past_eof_severity, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, bat::past_eof_severity, hex, id};
+use crate::findings::Loc;
+use crate::findings::Severity;
 use crate::format::MIB;
 use crate::format::bat::{self, BatEntry, Slot, SlotCursor};
 use crate::model::{Bits, DiskType, Model, Object, ObjectKind};
-use crate::rules::finding::Severity;
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "layout",
     ids: &[
-        "LAYOUT-001",
-        "LAYOUT-002",
-        "LAYOUT-003",
-        "LAYOUT-004",
-        "LAYOUT-005",
-        "LAYOUT-006",
-        "LAYOUT-007",
-        "LAYOUT-008",
-        "LAYOUT-009",
+        id::LAYOUT_001,
+        id::LAYOUT_002,
+        id::LAYOUT_003,
+        id::LAYOUT_004,
+        id::LAYOUT_005,
+        id::LAYOUT_006,
+        id::LAYOUT_007,
+        id::LAYOUT_008,
+        id::LAYOUT_009,
     ],
     scope: Scope::Views,
     run,
@@ -82,7 +82,7 @@ fn overlap(s: &mut Sink, a: &Object, b: &Object) {
     let lo = a.offset.max(b.offset);
     let hi = a.end().min(b.end());
     s.emit_as(
-        "LAYOUT-001",
+        id::LAYOUT_001,
         sev,
         Loc::at(lo, hi.saturating_sub(lo)),
         || {
@@ -160,7 +160,7 @@ fn run(m: &Model, s: &mut Sink) {
             .checked_add(o.length)
             .is_none_or(|end| end > m.file_size)
         {
-            s.emit("LAYOUT-002", Loc::at(o.offset, o.length), || {
+            s.emit(id::LAYOUT_002, Loc::at(o.offset, o.length), || {
                 (
                     format!("{}", ObjectLabel(o)),
                     format!(
@@ -283,7 +283,7 @@ impl Grid {
 
     fn block(&mut self, m: &Model, s: &mut Sink, i: u64, e: BatEntry, o: Object) {
         if let Some(sev) = past_eof_severity(m, i, e, o.length) {
-            s.emit_as("LAYOUT-002", sev, Loc::at(o.offset, o.length), || {
+            s.emit_as(id::LAYOUT_002, sev, Loc::at(o.offset, o.length), || {
                 (
                     format!("bat[{i}]"),
                     format!(
@@ -332,7 +332,7 @@ impl Grid {
                 } else {
                     Severity::Error
                 };
-                s.emit_as("LAYOUT-001", sev, Loc::at(o.offset, o.length), || {
+                s.emit_as(id::LAYOUT_001, sev, Loc::at(o.offset, o.length), || {
                     (
                         format!("{}", ObjectLabel(&o)),
                         format!("{o} overlaps another block: {}", overlap_follows(sev)),
@@ -423,7 +423,7 @@ fn file_length(m: &Model, s: &mut Sink, g: &Grid, complete: bool) {
     } else {
         Severity::Warning
     };
-    s.emit_as("LAYOUT-003", sev, Loc::at(floor, odd), || {
+    s.emit_as(id::LAYOUT_003, sev, Loc::at(floor, odd), || {
         let why = if zero_tail {
             format!(
                 ": its last {odd} bytes, after the last object (which ends at {}), are zero (objects are 1 MiB aligned; the file length need not be)",
@@ -452,7 +452,7 @@ fn file_length(m: &Model, s: &mut Sink, g: &Grid, complete: bool) {
 fn header_reserved(m: &Model, s: &mut Sink) {
     const START: u64 = 0x50000;
     if let Some(at) = m.first_nonzero(START, MIB - START) {
-        s.emit("LAYOUT-006", Loc::at(at, MIB - at), || {
+        s.emit(id::LAYOUT_006, Loc::at(at, MIB - at), || {
             (
                 "header_section.reserved".into(),
                 format!(
@@ -484,7 +484,7 @@ fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
                 u += 1;
             }
             let at = m.first_nonzero(start * MIB, MIB).unwrap_or(start * MIB);
-            s.emit("LAYOUT-004", Loc::at(start * MIB, (u - start) * MIB), || {
+            s.emit(id::LAYOUT_004, Loc::at(start * MIB, (u - start) * MIB), || {
                 (
                     "free_space".into(),
                     format!(
@@ -502,7 +502,7 @@ fn free_space(m: &Model, s: &mut Sink, g: &Grid) {
     if m.file_size > g.last_end
         && let Some(at) = m.first_nonzero(g.last_end, m.file_size - g.last_end)
     {
-        s.emit("LAYOUT-005", Loc::at(at, m.file_size - at), || {
+        s.emit(id::LAYOUT_005, Loc::at(at, m.file_size - at), || {
             (
                 "file.tail".into(),
                 format!(
@@ -526,7 +526,7 @@ fn fixed_size(m: &Model, s: &mut Sink, g: &Grid) {
     let expected = MIB + regions + h.log_length as u64 + geo.payload_blocks * geo.block_size;
     let explained = g.last_end.div_ceil(MIB).saturating_mul(MIB);
     if m.file_size < expected || m.file_size > explained.max(expected) {
-        s.emit("LAYOUT-007", Loc::at(0, m.file_size), || {
+        s.emit(id::LAYOUT_007, Loc::at(0, m.file_size), || {
             let follows = if m.file_size < expected {
                 format!(
                     "{} bytes fewer than a fixed disk of this size needs: the file was cut or its blocks never all allocated",
@@ -561,7 +561,7 @@ fn last_file_offset(m: &Model, s: &mut Sink, g: &Grid) {
         return;
     };
     if g.last_end > lfo {
-        s.emit("LAYOUT-008", Loc::at(lfo, g.last_end - lfo), || {
+        s.emit(id::LAYOUT_008, Loc::at(lfo, g.last_end - lfo), || {
             (
                 "file".into(),
                 format!(
@@ -610,7 +610,7 @@ fn order(m: &Model, s: &mut Sink, g: &Grid) {
         .into_iter()
         .filter_map(|(on, why)| on.then_some(why))
         .collect();
-        s.emit("LAYOUT-009", Loc::NONE, || {
+        s.emit(id::LAYOUT_009, Loc::NONE, || {
             (
                 "file".into(),
                 format!(

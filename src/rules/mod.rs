@@ -1,34 +1,32 @@
-//! The checks: one module per rule family, each a list of passes. A pass declares the
-//! catalogue ids it emits; `grep -r BAT-013 src/rules` finds the code of a rule.
+//! The checks: one module per rule family (named as its rules/*.toml file), each a list of
+//! passes. A pass declares the catalogue ids it emits, as [`id`] constants;
+//! `grep -r BAT_013 src/rules` finds the code of a rule. A pass is a pure check over a
+//! [`Model`]: [`crate::engine`] decides when, on which view and on which thread it runs.
 
 pub mod catalogue;
-pub mod finding;
 pub mod sink;
 
-mod bat;
-mod chain;
-mod fti;
-mod hdr;
-mod layout;
-mod log;
-mod meta;
-mod ploc;
-mod rgn;
-mod sbm;
+pub(crate) mod bat;
+pub(crate) mod chain;
+pub(crate) mod header;
+pub(crate) mod identifier;
+pub(crate) mod layout;
+pub(crate) mod log;
+pub(crate) mod metadata;
+pub(crate) mod parent;
+pub(crate) mod region;
+pub(crate) mod sector_bitmap;
 
+pub use crate::findings::{RuleId, id};
 use crate::model::Model;
-use finding::View;
 use sink::Sink;
 
-/// Names the structures a byte range of the file holds (what replay changes).
-pub(crate) use log::Namer;
 /// Where a known metadata item's value is (for the policy's requirement findings too).
-pub(crate) use meta::value_loc;
+pub(crate) use metadata::value_loc;
 
 /// A check over the model that may emit the listed rule ids.
 pub struct Pass {
-    pub name: &'static str,
-    pub ids: &'static [&'static str],
+    pub ids: &'static [RuleId],
     /// Which view of the file the pass judges (CATALOGUE 0.4).
     pub scope: Scope,
     pub run: fn(&Model, &mut Sink),
@@ -44,99 +42,6 @@ pub enum Scope {
     Views,
     /// What replay writes: judged on the view replay produces.
     Replay,
-}
-
-/// The passes before the BAT walk, in evaluation order (CATALOGUE 5).
-const MAIN: [&[Pass]; 8] = [
-    fti::PASSES,
-    hdr::PASSES,
-    rgn::PASSES,
-    meta::PASSES,
-    ploc::PASSES,
-    sbm::PASSES,
-    layout::PASSES,
-    chain::PASSES,
-];
-
-/// The BAT walk: it reads the BAT on its own, so it can run beside the main passes.
-const SIDE: &[Pass] = bat::PASSES;
-
-/// The LOG passes judge what the model already holds (the views are decided before any
-/// pass runs), so they run last, with the forensic sweeps (CATALOGUE 5.8): a stale ring is
-/// analysed meanwhile on another thread (`check::with_models`).
-const LAST: &[Pass] = log::PASSES;
-
-/// Every pass, in the order they run on one thread.
-pub fn passes() -> impl Iterator<Item = &'static Pass> {
-    MAIN.into_iter().flatten().chain(SIDE).chain(LAST)
-}
-
-/// Every rule id some pass (or the view comparison) implements.
-pub fn implemented_ids() -> impl Iterator<Item = &'static str> {
-    passes()
-        .flat_map(|p| p.ids.iter().copied())
-        .chain(log::VIEW_DIFF_IDS.iter().copied())
-}
-
-/// Runs every pass on `raw` (only FTI-007 when it is another format), or, when the log has a pending replay, the RAW passes on
-/// `raw` and the others on `replayed` (CATALOGUE 0.4); findings that only one view has
-/// are reported once more as LOG-007.
-pub fn run_all(raw: &Model, replayed: Option<&Model>, sink: &mut Sink) {
-    // Another format (or nothing): one finding naming it, not a cascade of VHDX ones.
-    if fti::foreign_format(raw).is_some() {
-        sink.begin_pass(fti::NOT_VHDX.ids);
-        (fti::NOT_VHDX.run)(raw, sink);
-        return;
-    }
-    let Some(rep) = replayed else {
-        run_passes(raw, |_| true, sink);
-        return;
-    };
-    run_passes(raw, |p| p.scope == Scope::Raw, sink);
-    let mut raw_views = sink.fork_view(View::Raw);
-    let mut rep_views = sink.fork_view(View::Replayed);
-    let mut rep_targets = sink.fork_view(View::Replayed);
-    std::thread::scope(|scope| {
-        crate::threads::spawn_beside(scope, || {
-            run_passes(raw, |p| p.scope == Scope::Views, &mut raw_views)
-        });
-        run_passes(rep, |p| p.scope == Scope::Views, &mut rep_views);
-        run_passes(rep, |p| p.scope == Scope::Replay, &mut rep_targets);
-    });
-    // Only the families both views judge are compared.
-    sink.begin_pass(log::VIEW_DIFF_IDS);
-    log::diff_views(&raw_views, &rep_views, sink);
-    sink.join(rep_views);
-    sink.join(rep_targets);
-}
-
-/// Runs the selected passes. The BAT pass runs on a second thread beside the others: it
-/// and the layout pass each stream the whole table (up to 4 GiB), and on two cores the
-/// walks overlap. Passes share nothing but the model, and no pass claims another's ids,
-/// so the second sink joins the first unchanged; findings are sorted afterwards.
-fn run_passes(model: &Model, select: impl Fn(&Pass) -> bool + Sync, sink: &mut Sink) {
-    if !bat::walk_on_thread(model) {
-        for p in passes().filter(|p| select(p)) {
-            sink.begin_pass(p.ids);
-            (p.run)(model, sink);
-        }
-        return;
-    }
-    let mut side = sink.fork();
-    std::thread::scope(|scope| {
-        // A panic in the side pass is propagated when the scope ends.
-        crate::threads::spawn_beside(scope, || {
-            for p in SIDE.iter().filter(|p| select(p)) {
-                side.begin_pass(p.ids);
-                (p.run)(model, &mut side);
-            }
-        });
-        for p in (MAIN.into_iter().flatten().chain(LAST)).filter(|p| select(p)) {
-            sink.begin_pass(p.ids);
-            (p.run)(model, sink);
-        }
-    });
-    sink.join(side);
 }
 
 /// The parts of `[0, len)` that no range in `used` covers (ranges may overlap, be unsorted
@@ -164,34 +69,6 @@ pub(crate) fn hex(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::catalogue::catalogue;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn every_catalogue_rule_has_a_check_and_every_check_a_rule() {
-        // POLICY ids are checked by the policy's requirement checks, not by a pass.
-        let implemented: BTreeSet<&str> = super::implemented_ids()
-            .chain(crate::policy::require::implemented_ids())
-            .collect();
-        let catalogued: BTreeSet<&str> = catalogue()
-            .rules()
-            .filter(|r| r.deferred.is_none())
-            .map(|r| r.id)
-            .collect();
-        let unchecked: Vec<_> = catalogued.difference(&implemented).collect();
-        let undocumented: Vec<_> = implemented.difference(&catalogued).collect();
-        assert!(
-            unchecked.is_empty(),
-            "rules in rules/*.toml without a check: {unchecked:?}"
-        );
-        assert!(
-            undocumented.is_empty(),
-            "checks without a rule entry: {undocumented:?}"
-        );
-        assert!(
-            catalogue().rules().count() >= 121,
-            "the six families hold 121 catalogue rules"
-        );
-    }
 
     #[test]
     fn gaps_between_used_ranges() {
@@ -201,14 +78,6 @@ mod tests {
         );
         assert_eq!(super::gaps(vec![(0, 50)], 40), vec![]);
         assert_eq!(super::gaps(vec![(60, 70)], 40), vec![(0, 40)]);
-    }
-
-    #[test]
-    fn no_id_is_claimed_by_two_passes() {
-        let mut seen = BTreeSet::new();
-        for id in super::implemented_ids() {
-            assert!(seen.insert(id), "{id} declared by two passes");
-        }
     }
 
     #[test]

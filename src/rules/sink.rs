@@ -1,35 +1,8 @@
 //! Collects findings: severity from the catalogue, per-rule cap, deterministic order.
 
 use super::catalogue::catalogue;
-use super::finding::{Finding, Severity, View};
+use crate::findings::{Finding, Loc, RuleId, Severity, Suppressed, View};
 use std::collections::BTreeMap;
-
-/// Where a finding is in the file.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Loc {
-    pub offset: Option<u64>,
-    pub length: Option<u64>,
-}
-
-impl Loc {
-    pub fn at(offset: u64, length: u64) -> Loc {
-        Loc {
-            offset: Some(offset),
-            length: Some(length),
-        }
-    }
-    pub const NONE: Loc = Loc {
-        offset: None,
-        length: None,
-    };
-}
-
-/// Instances of one rule beyond the shown cap.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct Suppressed {
-    pub severity: Option<Severity>,
-    pub count: u64,
-}
 
 /// Per-rule state, found by the address of the id literal: a per-entry rule on a hostile
 /// 4 GiB BAT emits hundreds of millions of instances, so the hot path avoids hashing and
@@ -46,7 +19,7 @@ struct RuleCount {
 pub struct Sink {
     view: View,
     cap: u64,
-    allowed: &'static [&'static str],
+    allowed: &'static [RuleId],
     findings: Vec<Finding>,
     counts: Vec<RuleCount>,
     /// (address of an id literal, index into `counts`): two literals of one id share a counter.
@@ -69,18 +42,13 @@ impl Sink {
 
     /// Declares the ids the running pass may emit: a pass emitting an id it does not
     /// declare is a programming error, caught by debug builds (tests, fuzzing).
-    pub fn begin_pass(&mut self, ids: &'static [&'static str]) {
+    pub fn begin_pass(&mut self, ids: &'static [RuleId]) {
         self.allowed = ids;
     }
 
     /// Reports an instance of rule `id` at the catalogue severity. `describe` returns the
     /// structure path and the message; it is only called for instances that are shown.
-    pub fn emit(
-        &mut self,
-        id: &'static str,
-        loc: Loc,
-        describe: impl FnOnce() -> (String, String),
-    ) {
+    pub fn emit(&mut self, id: RuleId, loc: Loc, describe: impl FnOnce() -> (String, String)) {
         let n = self.counter(id);
         let sev = self.counts[n].default;
         self.record(n, sev, loc, describe);
@@ -89,7 +57,7 @@ impl Sink {
     /// As [`Sink::emit`], with a severity the catalogue allows for the case (downgrades).
     pub fn emit_as(
         &mut self,
-        id: &'static str,
+        id: RuleId,
         severity: Severity,
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
@@ -102,7 +70,7 @@ impl Sink {
     /// fault in a redundant copy that is not the one in use).
     pub fn emit_at_most(
         &mut self,
-        id: &'static str,
+        id: RuleId,
         at_most: Severity,
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
@@ -115,7 +83,7 @@ impl Sink {
     /// Counts `n` more instances of rule `id` at the catalogue severity without describing
     /// them, if its cap is already reached (they would not be shown): for rules that fire
     /// on millions of BAT entries at once. Returns false, counting nothing, otherwise.
-    pub fn emit_hidden(&mut self, id: &'static str, n: u64) -> bool {
+    pub fn emit_hidden(&mut self, id: RuleId, n: u64) -> bool {
         let k = self.counter(id);
         let c = &mut self.counts[k];
         if c.count < self.cap {
@@ -129,7 +97,8 @@ impl Sink {
     }
 
     /// Index of the counter for `id`, creating it (with the catalogue's data) on first use.
-    fn counter(&mut self, id: &'static str) -> usize {
+    fn counter(&mut self, id: RuleId) -> usize {
+        let id = id.as_str();
         let key = id.as_ptr() as usize;
         if self.last.0 == key {
             return self.last.1;
@@ -145,7 +114,7 @@ impl Sink {
                             "rule {id} is not in rules/*.toml"
                         );
                         debug_assert!(
-                            self.allowed.contains(&id),
+                            self.allowed.iter().any(|a| a.as_str() == id),
                             "rule {id} emitted by a pass that does not declare it"
                         );
                         let rule = catalogue().get(id);
@@ -212,7 +181,7 @@ impl Sink {
     /// As [`Sink::emit`], for a finding that belongs to `view` rather than this sink's.
     pub fn emit_in_view(
         &mut self,
-        id: &'static str,
+        id: RuleId,
         view: View,
         loc: Loc,
         describe: impl FnOnce() -> (String, String),
@@ -240,10 +209,6 @@ impl Sink {
         // Appended: this sink's address keys stay valid; the other's ids are found by
         // name if they are emitted again.
         self.counts.extend(other.counts);
-    }
-
-    pub fn fired(&self, id: &str) -> bool {
-        self.counts.iter().any(|c| c.id == id)
     }
 
     /// Instances of `id` so far, shown and beyond the cap.

@@ -1,7 +1,8 @@
 //! FTI: the file type identifier (CATALOGUE 2.1), RAW view.
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, hex, id};
+use crate::findings::Loc;
 use crate::format::foreign::{self, Foreign};
 use crate::format::identifier::{self, CREATOR_LEN, CREATOR_OFFSET, RESERVED_OFFSET};
 use crate::model::{HEADER_SECTION, Model};
@@ -9,9 +10,13 @@ use crate::model::{HEADER_SECTION, Model};
 pub const PASSES: &[Pass] = &[
     NOT_VHDX,
     Pass {
-        name: "file type identifier",
         ids: &[
-            "FTI-001", "FTI-002", "FTI-003", "FTI-004", "FTI-005", "FTI-006",
+            id::FTI_001,
+            id::FTI_002,
+            id::FTI_003,
+            id::FTI_004,
+            id::FTI_005,
+            id::FTI_006,
         ],
         scope: Scope::Raw,
         run,
@@ -19,10 +24,9 @@ pub const PASSES: &[Pass] = &[
 ];
 
 /// The one pass that runs on a file which is another format (or empty): no VHDX rule
-/// can apply to it, so `run_all` runs this alone.
+/// can apply to it, so the engine runs this alone.
 pub const NOT_VHDX: Pass = Pass {
-    name: "not a VHDX",
-    ids: &["FTI-007"],
+    ids: &[id::FTI_007],
     scope: Scope::Raw,
     run: run_not_vhdx,
 };
@@ -32,7 +36,7 @@ pub fn foreign_format(m: &Model) -> Option<Foreign> {
     let head = m.identifier_slot.get(0, foreign::HEAD);
     let tail_len = m.file_size.min(foreign::TAIL as u64);
     let mut tail = vec![0u8; tail_len as usize];
-    let got = crate::io::read_padded(m.src, m.file_size - tail_len, &mut tail);
+    let got = m.read_padded(m.file_size - tail_len, &mut tail);
     tail.truncate(got);
     foreign::detect(&head, &tail, m.file_size)
 }
@@ -42,7 +46,7 @@ fn run_not_vhdx(m: &Model, s: &mut Sink) {
         return;
     };
     let (offset, length) = f.magic_at(m.file_size);
-    s.emit("FTI-007", Loc::at(offset, length), || {
+    s.emit(id::FTI_007, Loc::at(offset, length), || {
         let what = if f == Foreign::Empty {
             "not a VHDX file: the file is empty (0 bytes)".to_string()
         } else {
@@ -61,7 +65,7 @@ fn run_not_vhdx(m: &Model, s: &mut Sink) {
 
 fn run(m: &Model, s: &mut Sink) {
     if m.file_size < HEADER_SECTION {
-        s.emit("FTI-001", Loc::at(0, m.file_size), || {
+        s.emit(id::FTI_001, Loc::at(0, m.file_size), || {
             (
                 "file".into(),
                 format!(
@@ -73,26 +77,26 @@ fn run(m: &Model, s: &mut Sink) {
     }
     let id = &m.identifier;
     if &id.signature != identifier::SIGNATURE {
-        s.emit("FTI-002", Loc::at(0, 8), || {
+        s.emit(id::FTI_002, Loc::at(0, 8), || {
             (
                 "file_type_identifier.signature".into(),
                 format!(
                     "signature is {} instead of \"vhdxfile\"",
-                    crate::report::preview(&id.signature)
+                    crate::format::display::preview(&id.signature)
                 ),
             )
         });
     }
     let creator_loc = Loc::at(CREATOR_OFFSET as u64, CREATOR_LEN as u64);
     if !id.creator_well_formed {
-        s.emit("FTI-003", creator_loc, || {
+        s.emit(id::FTI_003, creator_loc, || {
             (
                 "file_type_identifier.creator".into(),
                 "Creator is not well-formed UTF-16LE (unpaired surrogate)".into(),
             )
         });
     }
-    s.emit("FTI-004", creator_loc, || {
+    s.emit(id::FTI_004, creator_loc, || {
         let msg = if id.creator.is_empty() {
             "Creator is empty".to_string()
         } else {
@@ -109,14 +113,14 @@ fn run(m: &Model, s: &mut Sink) {
     if id.creator_residue {
         let nul = id.creator_nul_at.unwrap_or(CREATOR_OFFSET) as u64;
         let end = (CREATOR_OFFSET + CREATOR_LEN) as u64;
-        s.emit("FTI-005", Loc::at(nul, end - nul), || {
+        s.emit(id::FTI_005, Loc::at(nul, end - nul), || {
             let tail = m.identifier_slot.get(nul as usize, end as usize);
             (
                 "file_type_identifier.creator".into(),
                 format!(
                     "non-zero code units after the Creator's NUL terminator at {}: {}",
                     hex(nul),
-                    crate::report::preview_utf16(&tail)
+                    crate::format::display::preview_utf16(&tail)
                 ),
             )
         });
@@ -125,14 +129,14 @@ fn run(m: &Model, s: &mut Sink) {
     if let Some(i) = slot.first_nonzero(RESERVED_OFFSET, slot.len) {
         let first = i as u64;
         let last = (slot.nonzero_end() - 1) as u64;
-        s.emit("FTI-006", Loc::at(first, last + 1 - first), || {
+        s.emit(id::FTI_006, Loc::at(first, last + 1 - first), || {
             (
                 "file_type_identifier.reserved".into(),
                 format!(
                     "reserved bytes {}..{} of the identifier slot hold data: {}",
                     hex(first),
                     hex(last + 1),
-                    crate::report::preview(&slot.get(first as usize, slot.len))
+                    crate::format::display::preview(&slot.get(first as usize, slot.len))
                 ),
             )
         });

@@ -1,7 +1,8 @@
 //! HDR: the two headers and the choice of the current one (CATALOGUE 2.2), RAW view.
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, hex, id};
+use crate::findings::Loc;
 use crate::format::MIB;
 use crate::format::crc;
 use crate::format::header::{self, CHECKSUM_FIELD, DEFINED, SIZE, SLOT};
@@ -9,24 +10,44 @@ use crate::model::{HeaderChoice, HeaderCopy, Model};
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "each header copy",
-        ids: &["HDR-001", "HDR-002", "HDR-008", "HDR-017", "HDR-018"],
+        ids: &[
+            id::HDR_001,
+            id::HDR_002,
+            id::HDR_008,
+            id::HDR_017,
+            id::HDR_018,
+        ],
         scope: Scope::Raw,
         run: each_copy,
     },
     Pass {
-        name: "header pair",
         ids: &[
-            "HDR-003", "HDR-004", "HDR-005", "HDR-006", "HDR-021", "HDR-022", "HDR-023",
+            id::HDR_003,
+            id::HDR_004,
+            id::HDR_005,
+            id::HDR_006,
+            id::HDR_021,
+            id::HDR_022,
+            id::HDR_023,
         ],
         scope: Scope::Raw,
         run: pair,
     },
     Pass {
-        name: "current header",
         ids: &[
-            "HDR-007", "HDR-009", "HDR-010", "HDR-011", "HDR-012", "HDR-013", "HDR-014", "HDR-015",
-            "HDR-016", "HDR-019", "HDR-020", "HDR-024", "HDR-025",
+            id::HDR_007,
+            id::HDR_009,
+            id::HDR_010,
+            id::HDR_011,
+            id::HDR_012,
+            id::HDR_013,
+            id::HDR_014,
+            id::HDR_015,
+            id::HDR_016,
+            id::HDR_019,
+            id::HDR_020,
+            id::HDR_024,
+            id::HDR_025,
         ],
         scope: Scope::Raw,
         run: current,
@@ -56,14 +77,14 @@ fn each_copy(m: &Model, s: &mut Sink) {
         let off = c.slot.offset;
         let h = &c.header;
         if !c.signature_ok {
-            s.emit("HDR-001", Loc::at(off, 4), || {
+            s.emit(id::HDR_001, Loc::at(off, 4), || {
                 (
                     format!("{}.signature", name(i)),
                     format!(
                         "header {} at {} is invalid: its signature is {} instead of \"head\"{}; {}",
                         i + 1,
                         hex(off),
-                        crate::report::preview(&h.signature),
+                        crate::format::display::preview(&h.signature),
                         c.slot.truncation_note(),
                         fallback(m, i)
                     ),
@@ -71,7 +92,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         if !c.checksum_ok {
-            s.emit("HDR-002", Loc::at(off, SIZE as u64), || {
+            s.emit(id::HDR_002, Loc::at(off, SIZE as u64), || {
                 (
                     format!("{}.checksum", name(i)),
                     format!(
@@ -87,7 +108,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         if c.valid() && current != Some(i) && h.version != 1 {
-            s.emit("HDR-008", Loc::at(off + 66, 2), || {
+            s.emit(id::HDR_008, Loc::at(off + 66, 2), || {
                 (
                     format!("{}.version", name(i)),
                     format!(
@@ -102,28 +123,28 @@ fn each_copy(m: &Model, s: &mut Sink) {
             && let Some(at) = c.slot.first_nonzero(DEFINED, SIZE)
         {
             let first = off + at as u64;
-            s.emit("HDR-017", Loc::at(first, off + SIZE as u64 - first), || {
+            s.emit(id::HDR_017, Loc::at(first, off + SIZE as u64 - first), || {
                 (
                     format!("{}.reserved", name(i)),
                     format!(
                         "header {} reserved bytes 80..4095 are not zero (first at {}); readers ignore them: {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.get(at, SIZE))
+                        crate::format::display::preview(&c.slot.get(at, SIZE))
                     ),
                 )
             });
         }
         if let Some(at) = c.slot.first_nonzero(SIZE, SLOT) {
             let first = off + at as u64;
-            s.emit("HDR-018", Loc::at(first, off + SLOT as u64 - first), || {
+            s.emit(id::HDR_018, Loc::at(first, off + SLOT as u64 - first), || {
                 (
                     format!("{}.slot_padding", name(i)),
                     format!(
                         "bytes after header {}'s 4 KiB structure (outside its checksum) hold data at {}; readers ignore them and they are not part of the disk: {}",
                         i + 1,
                         hex(first),
-                        crate::report::preview(&c.slot.get(at, SLOT))
+                        crate::format::display::preview(&c.slot.get(at, SLOT))
                     ),
                 )
             });
@@ -150,10 +171,10 @@ fn pair(m: &Model, s: &mut Sink) {
         header::OFFSETS[1] + SIZE as u64 - header::OFFSETS[0],
     );
     match m.header_choice {
-        HeaderChoice::NoneValid => s.emit("HDR-003", both, || {
+        HeaderChoice::NoneValid => s.emit(id::HDR_003, both, || {
             ("headers".into(), "neither header is valid (signature or checksum): the file has no current header, so no reader can open this image".into())
         }),
-        HeaderChoice::TieDiffer => s.emit("HDR-004", both, || {
+        HeaderChoice::TieDiffer => s.emit(id::HDR_004, both, || {
             (
                 "headers".into(),
                 format!(
@@ -162,7 +183,7 @@ fn pair(m: &Model, s: &mut Sink) {
                 ),
             )
         }),
-        HeaderChoice::TieIdentical => s.emit("HDR-005", both, || {
+        HeaderChoice::TieIdentical => s.emit(id::HDR_005, both, || {
             (
                 "headers".into(),
                 format!(
@@ -173,7 +194,7 @@ fn pair(m: &Model, s: &mut Sink) {
         }),
         HeaderChoice::OnlyValid(i) => {
             let bad = 1 - i;
-            s.emit("HDR-006", Loc::at(header::OFFSETS[bad], SIZE as u64), || {
+            s.emit(id::HDR_006, Loc::at(header::OFFSETS[bad], SIZE as u64), || {
                 (
                     name(bad),
                     format!("header {} is invalid; the image opens from header {}, but one more damaged header would leave no valid one", bad + 1, i + 1),
@@ -187,7 +208,7 @@ fn pair(m: &Model, s: &mut Sink) {
     }
     let (ha, hb) = (&a.header, &b.header);
     if ha.sequence_number.abs_diff(hb.sequence_number) != 1 {
-        s.emit("HDR-021", both, || {
+        s.emit(id::HDR_021, both, || {
             (
                 "headers".into(),
                 format!(
@@ -200,7 +221,7 @@ fn pair(m: &Model, s: &mut Sink) {
         });
     }
     if ha.log_offset != hb.log_offset || ha.log_length != hb.log_length {
-        s.emit("HDR-022", both, || {
+        s.emit(id::HDR_022, both, || {
             (
                 "headers".into(),
                 format!(
@@ -224,7 +245,7 @@ fn pair(m: &Model, s: &mut Sink) {
         differ.push("LogGuid");
     }
     if !differ.is_empty() {
-        s.emit("HDR-023", both, || {
+        s.emit(id::HDR_023, both, || {
             (
                 "headers".into(),
                 format!("{} differ between the two headers: the non-current header keeps the values from before the last update", differ.join(", ")),
@@ -241,14 +262,14 @@ fn current(m: &Model, s: &mut Sink) {
     let off = header::OFFSETS[i];
     let st = |f: &str| format!("{}.{f}", name(i));
     if h.version != 1 {
-        s.emit("HDR-007", Loc::at(off + 66, 2), || {
+        s.emit(id::HDR_007, Loc::at(off + 66, 2), || {
             (st("version"), format!("current header {} has Version {} (must be 1): readers must not interpret the file, and the rest of this report is best-effort", i + 1, h.version))
         });
     }
     if h.log_version != 0 {
         let lv = Loc::at(off + 64, 2);
         if !h.log_guid.is_zero() {
-            s.emit("HDR-009", lv, || {
+            s.emit(id::HDR_009, lv, || {
                 (
                     st("log_version"),
                     format!(
@@ -258,7 +279,7 @@ fn current(m: &Model, s: &mut Sink) {
                 )
             });
         } else {
-            s.emit("HDR-010", lv, || {
+            s.emit(id::HDR_010, lv, || {
                 (
                     st("log_version"),
                     format!("LogVersion is {} (must be 0); LogGuid is zero, so no log is replayed and readers still open the file", h.log_version),
@@ -268,7 +289,7 @@ fn current(m: &Model, s: &mut Sink) {
     }
     let log_len = h.log_length as u64;
     if log_len % MIB != 0 {
-        s.emit("HDR-011", Loc::at(off + 68, 4), || {
+        s.emit(id::HDR_011, Loc::at(off + 68, 4), || {
             (
                 st("log_length"),
                 format!("LogLength {} is not a multiple of 1 MiB: the log's extent is invalid, so readers may refuse to open or replay it", hex(log_len)),
@@ -276,7 +297,7 @@ fn current(m: &Model, s: &mut Sink) {
         });
     }
     if h.log_offset % MIB != 0 {
-        s.emit("HDR-012", Loc::at(off + 72, 8), || {
+        s.emit(id::HDR_012, Loc::at(off + 72, 8), || {
             (
                 st("log_offset"),
                 format!("LogOffset {} is not a multiple of 1 MiB: the log's location is invalid, so readers may refuse to open or replay it", hex(h.log_offset)),
@@ -284,7 +305,7 @@ fn current(m: &Model, s: &mut Sink) {
         });
     }
     if log_len > 0 && h.log_offset < MIB {
-        s.emit("HDR-013", Loc::at(off + 72, 8), || {
+        s.emit(id::HDR_013, Loc::at(off + 72, 8), || {
             (
                 st("log_offset"),
                 format!(
@@ -295,7 +316,7 @@ fn current(m: &Model, s: &mut Sink) {
         });
     }
     if !h.log_guid.is_zero() && log_len == 0 {
-        s.emit("HDR-014", Loc::at(off + 48, 16), || {
+        s.emit(id::HDR_014, Loc::at(off + 48, 16), || {
             (
                 st("log_guid"),
                 format!(
@@ -306,7 +327,7 @@ fn current(m: &Model, s: &mut Sink) {
         });
     }
     if h.log_guid.is_zero() && log_len == 0 {
-        s.emit("HDR-015", Loc::at(off + 68, 4), || {
+        s.emit(id::HDR_015, Loc::at(off + 68, 4), || {
             (
                 st("log_length"),
                 "LogLength is 0: the file has no journal and cannot be updated safely".into(),
@@ -315,7 +336,7 @@ fn current(m: &Model, s: &mut Sink) {
     }
     if log_len > 0 {
         match h.log_offset.checked_add(log_len) {
-            None => s.emit("HDR-016", Loc::at(off + 68, 12), || {
+            None => s.emit(id::HDR_016, Loc::at(off + 68, 12), || {
                 (
                     st("log_offset"),
                     format!(
@@ -326,7 +347,7 @@ fn current(m: &Model, s: &mut Sink) {
                 )
             }),
             Some(end) if end > m.file_size => {
-                s.emit("HDR-016", Loc::at(h.log_offset, log_len), || {
+                s.emit(id::HDR_016, Loc::at(h.log_offset, log_len), || {
                     (
                         "log".into(),
                         format!(
@@ -342,12 +363,12 @@ fn current(m: &Model, s: &mut Sink) {
         }
     }
     if h.file_write_guid.is_zero() {
-        s.emit("HDR-019", Loc::at(off + 16, 16), || {
+        s.emit(id::HDR_019, Loc::at(off + 16, 16), || {
             (st("file_write_guid"), "FileWriteGuid is all zero: the last writer did not set a fresh value when it opened the file".into())
         });
     }
     if h.data_write_guid.is_zero() {
-        s.emit("HDR-020", Loc::at(off + 32, 16), || {
+        s.emit(id::HDR_020, Loc::at(off + 32, 16), || {
             (
                 st("data_write_guid"),
                 "DataWriteGuid is all zero (child disks cannot link to this one)".into(),
@@ -355,7 +376,7 @@ fn current(m: &Model, s: &mut Sink) {
         });
     }
     if !h.log_guid.is_zero() {
-        s.emit("HDR-024", Loc::at(off + 48, 16), || {
+        s.emit(id::HDR_024, Loc::at(off + 48, 16), || {
             (
                 st("log_guid"),
                 format!(
@@ -369,7 +390,7 @@ fn current(m: &Model, s: &mut Sink) {
     if (!h.file_write_guid.is_zero() && h.file_write_guid == h.data_write_guid)
         || (!lg.is_zero() && (lg == h.file_write_guid || lg == h.data_write_guid))
     {
-        s.emit("HDR-025", Loc::at(off + 16, 48), || {
+        s.emit(id::HDR_025, Loc::at(off + 16, 48), || {
             (st("guids"), "FileWriteGuid, DataWriteGuid and LogGuid are not independent values (two are equal)".into())
         });
     }

@@ -1,7 +1,8 @@
 //! META: the metadata region, its table and the known items (CATALOGUE 2.7).
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, hex, id};
+use crate::findings::Loc;
 use crate::format::metadata::{self, KnownItem, MAX_ENTRIES, MAX_USER_ENTRIES, TABLE_SIZE};
 use crate::format::{KIB, MIB};
 use crate::model::{Item, Metadata, Model};
@@ -9,35 +10,62 @@ use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "metadata table",
         ids: &[
-            "META-001", "META-002", "META-003", "META-004", "META-005", "META-036",
+            id::META_001,
+            id::META_002,
+            id::META_003,
+            id::META_004,
+            id::META_005,
+            id::META_036,
         ],
         scope: Scope::Views,
         run: table,
     },
     Pass {
-        name: "metadata entries",
         ids: &[
-            "META-006", "META-007", "META-008", "META-009", "META-010", "META-011", "META-012",
-            "META-013", "META-014", "META-015", "META-016", "META-017", "META-018", "META-019",
-            "META-020", "META-021", "META-022", "META-026", "META-027", "META-038",
+            id::META_006,
+            id::META_007,
+            id::META_008,
+            id::META_009,
+            id::META_010,
+            id::META_011,
+            id::META_012,
+            id::META_013,
+            id::META_014,
+            id::META_015,
+            id::META_016,
+            id::META_017,
+            id::META_018,
+            id::META_019,
+            id::META_020,
+            id::META_021,
+            id::META_022,
+            id::META_026,
+            id::META_027,
+            id::META_038,
         ],
         scope: Scope::Views,
         run: entries,
     },
     Pass {
-        name: "metadata values",
         ids: &[
-            "META-023", "META-024", "META-025", "META-028", "META-029", "META-030", "META-031",
-            "META-032", "META-033", "META-034", "META-035",
+            id::META_023,
+            id::META_024,
+            id::META_025,
+            id::META_028,
+            id::META_029,
+            id::META_030,
+            id::META_031,
+            id::META_032,
+            id::META_033,
+            id::META_034,
+            id::META_035,
         ],
         scope: Scope::Views,
         run: values,
     },
     Pass {
-        name: "metadata free space",
-        ids: &["META-037"],
+        ids: &[id::META_037],
         scope: Scope::Views,
         run: free_space,
     },
@@ -70,7 +98,7 @@ fn table(m: &Model, s: &mut Sink) {
     let Some(md) = &m.metadata else { return };
     let base = md.region.file_offset;
     if (md.region.length as u64) < 64 * KIB {
-        s.emit("META-001", Loc::at(base, md.region.length as u64), || {
+        s.emit(id::META_001, Loc::at(base, md.region.length as u64), || {
             (
                 "metadata".into(),
                 format!(
@@ -82,12 +110,12 @@ fn table(m: &Model, s: &mut Sink) {
     }
     let t = &md.table;
     if !md.signature_ok {
-        s.emit("META-002", Loc::at(base, 8), || {
+        s.emit(id::META_002, Loc::at(base, 8), || {
             (
                 "metadata.signature".into(),
                 format!(
                     "metadata table signature is {} instead of \"metadata\"; its entries were not read{}: readers refuse the image, and without the disk's parameters the BAT is not checked",
-                    crate::report::preview(&t.signature),
+                    crate::format::display::preview(&t.signature),
                     md.table_slot.truncation_note()
                 ),
             )
@@ -95,7 +123,7 @@ fn table(m: &Model, s: &mut Sink) {
         return;
     }
     if t.reserved != 0 {
-        s.emit("META-003", Loc::at(base + 8, 2), || {
+        s.emit(id::META_003, Loc::at(base + 8, 2), || {
             (
                 "metadata.reserved".into(),
                 format!(
@@ -106,7 +134,7 @@ fn table(m: &Model, s: &mut Sink) {
         });
     }
     if t.entry_count as usize > MAX_ENTRIES {
-        s.emit("META-004", Loc::at(base + 10, 2), || {
+        s.emit(id::META_004, Loc::at(base + 10, 2), || {
             (
                 "metadata.entry_count".into(),
                 format!(
@@ -117,7 +145,7 @@ fn table(m: &Model, s: &mut Sink) {
         });
     }
     if t.reserved2_nonzero {
-        s.emit("META-005", Loc::at(base + 12, 20), || {
+        s.emit(id::META_005, Loc::at(base + 12, 20), || {
             (
                 "metadata.reserved2".into(),
                 "Reserved2 bytes 12..31 are not zero; readers ignore them".into(),
@@ -127,7 +155,7 @@ fn table(m: &Model, s: &mut Sink) {
     let used = metadata::entry_offset(t.entries.len());
     if let Some(first) = md.table_slot.first_nonzero(used, TABLE_SIZE) {
         s.emit(
-            "META-036",
+            id::META_036,
             Loc::at(base + first as u64, (TABLE_SIZE - first) as u64),
             || {
                 (
@@ -136,7 +164,7 @@ fn table(m: &Model, s: &mut Sink) {
                         "table space after entry {} holds data at {}, which readers ignore: {}",
                         t.entries.len(),
                         hex(base + first as u64),
-                        crate::report::preview(&md.table_slot.get(first, TABLE_SIZE))
+                        crate::format::display::preview(&md.table_slot.get(first, TABLE_SIZE))
                     ),
                 )
             },
@@ -158,7 +186,7 @@ fn entries(m: &Model, s: &mut Sink) {
         let loc = entry_loc(md, i);
         let label = item_label(it);
         if e.length > 0 && e.offset < metadata::MIN_ITEM_OFFSET {
-            s.emit("META-006", loc, || {
+            s.emit(id::META_006, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -169,7 +197,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.length == 0 && e.offset != 0 {
-            s.emit("META-007", loc, || {
+            s.emit(id::META_007, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -180,7 +208,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.length > metadata::MAX_ITEM_LENGTH {
-            s.emit("META-008", loc, || {
+            s.emit(id::META_008, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -191,7 +219,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.end() > region_len {
-            s.emit("META-009", loc, || {
+            s.emit(id::META_009, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -204,7 +232,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if let Some(&first) = pairs.get(&(e.item_id, e.is_user())) {
-            s.emit("META-011", loc, || {
+            s.emit(id::META_011, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -225,7 +253,7 @@ fn entries(m: &Model, s: &mut Sink) {
             user_count += 1;
         }
         if e.flags & metadata::FLAGS_RESERVED != 0 {
-            s.emit("META-013", loc, || {
+            s.emit(id::META_013, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -236,7 +264,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         if e.reserved2 != 0 {
-            s.emit("META-014", loc, || {
+            s.emit(id::META_014, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -247,7 +275,7 @@ fn entries(m: &Model, s: &mut Sink) {
             });
         }
         match it.known {
-            None if e.is_required() && !e.is_user() => s.emit("META-015", loc, || {
+            None if e.is_required() && !e.is_user() => s.emit(id::META_015, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -257,7 +285,7 @@ fn entries(m: &Model, s: &mut Sink) {
                     ),
                 )
             }),
-            None if e.is_required() => s.emit("META-016", loc, || {
+            None if e.is_required() => s.emit(id::META_016, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -268,7 +296,7 @@ fn entries(m: &Model, s: &mut Sink) {
                 )
             }),
             None => s.emit(
-                "META-017",
+                id::META_017,
                 Loc::at(md.region.file_offset + e.offset as u64, e.length as u64),
                 || {
                     (
@@ -290,7 +318,7 @@ fn entries(m: &Model, s: &mut Sink) {
                     )
                 },
             ),
-            Some(k) if e.is_user() => s.emit("META-018", loc, || {
+            Some(k) if e.is_user() => s.emit(id::META_018, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -302,7 +330,7 @@ fn entries(m: &Model, s: &mut Sink) {
             Some(k) => {
                 let (vd, req) = k.expected_flags();
                 if e.is_virtual_disk() != vd || e.is_required() != req {
-                    s.emit("META-019", loc, || {
+                    s.emit(id::META_019, loc, || {
                         (
                             entry_name(i),
                             format!(
@@ -321,7 +349,7 @@ fn entries(m: &Model, s: &mut Sink) {
     }
     if user_count > MAX_USER_ENTRIES {
         s.emit(
-            "META-012",
+            id::META_012,
             Loc::at(md.region.file_offset, TABLE_SIZE as u64),
             || {
                 (
@@ -346,7 +374,7 @@ fn overlaps(md: &Metadata, s: &mut Sink) {
             if b.entry.offset as u64 >= a.entry.end() {
                 break;
             }
-            s.emit("META-010", entry_loc(md, b.index), || {
+            s.emit(id::META_010, entry_loc(md, b.index), || {
                 (
                     entry_name(b.index),
                     format!(
@@ -373,7 +401,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
         .map(|k| k.name())
         .collect();
     if !missing.is_empty() {
-        s.emit("META-020", table_loc, || {
+        s.emit(id::META_020, table_loc, || {
             (
                 "metadata".into(),
                 format!(
@@ -388,7 +416,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
         let e = &it.entry;
         let loc = entry_loc(md, it.index);
         if e.length < k.size() {
-            s.emit("META-021", loc, || {
+            s.emit(id::META_021, loc, || {
                 (
                     entry_name(it.index),
                     format!(
@@ -400,7 +428,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
                 )
             });
         } else if k.fixed_size() && e.length > k.size() {
-            s.emit("META-022", loc, || {
+            s.emit(id::META_022, loc, || {
                 (
                     entry_name(it.index),
                     format!(
@@ -420,7 +448,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
                 && let Some(at) = m.first_nonzero(start, (e.length - k.size()) as u64)
             {
                 s.emit(
-                    "META-038",
+                    id::META_038,
                     Loc::at(start, (e.length - k.size()) as u64),
                     || {
                         (
@@ -441,7 +469,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
     let has_parent = m.params.has_parent();
     let locator = md.known(KnownItem::ParentLocator);
     if has_parent == Some(true) && locator.is_none() {
-        s.emit("META-026", table_loc, || {
+        s.emit(id::META_026, table_loc, || {
             (
                 "metadata".into(),
                 "HasParent is set (differencing disk) but there is no Parent Locator item: readers cannot find the parent, so the virtual disk cannot be read".into(),
@@ -451,7 +479,7 @@ fn known_items(m: &Model, md: &Metadata, s: &mut Sink) {
     if has_parent == Some(false)
         && let Some(it) = locator
     {
-        s.emit("META-027", entry_loc(md, it.index), || {
+        s.emit(id::META_027, entry_loc(md, it.index), || {
             (
                 entry_name(it.index),
                 "a Parent Locator item exists but HasParent is clear: readers ignore it; it may still name a former parent (see the PLOC findings)".into(),
@@ -475,7 +503,7 @@ fn values(m: &Model, s: &mut Sink) {
     if let Some(bs) = p.block_size
         && (!bs.is_power_of_two() || (bs as u64) < MIB || bs as u64 > 256 * MIB)
     {
-        s.emit("META-023", value_loc(m, KnownItem::FileParameters), || {
+        s.emit(id::META_023, value_loc(m, KnownItem::FileParameters), || {
             (
                 st(KnownItem::FileParameters),
                 format!(
@@ -487,7 +515,7 @@ fn values(m: &Model, s: &mut Sink) {
     }
     if let Some(f) = p.file_parameter_flags {
         if f & metadata::FP_RESERVED != 0 {
-            s.emit("META-024", value_loc(m, KnownItem::FileParameters), || {
+            s.emit(id::META_024, value_loc(m, KnownItem::FileParameters), || {
                 (
                     st(KnownItem::FileParameters),
                     format!(
@@ -497,7 +525,7 @@ fn values(m: &Model, s: &mut Sink) {
             });
         }
         if f & 3 == 3 {
-            s.emit("META-025", value_loc(m, KnownItem::FileParameters), || {
+            s.emit(id::META_025, value_loc(m, KnownItem::FileParameters), || {
                 (st(KnownItem::FileParameters), "HasParent and LeaveBlockAllocated are both set; LeaveBlockAllocated is ignored".into())
             });
         }
@@ -509,7 +537,7 @@ fn values(m: &Model, s: &mut Sink) {
         if let Some(lss) = lss_ok
             && vds % lss as u64 != 0
         {
-            s.emit("META-028", loc, || {
+            s.emit(id::META_028, loc, || {
                 (
                     item.clone(),
                     format!(
@@ -519,7 +547,7 @@ fn values(m: &Model, s: &mut Sink) {
             });
         }
         if vds > 64 << 40 {
-            s.emit("META-029", loc, || {
+            s.emit(id::META_029, loc, || {
                 (
                     item.clone(),
                     format!(
@@ -529,7 +557,7 @@ fn values(m: &Model, s: &mut Sink) {
             });
         }
         if vds == 0 {
-            s.emit("META-030", loc, || {
+            s.emit(id::META_030, loc, || {
                 (
                     item.clone(),
                     "VirtualDiskSize is 0: the disk holds no data, so readers that open it find nothing to read".into(),
@@ -540,13 +568,13 @@ fn values(m: &Model, s: &mut Sink) {
             && bs != 0
             && vds % bs as u64 != 0
         {
-            s.emit("META-031", loc, || {
+            s.emit(id::META_031, loc, || {
                 (item.clone(), format!("VirtualDiskSize {vds} is not a multiple of BlockSize {bs}: the last block extends beyond the disk, and its bytes past the disk's end are not part of the disk (legal)"))
             });
         }
     }
     if p.virtual_disk_id.is_some_and(|g| g.is_zero()) {
-        s.emit("META-032", value_loc(m, KnownItem::VirtualDiskId), || {
+        s.emit(id::META_032, value_loc(m, KnownItem::VirtualDiskId), || {
             (
                 st(KnownItem::VirtualDiskId),
                 "VirtualDiskId is the all-zero GUID: the writer set none, so tools cannot tell this disk from others by it".into(),
@@ -558,7 +586,7 @@ fn values(m: &Model, s: &mut Sink) {
         && l != 4096
     {
         s.emit(
-            "META-033",
+            id::META_033,
             value_loc(m, KnownItem::LogicalSectorSize),
             || {
                 (
@@ -575,7 +603,7 @@ fn values(m: &Model, s: &mut Sink) {
         && ps != 4096
     {
         s.emit(
-            "META-034",
+            id::META_034,
             value_loc(m, KnownItem::PhysicalSectorSize),
             || {
                 (
@@ -588,7 +616,7 @@ fn values(m: &Model, s: &mut Sink) {
         );
     }
     if p.logical_sector_size == Some(4096) && p.physical_sector_size == Some(512) {
-        s.emit("META-035", value_loc(m, KnownItem::PhysicalSectorSize), || {
+        s.emit(id::META_035, value_loc(m, KnownItem::PhysicalSectorSize), || {
             (st(KnownItem::PhysicalSectorSize), "logical sectors of 4096 bytes on physical sectors of 512 bytes (legal but rare): a hint at the tool that made the image".into())
         });
     }
@@ -612,7 +640,7 @@ fn free_space(m: &Model, s: &mut Sink) {
     for (start, end) in super::gaps(used, region_len) {
         let file_start = md.region.file_offset + start;
         if let Some(at) = m.first_nonzero(file_start, end - start) {
-            s.emit("META-037", Loc::at(at, md.region.file_offset + end - at), || {
+            s.emit(id::META_037, Loc::at(at, md.region.file_offset + end - at), || {
                 (
                     "metadata.free_space".into(),
                     format!(

@@ -1,29 +1,51 @@
 //! PLOC: the parent locator item (CATALOGUE 2.8): its header, key/value entries, the
 //! UTF-16LE strings and the VHDX locator keys.
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, hex, id};
+use crate::findings::Loc;
+use crate::format::display::quote;
 use crate::format::guid;
 use crate::format::parent::{self, KeyValueEntry, ParentLocator};
 use crate::model::{LocatorItem, Model};
-use crate::report::quote;
 use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "parent locator structure",
         ids: &[
-            "PLOC-001", "PLOC-002", "PLOC-003", "PLOC-004", "PLOC-005", "PLOC-006", "PLOC-007",
-            "PLOC-008", "PLOC-009", "PLOC-010", "PLOC-011", "PLOC-012", "PLOC-026",
+            id::PLOC_001,
+            id::PLOC_002,
+            id::PLOC_003,
+            id::PLOC_004,
+            id::PLOC_005,
+            id::PLOC_006,
+            id::PLOC_007,
+            id::PLOC_008,
+            id::PLOC_009,
+            id::PLOC_010,
+            id::PLOC_011,
+            id::PLOC_012,
+            id::PLOC_026,
         ],
         scope: Scope::Views,
         run: structure,
     },
     Pass {
-        name: "parent locator keys",
         ids: &[
-            "PLOC-013", "PLOC-014", "PLOC-015", "PLOC-016", "PLOC-017", "PLOC-018", "PLOC-019",
-            "PLOC-020", "PLOC-021", "PLOC-022", "PLOC-023", "PLOC-024", "PLOC-025", "PLOC-027",
+            id::PLOC_013,
+            id::PLOC_014,
+            id::PLOC_015,
+            id::PLOC_016,
+            id::PLOC_017,
+            id::PLOC_018,
+            id::PLOC_019,
+            id::PLOC_020,
+            id::PLOC_021,
+            id::PLOC_022,
+            id::PLOC_023,
+            id::PLOC_024,
+            id::PLOC_025,
+            id::PLOC_027,
         ],
         scope: Scope::Views,
         run: keys,
@@ -60,7 +82,7 @@ fn structure(m: &Model, s: &mut Sink) {
     };
     let base = li.file_offset;
     if length < parent::HEADER_SIZE as u64 {
-        s.emit("PLOC-001", Loc::at(base, length), || {
+        s.emit(id::PLOC_001, Loc::at(base, length), || {
             (
                 "parent_locator".into(),
                 format!("parent locator item Length {length} cannot hold its 20-byte header: the parent cannot be found, so the virtual disk cannot be read"),
@@ -69,7 +91,7 @@ fn structure(m: &Model, s: &mut Sink) {
     }
     let Some(pl) = &li.locator else { return };
     if pl.locator_type != guid::LOCATOR_TYPE_VHDX {
-        s.emit("PLOC-002", Loc::at(base, 16), || {
+        s.emit(id::PLOC_002, Loc::at(base, 16), || {
             (
                 "parent_locator.locator_type".into(),
                 format!("LocatorType {} is not the VHDX locator type; its keys cannot be validated here, and a reader that does not know the type must refuse the disk", pl.locator_type),
@@ -77,7 +99,7 @@ fn structure(m: &Model, s: &mut Sink) {
         });
     }
     if pl.reserved != 0 {
-        s.emit("PLOC-003", Loc::at(base + 16, 2), || {
+        s.emit(id::PLOC_003, Loc::at(base + 16, 2), || {
             (
                 "parent_locator.reserved".into(),
                 format!(
@@ -88,7 +110,7 @@ fn structure(m: &Model, s: &mut Sink) {
         });
     }
     if pl.key_value_count == 0 {
-        s.emit("PLOC-004", Loc::at(base + 18, 2), || {
+        s.emit(id::PLOC_004, Loc::at(base + 18, 2), || {
             (
                 "parent_locator.key_value_count".into(),
                 "KeyValueCount is 0: the mandatory keys are absent, so the parent can be neither found nor verified and the virtual disk cannot be read".into(),
@@ -96,7 +118,7 @@ fn structure(m: &Model, s: &mut Sink) {
         });
     }
     if table_end(pl) > length {
-        s.emit("PLOC-005", Loc::at(base + 18, 2), || {
+        s.emit(id::PLOC_005, Loc::at(base + 18, 2), || {
             (
                 "parent_locator.key_value_count".into(),
                 format!(
@@ -120,7 +142,7 @@ fn structure(m: &Model, s: &mut Sink) {
     ranges.sort_unstable();
     for (n, a) in ranges.iter().enumerate() {
         for b in ranges[n + 1..].iter().take_while(|b| b.0 < a.1) {
-            s.emit("PLOC-009", Loc::at(base + b.0, b.1 - b.0), || {
+            s.emit(id::PLOC_009, Loc::at(base + b.0, b.1 - b.0), || {
                 (
                     entry_name(b.2),
                     format!(
@@ -150,7 +172,7 @@ fn entry(
     let base = li.file_offset;
     let loc = entry_loc(li, i);
     if e.key_offset == 0 || e.value_offset == 0 || e.key_length == 0 || e.value_length == 0 {
-        s.emit("PLOC-006", loc, || {
+        s.emit(id::PLOC_006, loc, || {
             (
                 entry_name(i),
                 format!(
@@ -162,7 +184,7 @@ fn entry(
     }
     for (r, what) in [(e.key_range(), "key"), (e.value_range(), "value")] {
         if r.1 > length {
-            s.emit("PLOC-007", loc, || {
+            s.emit(id::PLOC_007, loc, || {
                 (
                     entry_name(i),
                     format!(
@@ -174,7 +196,7 @@ fn entry(
             });
         }
         if r.0 < table_end(pl) && r.1 > r.0 {
-            s.emit("PLOC-008", Loc::at(base + r.0, r.1 - r.0), || {
+            s.emit(id::PLOC_008, Loc::at(base + r.0, r.1 - r.0), || {
                 (
                     entry_name(i),
                     format!(
@@ -186,7 +208,7 @@ fn entry(
         }
     }
     if e.key_length % 2 != 0 || e.value_length % 2 != 0 {
-        s.emit("PLOC-010", loc, || {
+        s.emit(id::PLOC_010, loc, || {
             (
                 entry_name(i),
                 format!(
@@ -203,7 +225,7 @@ fn entry(
         };
         let at = Loc::at(base + r.0, r.1 - r.0);
         if crate::format::utf16le(bytes).is_none() {
-            s.emit("PLOC-011", at, || {
+            s.emit(id::PLOC_011, at, || {
                 (
                     entry_name(i),
                     format!("{what} is not well-formed UTF-16LE (unpaired surrogate): readers may not match the key, or may open a different path"),
@@ -211,12 +233,12 @@ fn entry(
             });
         }
         if bytes.chunks_exact(2).any(|c| c == [0, 0]) {
-            s.emit("PLOC-012", at, || {
+            s.emit(id::PLOC_012, at, || {
                 (
                     entry_name(i),
                     format!(
                         "{what} {} contains a NUL code unit: a reader that stops there sees a shorter text and may look for a different parent",
-                        crate::report::preview_utf16(bytes)
+                        crate::format::display::preview_utf16(bytes)
                     ),
                 )
             });
@@ -232,14 +254,14 @@ fn slack(li: &LocatorItem, pl: &ParentLocator, ranges: &[(u64, u64, usize, &str)
         let gap = &li.bytes[a as usize..b as usize];
         if let Some(j) = gap.iter().position(|&x| x != 0) {
             let at = a + j as u64;
-            s.emit("PLOC-026", Loc::at(li.file_offset + at, b - at), || {
+            s.emit(id::PLOC_026, Loc::at(li.file_offset + at, b - at), || {
                 (
                     "parent_locator.slack".into(),
                     format!(
                         "locator bytes outside the header, entries, keys and values hold data at item offset {}, which readers ignore: {} {}",
                         hex(at),
-                        crate::report::preview(&gap[j..]),
-                        crate::report::preview_utf16(&gap[j & !1..])
+                        crate::format::display::preview(&gap[j..]),
+                        crate::format::display::preview_utf16(&gap[j & !1..])
                     ),
                 )
             });
@@ -278,7 +300,7 @@ fn keys(m: &Model, s: &mut Sink) {
     let mut folded: HashMap<String, (usize, &str)> = HashMap::new();
     for p in &pairs {
         if let Some(&first) = exact.get(p.key.as_str()) {
-            s.emit("PLOC-013", entry_loc(li, p.index), || {
+            s.emit(id::PLOC_013, entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
                     format!(
@@ -291,7 +313,7 @@ fn keys(m: &Model, s: &mut Sink) {
             exact.insert(&p.key, p.index);
             let lower = p.key.to_lowercase();
             if let Some(&(first, other)) = folded.get(&lower) {
-                s.emit("PLOC-014", entry_loc(li, p.index), || {
+                s.emit(id::PLOC_014, entry_loc(li, p.index), || {
                     (
                         entry_name(p.index),
                         format!(
@@ -313,7 +335,7 @@ fn keys(m: &Model, s: &mut Sink) {
     let get = |k: &str| pairs.iter().find(|p| p.key == k);
     let table = Loc::at(li.file_offset, table_end(pl));
     if get(parent::KEY_PARENT_LINKAGE).is_none() {
-        s.emit("PLOC-015", table, || {
+        s.emit(id::PLOC_015, table, || {
             (
                 "parent_locator".into(),
                 "the mandatory parent_linkage key is missing: readers cannot verify that the file they find is the right parent".into(),
@@ -323,10 +345,10 @@ fn keys(m: &Model, s: &mut Sink) {
     for key in [parent::KEY_PARENT_LINKAGE, parent::KEY_PARENT_LINKAGE2] {
         let Some(p) = get(key) else { continue };
         match parent::parse_braced_guid(&p.value) {
-            None => s.emit("PLOC-016", value_loc(p), || {
+            None => s.emit(id::PLOC_016, value_loc(p), || {
                 (entry_name(p.index), format!("{key} value {} is not a braced GUID {{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}}: readers cannot compare it with the parent's DataWriteGuid", quote(&p.value)))
             }),
-            Some(_) if p.value.chars().any(|c| c.is_ascii_uppercase()) => s.emit("PLOC-017", value_loc(p), || {
+            Some(_) if p.value.chars().any(|c| c.is_ascii_uppercase()) => s.emit(id::PLOC_017, value_loc(p), || {
                 (entry_name(p.index), format!("{key} value {} uses uppercase hex digits (lowercase is specified): harmless, readers compare the GUID's value", p.value))
             }),
             Some(_) => {}
@@ -335,7 +357,7 @@ fn keys(m: &Model, s: &mut Sink) {
     if let Some(p) = get(parent::KEY_PARENT_LINKAGE2) {
         let linkage2 = parent::parse_braced_guid(&p.value);
         let zero = linkage2.is_some_and(|g| g.is_zero());
-        s.emit("PLOC-018", value_loc(p), || {
+        s.emit(id::PLOC_018, value_loc(p), || {
             let what = if linkage2.is_none() {
                 "is not a braced GUID (PLOC-016), so it matches no parent"
             } else if zero {
@@ -355,7 +377,7 @@ fn keys(m: &Model, s: &mut Sink) {
         parent::KEY_ABSOLUTE_WIN32_PATH,
     ];
     if paths.iter().all(|k| get(k).is_none()) {
-        s.emit("PLOC-019", table, || {
+        s.emit(id::PLOC_019, table, || {
             (
                 "parent_locator".into(),
                 "none of relative_path, volume_path, absolute_win32_path is present: readers cannot find the parent file; give it with --parent".into(),
@@ -365,7 +387,7 @@ fn keys(m: &Model, s: &mut Sink) {
     if let Some(p) = get(parent::KEY_VOLUME_PATH)
         && !is_volume_path(&p.value)
     {
-        s.emit("PLOC-020", value_loc(p), || {
+        s.emit(id::PLOC_020, value_loc(p), || {
             (
                 entry_name(p.index),
                 format!(
@@ -378,7 +400,7 @@ fn keys(m: &Model, s: &mut Sink) {
     if let Some(p) = get(parent::KEY_ABSOLUTE_WIN32_PATH)
         && !p.value.starts_with(r"\\?\")
     {
-        s.emit("PLOC-021", value_loc(p), || {
+        s.emit(id::PLOC_021, value_loc(p), || {
             let what = if is_absolute(&p.value) {
                 "is a plain absolute path, not the \\\\?\\ form the specification shows as its example (Hyper-V writes plain drive-letter paths; Windows, libvhdi and dissect read them)"
             } else {
@@ -393,7 +415,7 @@ fn keys(m: &Model, s: &mut Sink) {
     if let Some(p) = get(parent::KEY_RELATIVE_PATH)
         && (is_absolute(&p.value) || p.value.contains('/'))
     {
-        s.emit("PLOC-022", value_loc(p), || {
+        s.emit(id::PLOC_022, value_loc(p), || {
             (
                 entry_name(p.index),
                 format!(
@@ -405,7 +427,7 @@ fn keys(m: &Model, s: &mut Sink) {
     }
     for p in &pairs {
         if !parent::KNOWN_KEYS.contains(&p.key.as_str()) {
-            s.emit("PLOC-023", entry_loc(li, p.index), || {
+            s.emit(id::PLOC_023, entry_loc(li, p.index), || {
                 (
                     entry_name(p.index),
                     format!(
@@ -417,7 +439,7 @@ fn keys(m: &Model, s: &mut Sink) {
             });
         }
         if p.key.chars().any(|c| c.is_uppercase()) {
-            s.emit("PLOC-024", entry_loc(li, p.index), || {
+            s.emit(id::PLOC_024, entry_loc(li, p.index), || {
                 (entry_name(p.index), {
                     let lower = p.key.to_lowercase();
                     let known = if parent::KNOWN_KEYS.contains(&lower.as_str()) {
@@ -435,7 +457,7 @@ fn keys(m: &Model, s: &mut Sink) {
         .filter_map(|k| get(k).map(|p| (*k, file_name(&p.value).to_lowercase())))
         .collect();
     if named.windows(2).any(|w| w[0].1 != w[1].1) {
-        s.emit("PLOC-025", table, || {
+        s.emit(id::PLOC_025, table, || {
             let list: Vec<String> = named
                 .iter()
                 .map(|(k, n)| format!("{k} -> {}", quote(n)))
@@ -450,7 +472,7 @@ fn keys(m: &Model, s: &mut Sink) {
         });
     }
     for p in pairs.iter().filter(|p| paths.contains(&p.key.as_str())) {
-        s.emit("PLOC-027", value_loc(p), || {
+        s.emit(id::PLOC_027, value_loc(p), || {
             (
                 entry_name(p.index),
                 format!("{} = {}{}", p.key, quote(&p.value), attribution(&p.value)),

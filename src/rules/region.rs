@@ -1,31 +1,45 @@
 //! RGN: the two region tables and the working table's entries (CATALOGUE 2.3).
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, RuleId, Scope, hex, id};
+use crate::findings::Loc;
+use crate::findings::Severity;
 use crate::format::region::{self, ENTRY_SIZE, MAX_ENTRIES, SIZE};
 use crate::format::{MIB, guid};
 use crate::model::Model;
-use crate::rules::finding::Severity;
 use std::collections::HashMap;
 
 pub const PASSES: &[Pass] = &[
     Pass {
-        name: "each region table copy",
-        ids: &["RGN-001", "RGN-002", "RGN-007", "RGN-008", "RGN-021"],
+        ids: &[
+            id::RGN_001,
+            id::RGN_002,
+            id::RGN_007,
+            id::RGN_008,
+            id::RGN_021,
+        ],
         scope: Scope::Views,
         run: each_copy,
     },
     Pass {
-        name: "region table pair",
-        ids: &["RGN-003", "RGN-004", "RGN-005", "RGN-006"],
+        ids: &[id::RGN_003, id::RGN_004, id::RGN_005, id::RGN_006],
         scope: Scope::Views,
         run: pair,
     },
     Pass {
-        name: "region entries",
         ids: &[
-            "RGN-009", "RGN-010", "RGN-011", "RGN-012", "RGN-013", "RGN-014", "RGN-015", "RGN-016",
-            "RGN-017", "RGN-018", "RGN-019", "RGN-020",
+            id::RGN_009,
+            id::RGN_010,
+            id::RGN_011,
+            id::RGN_012,
+            id::RGN_013,
+            id::RGN_014,
+            id::RGN_015,
+            id::RGN_016,
+            id::RGN_017,
+            id::RGN_018,
+            id::RGN_019,
+            id::RGN_020,
         ],
         scope: Scope::Views,
         run: entries,
@@ -76,13 +90,13 @@ fn each_copy(m: &Model, s: &mut Sink) {
         let (cap, note) = (cap(m, i), unused_note(m, i));
         let in_use = m.region_choice == Some(i);
         if !c.signature_ok {
-            s.emit("RGN-001", Loc::at(off, 4), || {
+            s.emit(id::RGN_001, Loc::at(off, 4), || {
                 (
                     format!("{}.signature", table_name(i)),
                     format!(
                         "region table {} signature is {} instead of \"regi\"; this copy is invalid{}; {}",
                         i + 1,
-                        crate::report::preview(&t.signature),
+                        crate::format::display::preview(&t.signature),
                         c.slot.truncation_note(),
                         fallback(m, i)
                     ),
@@ -90,7 +104,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         if !c.checksum_ok {
-            s.emit("RGN-002", Loc::at(off, SIZE as u64), || {
+            s.emit(id::RGN_002, Loc::at(off, SIZE as u64), || {
                 let short = region::entry_offset((t.entry_count as usize).min(MAX_ENTRIES));
                 let short_match = crate::format::crc::crc32c_with_zeroed_field(&c.slot.get(0, short), 4) == t.checksum;
                 (
@@ -110,7 +124,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             continue;
         }
         if t.entry_count as usize > MAX_ENTRIES {
-            s.emit_at_most("RGN-007", cap, Loc::at(off + 8, 4), || {
+            s.emit_at_most(id::RGN_007, cap, Loc::at(off + 8, 4), || {
                 (
                     format!("{}.entry_count", table_name(i)),
                     format!(
@@ -126,7 +140,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
             });
         }
         if t.reserved != 0 {
-            s.emit_at_most("RGN-008", cap, Loc::at(off + 12, 4), || {
+            s.emit_at_most(id::RGN_008, cap, Loc::at(off + 12, 4), || {
                 (
                     format!("{}.reserved", table_name(i)),
                     format!(
@@ -140,7 +154,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
         if let Some(first) = c.slot.first_nonzero(used, SIZE) {
             let stale = stale_entries(&c.slot.get(used, SIZE));
             s.emit(
-                "RGN-021",
+                id::RGN_021,
                 Loc::at(off + first as u64, (SIZE - first) as u64),
                 || {
                     (
@@ -150,7 +164,7 @@ fn each_copy(m: &Model, s: &mut Sink) {
                             t.entries.len(),
                             hex(off + first as u64),
                             stale,
-                            crate::report::preview(&c.slot.get(first, SIZE))
+                            crate::format::display::preview(&c.slot.get(first, SIZE))
                         ),
                     )
                 },
@@ -186,19 +200,19 @@ fn pair(m: &Model, s: &mut Sink) {
     let [a, b] = &m.region_tables;
     let both = Loc::at(region::OFFSETS[0], 2 * SIZE as u64);
     match (a.valid(), b.valid()) {
-        (false, false) => s.emit("RGN-003", both, || {
+        (false, false) => s.emit(id::RGN_003, both, || {
             (
                 "region_tables".into(),
                 "neither region table copy is valid: BAT and metadata cannot be located, so no reader can open the image and the BAT and metadata are not checked".into(),
             )
         }),
-        (false, true) => s.emit("RGN-004", Loc::at(region::OFFSETS[0], SIZE as u64), || {
+        (false, true) => s.emit(id::RGN_004, Loc::at(region::OFFSETS[0], SIZE as u64), || {
             (
                 "region_table[1]".into(),
                 "region table 1 is invalid; copy 2 is used (QEMU reads only copy 1 and would fail): readers that fall back to copy 2 open the image, QEMU refuses it".into(),
             )
         }),
-        (true, false) => s.emit("RGN-005", Loc::at(region::OFFSETS[1], SIZE as u64), || {
+        (true, false) => s.emit(id::RGN_005, Loc::at(region::OFFSETS[1], SIZE as u64), || {
             (
                 "region_table[2]".into(),
                 "region table 2 is invalid while copy 1 is valid (libvhdi refuses such files): other readers open the image from copy 1, but one more damaged copy would leave no valid one".into(),
@@ -212,7 +226,7 @@ fn pair(m: &Model, s: &mut Sink) {
                 } else {
                     "a reader that uses copy 2 finds the BAT or metadata elsewhere and may read a different disk"
                 };
-                s.emit("RGN-006", both, || {
+                s.emit(id::RGN_006, both, || {
                     (
                         "region_tables".into(),
                         format!(
@@ -284,7 +298,7 @@ fn entries(m: &Model, s: &mut Sink) {
 /// `note` (only redundancy is lost) takes the place of that consequence.
 fn emit_copy(
     s: &mut Sink,
-    id: &'static str,
+    id: RuleId,
     (cap, note): (Severity, &'static str),
     loc: Loc,
     describe: impl FnOnce() -> (String, String, &'static str),
@@ -311,7 +325,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
         let kind = Model::region_name(&e.guid);
         let known = kind != "unknown";
         if let Some(&first) = seen.get(&e.guid) {
-            emit_copy(s, "RGN-009", (cap, note), Loc::at(eoff, 16), || {
+            emit_copy(s, id::RGN_009, (cap, note), Loc::at(eoff, 16), || {
                 (
                     st(),
                     format!("region GUID {} also used by entry[{first}]", e.guid),
@@ -326,7 +340,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             seen.insert(e.guid, i);
         }
         if e.file_offset % MIB != 0 {
-            emit_copy(s, "RGN-010", (cap, note), Loc::at(eoff + 16, 8), || {
+            emit_copy(s, id::RGN_010, (cap, note), Loc::at(eoff + 16, 8), || {
                 (
                     st(),
                     format!(
@@ -338,7 +352,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             });
         }
         if e.file_offset < MIB {
-            emit_copy(s, "RGN-011", (cap, note), Loc::at(eoff + 16, 8), || {
+            emit_copy(s, id::RGN_011, (cap, note), Loc::at(eoff + 16, 8), || {
                 (
                     st(),
                     format!(
@@ -350,7 +364,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             });
         }
         if e.length as u64 % MIB != 0 {
-            emit_copy(s, "RGN-012", (cap, note), Loc::at(eoff + 24, 4), || {
+            emit_copy(s, id::RGN_012, (cap, note), Loc::at(eoff + 24, 4), || {
                 (
                     st(),
                     format!(
@@ -362,7 +376,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             });
         }
         if e.length == 0 {
-            emit_copy(s, "RGN-013", (cap, note), Loc::at(eoff + 24, 4), || {
+            emit_copy(s, id::RGN_013, (cap, note), Loc::at(eoff + 24, 4), || {
                 (
                     st(),
                     format!("{kind} region has Length 0"),
@@ -380,7 +394,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             Some(end) if end <= m.file_size => {}
             end => emit_copy(
                 s,
-                "RGN-014",
+                id::RGN_014,
                 (cap, note),
                 Loc::at(e.file_offset, e.length as u64),
                 || {
@@ -402,7 +416,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             ),
         }
         if e.required & !1 != 0 {
-            emit_copy(s, "RGN-015", (cap, note), Loc::at(eoff + 28, 4), || {
+            emit_copy(s, id::RGN_015, (cap, note), Loc::at(eoff + 28, 4), || {
                 (
                     st(),
                     format!("Required field {:#x} has reserved bits set", e.required),
@@ -412,7 +426,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
         }
         let required = e.required & 1 != 0;
         if !known && required {
-            emit_copy(s, "RGN-016", (cap, note), Loc::at(eoff, 32), || {
+            emit_copy(s, id::RGN_016, (cap, note), Loc::at(eoff, 32), || {
                 (
                     st(),
                     format!(
@@ -427,7 +441,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
         if !known && !required {
             emit_copy(
                 s,
-                "RGN-017",
+                id::RGN_017,
                 (cap, note),
                 Loc::at(e.file_offset, e.length as u64),
                 || {
@@ -445,7 +459,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
             );
         }
         if known && e.required != 1 {
-            emit_copy(s, "RGN-020", (cap, note), Loc::at(eoff + 28, 4), || {
+            emit_copy(s, id::RGN_020, (cap, note), Loc::at(eoff + 28, 4), || {
                 (
                     st(),
                     format!(
@@ -460,7 +474,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
     let table = Loc::at(base, SIZE as u64);
     let has = |g: guid::Guid| entries.iter().any(|e| e.guid == g);
     if !has(guid::REGION_BAT) {
-        emit_copy(s, "RGN-018", (cap, note), table, || {
+        emit_copy(s, id::RGN_018, (cap, note), table, || {
             (
                 table_name(ti),
                 "the region table has no BAT region entry".into(),
@@ -469,7 +483,7 @@ fn copy_entries(m: &Model, s: &mut Sink, ti: usize) {
         });
     }
     if !has(guid::REGION_METADATA) {
-        emit_copy(s, "RGN-019", (cap, note), table, || {
+        emit_copy(s, id::RGN_019, (cap, note), table, || {
             (
                 table_name(ti),
                 "the region table has no Metadata region entry".into(),

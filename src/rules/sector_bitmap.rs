@@ -1,15 +1,20 @@
 //! SBM: sector bitmap contents of differencing disks (CATALOGUE 2.6). Each chunk's
 //! bitmap block (1 MiB) is read once and judged slice by slice against its payload entries.
 
-use super::sink::{Loc, Sink};
-use super::{Pass, Scope, hex};
+use super::sink::Sink;
+use super::{Pass, Scope, hex, id};
+use crate::findings::Loc;
 use crate::format::bat::{self, SECTOR_BITMAP_BLOCK_SIZE, SECTORS_PER_BITMAP};
-use crate::io;
-use crate::model::{DiskType, Model};
+use crate::model::{DiskType, Model, nonzero_byte};
 
 pub const PASSES: &[Pass] = &[Pass {
-    name: "sector bitmaps",
-    ids: &["SBM-001", "SBM-002", "SBM-003", "SBM-004", "SBM-005"],
+    ids: &[
+        id::SBM_001,
+        id::SBM_002,
+        id::SBM_003,
+        id::SBM_004,
+        id::SBM_005,
+    ],
     scope: Scope::Views,
     run,
 }];
@@ -36,7 +41,7 @@ fn run(m: &Model, s: &mut Sink) {
         {
             continue; // BAT-014 reports it
         }
-        io::read_padded(m.src, base, &mut bitmap);
+        m.read_padded(base, &mut bitmap);
         for (k, e) in entries[..c as usize].iter().enumerate() {
             let block = chunk * c + k as u64;
             if block >= g.payload_blocks {
@@ -46,16 +51,16 @@ fn run(m: &Model, s: &mut Sink) {
             let slice = &bitmap[off..off + slice_len];
             let at = Loc::at(base + off as u64, slice_len as u64);
             let ones = slice.iter().all(|&b| b == 0xFF);
-            let zeros = io::nonzero_byte(slice).is_none();
+            let zeros = nonzero_byte(slice).is_none();
             let name = || format!("sector_bitmap[{chunk}].block[{block}]");
             match e.state() {
-                bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if ones => s.emit("SBM-002", at, || {
+                bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if ones => s.emit(id::SBM_002, at, || {
                     (name(), format!("PARTIALLY_PRESENT block {block} has every sector bit set: it could be FULLY_PRESENT, and readers read it the same either way"))
                 }),
-                bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if zeros => s.emit("SBM-003", at, || {
+                bat::PAYLOAD_BLOCK_PARTIALLY_PRESENT if zeros => s.emit(id::SBM_003, at, || {
                     (name(), format!("PARTIALLY_PRESENT block {block} has no sector bit set: every read goes to the parent, so its data at {} in this file is not part of the disk and may hold old data", hex(e.file_offset())))
                 }),
-                bat::PAYLOAD_BLOCK_FULLY_PRESENT if !ones => s.emit("SBM-004", at, || {
+                bat::PAYLOAD_BLOCK_FULLY_PRESENT if !ones => s.emit(id::SBM_004, at, || {
                     let clear: u32 = slice.iter().map(|b| b.count_zeros()).sum();
                     let how = if zeros {
                         "no bit is set (a writer that writes whole blocks need not set them)".to_string()
@@ -64,7 +69,7 @@ fn run(m: &Model, s: &mut Sink) {
                     };
                     (name(), format!("FULLY_PRESENT block {block}: {how}; the bitmap is not consulted for a FULLY_PRESENT block, every sector is read from this file"))
                 }),
-                0..=3 if !zeros => s.emit("SBM-005", at, || {
+                0..=3 if !zeros => s.emit(id::SBM_005, at, || {
                     (
                         name(),
                         format!("{} block {block} has set bits in its bitmap slice (stale; the state governs): they have no effect, but show which sectors were once written", bat::payload_state_name(e.state())),
@@ -93,14 +98,14 @@ fn beyond_disk(m: &Model, s: &mut Sink, chunk: u64, base: u64, bitmap: &[u8]) {
     let found = (first_beyond..(byte_start * 8).min(SECTORS_PER_BITMAP))
         .find(|&b| bit_set(b))
         .or_else(|| {
-            io::nonzero_byte(&bitmap[byte_start as usize..]).map(|i| {
+            nonzero_byte(&bitmap[byte_start as usize..]).map(|i| {
                 (byte_start + i as u64) * 8
                     + bitmap[byte_start as usize + i].trailing_zeros() as u64
             })
         });
     if let Some(bit) = found {
         let at = base + bit / 8;
-        s.emit("SBM-001", Loc::at(at, base + SECTOR_BITMAP_BLOCK_SIZE - at), || {
+        s.emit(id::SBM_001, Loc::at(at, base + SECTOR_BITMAP_BLOCK_SIZE - at), || {
             (
                 format!("sector_bitmap[{chunk}]"),
                 format!(
