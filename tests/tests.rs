@@ -25,4 +25,6 @@ mod rules_parent;
 mod rules_region;
 mod sarif;
 mod schemas;
+mod snapshots;
+mod util;
 mod virtual_disk;

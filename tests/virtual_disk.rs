@@ -4,6 +4,7 @@
 
 use crate::builder::*;
 use crate::cli::{Scratch, bin, corpus, run};
+use crate::util::assert_bytes_eq;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -624,7 +625,7 @@ fn built_three_level_chains_read_as_written() {
                 got
             },
         );
-        assert!(got == want, "lss {lss}: the chain reads differently");
+        assert_bytes_eq(&format!("lss {lss}: the chain as read"), &got, &want);
         // The same through the binary: --find-parents follows the locators.
         let tmp = Scratch::new(&format!("chain3-{lss}"));
         let paths = put_chain(&tmp, &(child, mid, parent));
