@@ -6,6 +6,7 @@
 
 use crate::builder::*;
 use crate::cli::bin;
+use crate::util::assert_fires_json;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -128,17 +129,17 @@ fn all_clean(images: &[Value]) {
 }
 
 /// The message and offset of the first `id` finding of one JSON image.
+#[track_caller]
 fn message(image: &Value, id: &str) -> String {
-    finding(image, id)["message"].as_str().unwrap().to_string()
+    assert_fires_json(image, id)[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
+#[track_caller]
 fn finding<'a>(image: &'a Value, id: &str) -> &'a Value {
-    image["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["rule"] == id)
-        .unwrap_or_else(|| panic!("no {id} in {image}"))
+    assert_fires_json(image, id)[0]
 }
 
 fn canon(p: &Path) -> PathBuf {

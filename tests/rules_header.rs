@@ -6,6 +6,7 @@
 //! undamaged baseline does not fire it.
 
 use crate::builder::*;
+use crate::util::assert_fires;
 use vhdx_check::rules::catalogue::catalogue;
 use vhdx_check::{CheckOptions, ImageReport, Severity, check};
 
@@ -30,6 +31,7 @@ pub fn run(img: &Built) -> ImageReport {
 
 /// Checks `base` (which must not fire `id`) and a copy damaged by `damage` (which must),
 /// and returns the damaged copy's report.
+#[track_caller]
 pub fn fires(base: &Built, id: &str, damage: impl FnOnce(&mut Built)) -> ImageReport {
     let clean = run(base);
     assert!(
@@ -40,7 +42,7 @@ pub fn fires(base: &Built, id: &str, damage: impl FnOnce(&mut Built)) -> ImageRe
     let mut img = base.clone();
     damage(&mut img);
     let r = run(&img);
-    assert!(r.has(id), "{id} did not fire; fired: {:?}", r.ids());
+    assert_fires(&r, id);
     r
 }
 
@@ -50,6 +52,7 @@ pub fn of<'a>(r: &'a ImageReport, id: &str) -> Vec<&'a vhdx_check::Finding> {
 }
 
 /// Asserts the findings of `id` are exactly at `offsets` (any order) and all have `sev`.
+#[track_caller]
 pub fn expect(r: &ImageReport, id: &str, sev: Severity, offsets: &[u64]) {
     let found = of(r, id);
     let mut got: Vec<Option<u64>> = found.iter().map(|f| f.offset).collect();
@@ -63,13 +66,15 @@ pub fn expect(r: &ImageReport, id: &str, sev: Severity, offsets: &[u64]) {
 }
 
 /// The message of the single finding of `id`.
+#[track_caller]
 pub fn message(r: &ImageReport, id: &str) -> String {
-    let found = of(r, id);
+    let found = assert_fires(r, id);
     assert_eq!(found.len(), 1, "{id}: {found:#?}");
     found[0].message.clone()
 }
 
 /// Asserts every id in `ids` fired.
+#[track_caller]
 pub fn assert_all(r: &ImageReport, ids: &[&str]) {
     let missing: Vec<_> = ids.iter().filter(|id| !r.has(id)).collect();
     assert!(
@@ -77,6 +82,10 @@ pub fn assert_all(r: &ImageReport, ids: &[&str]) {
         "missing {missing:?}; fired {:?}",
         r.ids()
     );
+    // Each through the one positive assertion (what the catalogue test counts).
+    for id in ids {
+        assert_fires(r, id);
+    }
 }
 
 /// Catalogue ids of `family` that have a check (not deferred), for the coverage tests.
@@ -89,6 +98,7 @@ pub fn family_ids(family: &str) -> Vec<String> {
 }
 
 /// Asserts every rule of `family` has a `fn family_nnn_…` test in `source`.
+#[track_caller]
 pub fn assert_family_tested(family: &str, source: &str) {
     let untested: Vec<String> = family_ids(family)
         .into_iter()

@@ -16,6 +16,7 @@
 use crate::builder::*;
 use crate::rules_header::assert_family_tested;
 use crate::rules_metadata::{listing, of, one, report, silent, with};
+use crate::util::assert_fires;
 use vhdx_check::Severity::{self, Error, Info, Warning};
 use vhdx_check::{Finding, ImageReport, View};
 
@@ -112,6 +113,7 @@ fn matches(f: &Finding, p: &LogPlace, at: At) -> bool {
 }
 
 /// Asserts `id` fires on `r` exactly once per `want`, each at its place with severity `sev`.
+#[track_caller]
 fn expect_at(r: &ImageReport, id: &str, sev: Severity, want: &[(LogPlace, At)]) {
     let got = of(r, id);
     assert_eq!(
@@ -132,6 +134,7 @@ fn expect_at(r: &ImageReport, id: &str, sev: Severity, want: &[(LogPlace, At)]) 
 }
 
 /// Asserts `id` is silent on `base` and fires on `img` as [`expect_at`] says.
+#[track_caller]
 fn fires_at(
     base: &Built,
     img: &Built,
@@ -141,6 +144,7 @@ fn fires_at(
 ) -> ImageReport {
     silent(base, id);
     let r = report(img);
+    assert_fires(&r, id);
     expect_at(&r, id, sev, want);
     r
 }
@@ -505,7 +509,7 @@ fn log_007_raw_error_fixed_by_the_log() {
             listing(&r)
         );
         assert!(
-            of(&r, "LOG-007")
+            assert_fires(&r, "LOG-007")
                 .iter()
                 .any(|g| g.view == View::Raw && g.message.contains(f.rule)),
             "no LOG-007 (raw) for {}:{}",

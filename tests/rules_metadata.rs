@@ -5,6 +5,7 @@
 //! The first block holds helpers shared with the other rule-test modules.
 
 use crate::builder::*;
+use crate::util::assert_fires;
 use vhdx_check::{CheckOptions, Finding, ImageReport, Severity, check};
 
 // ---- shared helpers -------------------------------------------------------------------
@@ -40,13 +41,15 @@ pub fn of<'r>(r: &'r ImageReport, id: &str) -> Vec<&'r Finding> {
 }
 
 /// The only finding of rule `id`.
+#[track_caller]
 pub fn one<'r>(r: &'r ImageReport, id: &str) -> &'r Finding {
-    let v = of(r, id);
+    let v = assert_fires(r, id);
     assert_eq!(v.len(), 1, "expected one {id}:{}", listing(r));
     v[0]
 }
 
 /// Asserts that `id` does not fire on `img`.
+#[track_caller]
 pub fn silent(img: &Built, id: &str) {
     let r = report(img);
     assert!(!r.has(id), "{id} fires:{}", listing(&r));
@@ -54,10 +57,11 @@ pub fn silent(img: &Built, id: &str) {
 
 /// Asserts that `id` is silent on `clean` and fires on `img` once per offset in `offsets`
 /// (file offsets, any order) and nowhere else. Returns the report of `img`.
+#[track_caller]
 pub fn fires(clean: &Built, img: &Built, id: &str, offsets: &[u64]) -> ImageReport {
     silent(clean, id);
     let r = report(img);
-    let mut got: Vec<Option<u64>> = of(&r, id).iter().map(|f| f.offset).collect();
+    let mut got: Vec<Option<u64>> = assert_fires(&r, id).iter().map(|f| f.offset).collect();
     let mut want: Vec<Option<u64>> = offsets.iter().map(|&o| Some(o)).collect();
     got.sort();
     want.sort();
@@ -72,6 +76,7 @@ pub fn fires(clean: &Built, img: &Built, id: &str, offsets: &[u64]) -> ImageRepo
 
 /// Asserts that each `(id, offset)` has a finding of `id` at file offset `offset`
 /// (several planted faults in one image: the checker must report them all).
+#[track_caller]
 pub fn all_at(r: &ImageReport, planted: &[(&str, u64)]) {
     let missing: Vec<_> = planted
         .iter()
@@ -79,6 +84,10 @@ pub fn all_at(r: &ImageReport, planted: &[(&str, u64)]) {
         .map(|(id, at)| format!("{id}@{at:#x}"))
         .collect();
     assert!(missing.is_empty(), "missing {missing:?}:{}", listing(r));
+    // Each through the one positive assertion (what the catalogue test counts).
+    for (id, _) in planted {
+        assert_fires(r, id);
+    }
 }
 
 // ---- metadata helpers -----------------------------------------------------------------
@@ -141,6 +150,7 @@ fn set_value(img: &mut Built, id: &Guid, bytes: &[u8]) {
 }
 
 /// Asserts that damaging a value of item `id` fires `rule` at the item value.
+#[track_caller]
 fn value_fires(clean: &Built, id: &Guid, bytes: &[u8], rule: &str) -> ImageReport {
     let img = with(clean, |b| set_value(b, id, bytes));
     fires(clean, &img, rule, &[value_at(clean, id)])

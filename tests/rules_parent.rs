@@ -888,6 +888,7 @@ fn against(child: &Built, parent: &Built, via: Option<&'static str>) -> ImageRep
 }
 
 /// Asserts that `id` is silent in `clean` and fires once in `bad`, at `offset`.
+#[track_caller]
 fn chain_fires(clean: &ImageReport, bad: &ImageReport, id: &str, offset: Option<u64>) {
     assert!(
         !clean.has(id),

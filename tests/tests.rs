@@ -2,6 +2,7 @@
 
 mod batch;
 mod builder;
+mod catalogue;
 mod chain;
 mod cli;
 mod corpus_images;

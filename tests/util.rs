@@ -1,7 +1,31 @@
-//! Helpers shared by the test modules: byte comparison with hex on failure, and blessed
-//! snapshot files (`BLESS=1` rewrites them).
+//! Helpers shared by the test modules: the one positive assertion on a report
+//! ([`assert_fires`]), byte comparison with hex on failure, and blessed snapshot files
+//! (`BLESS=1` rewrites them).
 
+use serde_json::Value;
 use std::path::Path;
+use vhdx_check::{Finding, ImageReport};
+
+/// Asserts that rule `id` fired on `r` and returns its findings (never empty). Every
+/// helper that asserts a rule fires goes through this one; the catalogue test counts a
+/// rule as tested when a test names its id in a call of one of them
+/// (`catalogue::POSITIVE`).
+#[track_caller]
+pub fn assert_fires<'r>(r: &'r ImageReport, id: &str) -> Vec<&'r Finding> {
+    let found: Vec<&Finding> = r.findings.iter().filter(|f| f.rule == id).collect();
+    assert!(!found.is_empty(), "{id} did not fire; fired: {:?}", r.ids());
+    found
+}
+
+/// Asserts that rule `id` fired in `image` (one image of a JSON report) and returns its
+/// findings (never empty): [`assert_fires`] for reports read back from the command line.
+#[track_caller]
+pub fn assert_fires_json<'v>(image: &'v Value, id: &str) -> Vec<&'v Value> {
+    let all = image["findings"].as_array().map_or(&[][..], Vec::as_slice);
+    let found: Vec<&Value> = all.iter().filter(|f| f["rule"] == id).collect();
+    assert!(!found.is_empty(), "no {id} in {image}");
+    found
+}
 
 /// `bytes` as a hex dump: 16 bytes a line, each line led by the offset of its first byte
 /// plus `base`.
