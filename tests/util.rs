@@ -27,6 +27,11 @@ pub fn assert_fires_json<'v>(image: &'v Value, id: &str) -> Vec<&'v Value> {
     found
 }
 
+/// `bytes` in lower-case hex, two digits each (digests, `*_bytes` fields of the JSON).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `bytes` as a hex dump: 16 bytes a line, each line led by the offset of its first byte
 /// plus `base`.
 pub fn hex_dump(bytes: &[u8], base: usize) -> String {

@@ -2,6 +2,7 @@
 //! errors and streamed documents.
 
 use super::*;
+use crate::util::hex;
 
 #[test]
 fn paths_that_are_not_utf8_stay_distinct() {
@@ -32,15 +33,9 @@ fn paths_that_are_not_utf8_stay_distinct() {
     let images = v["images"].as_array().unwrap();
     assert_eq!(images[0]["path"], format!("{base}a\\xff.vhdx"));
     assert_eq!(images[1]["path"], format!("{base}a\\xfe.vhdx"));
-    let hex = |p: &Path| -> String {
-        p.as_os_str()
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    };
-    assert_eq!(images[0]["path_bytes"], hex(&paths[0]));
-    assert_eq!(images[1]["path_bytes"], hex(&paths[1]));
+    let bytes = |p: &Path| hex(p.as_os_str().as_bytes());
+    assert_eq!(images[0]["path_bytes"], bytes(&paths[0]));
+    assert_eq!(images[1]["path_bytes"], bytes(&paths[1]));
 
     let s = json(&out("sarif"));
     let uris: Vec<&str> = (s["runs"][0]["artifacts"].as_array().unwrap().iter())

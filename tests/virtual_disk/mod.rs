@@ -6,7 +6,7 @@ mod chains;
 
 use crate::builder::*;
 use crate::cli::{Scratch, bin, corpus, run};
-use crate::util::assert_bytes_eq;
+use crate::util::{assert_bytes_eq, hex};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -26,14 +26,11 @@ fn file_sha256(p: &Path) -> String {
         }
         h.update(&buf[..n]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&h.finalize())
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
 }
 
 /// `--parent` arguments for `parents` (nearest first).
@@ -433,12 +430,7 @@ fn paths_in_map_export_and_replay_are_escaped_losslessly() {
     img.write_log(&[e]);
     let p = tmp.0.join(OsStr::from_bytes(b"a\nb\xff.vhdx"));
     img.write_to(&p).unwrap();
-    let hex: String = p
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hex = hex(p.as_os_str().as_bytes());
     let o = bin()
         .args([OsStr::new("map"), p.as_os_str()])
         .output()
