@@ -5,6 +5,7 @@
 use crate::builder::*;
 use crate::cli::Scratch;
 use crate::rules_header::base;
+use crate::util::hex;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::Path;
@@ -371,10 +372,7 @@ fn an_image_on_a_block_device_is_checked_like_the_file() {
         (code_file, &size_file, &file)
     );
     assert!(on_dev.to_string().contains("FTI-006"), "{on_dev}");
-    let want = Sha256::digest(std::fs::read(&p).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
+    let want = hex(&Sha256::digest(std::fs::read(&p).unwrap()));
     assert_eq!(digests_dev["file"], want.as_str());
     assert_eq!(digests_dev, digests_file);
     let (code, out, err) = finishes(&["info", &dev.0]);

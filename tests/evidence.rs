@@ -4,6 +4,7 @@
 use crate::builder::*;
 use crate::cli::{Scratch, corpus, run};
 use crate::rules_header::base;
+use crate::util::hex;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Command;
@@ -12,10 +13,7 @@ use vhdx_check::report::{self, Checked, HIDDEN_DATA_RULES};
 use vhdx_check::{CheckOptions, check};
 
 fn sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
 }
 
 #[test]

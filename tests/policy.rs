@@ -4,6 +4,7 @@
 
 use crate::builder::*;
 use crate::cli::{Scratch, corpus, run};
+use crate::util::assert_fires;
 use std::path::Path;
 use vhdx_check::model::Model;
 use vhdx_check::policy::Policy;
@@ -126,17 +127,47 @@ fn each_sample_requirement_has_an_image_that_fails_it() {
             "sample requirement {key} has no test image"
         );
     }
-    for (key, id, img) in &cases {
-        let r = judged(img, &policy);
-        assert!(r.has(id), "{key}: {id} did not fire; fired {:?}", r.ids());
-        let f = r.findings.iter().find(|f| f.rule == *id).unwrap();
-        assert_eq!(f.severity, Severity::Error, "{key}");
-        assert!(f.offset.is_some(), "{key}: {id} has no offset");
-        assert!(!r.has("POLICY-009"), "{key}: {:?}", r.ids());
-        // The message names the way on: the fix, or the requirement to change.
-        let knob = format!("require.{key}");
-        assert!(f.message.contains(&knob), "{key}: {}", f.message);
+    // Each requirement by name, with the id it reports written where it is asserted.
+    let asserted = [
+        requirement_fails(&policy, &cases, "disk_types", "POLICY-001"),
+        requirement_fails(&policy, &cases, "max_virtual_size", "POLICY-002"),
+        requirement_fails(&policy, &cases, "block_sizes", "POLICY-003"),
+        requirement_fails(&policy, &cases, "logical_sector_sizes", "POLICY-004"),
+        requirement_fails(&policy, &cases, "allow_parent", "POLICY-005"),
+        requirement_fails(&policy, &cases, "allow_pending_log", "POLICY-006"),
+        requirement_fails(&policy, &cases, "allow_unknown_regions", "POLICY-007"),
+        requirement_fails(
+            &policy,
+            &cases,
+            "allow_unknown_metadata_items",
+            "POLICY-008",
+        ),
+    ];
+    for (key, ..) in &cases {
+        assert!(asserted.contains(key), "case {key} is not asserted");
     }
+}
+
+/// Asserts the image of requirement `key` (in `cases`) fails it with `id`, an error at an
+/// offset whose message names the requirement; returns `key`.
+#[track_caller]
+fn requirement_fails<'k>(
+    policy: &Policy,
+    cases: &[(&str, &str, Built)],
+    key: &'k str,
+    id: &str,
+) -> &'k str {
+    let (_, case_id, img) = cases.iter().find(|(k, ..)| *k == key).unwrap();
+    assert_eq!(*case_id, id, "{key}");
+    let r = judged(img, policy);
+    let f = assert_fires(&r, id)[0];
+    assert_eq!(f.severity, Severity::Error, "{key}");
+    assert!(f.offset.is_some(), "{key}: {id} has no offset");
+    assert!(!r.has("POLICY-009"), "{key}: {:?}", r.ids());
+    // The message names the way on: the fix, or the requirement to change.
+    let knob = format!("require.{key}");
+    assert!(f.message.contains(&knob), "{key}: {}", f.message);
+    key
 }
 
 #[test]
@@ -179,7 +210,7 @@ fn a_parent_locator_without_has_parent_is_a_parent_too() {
         )
         .build();
     let r = judged(&img, &sample_policy());
-    assert!(r.has("POLICY-005"), "{:?}", r.ids());
+    assert_fires(&r, "POLICY-005");
 }
 
 #[test]
@@ -189,7 +220,7 @@ fn unreadable_values_fail_closed() {
     let fp = img.layout.item(&ITEM_FILE_PARAMETERS).entry_offset;
     img.patch(fp, &[0xEE; 16]); // the File Parameters entry loses its GUID
     let r = judged(&img, &policy);
-    assert!(r.has("POLICY-009"), "{:?}", r.ids());
+    assert_fires(&r, "POLICY-009");
     assert!(!r.has("POLICY-001"));
     let f = r.findings.iter().find(|f| f.rule == "POLICY-009").unwrap();
     assert!(

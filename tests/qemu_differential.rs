@@ -10,6 +10,7 @@
 //! A short run (48 cases) is part of `cargo test`; `VHDX_DIFF_CASES=N VHDX_DIFF_SEED=S`
 //! runs more (`VHDX_DIFF_KEEP=DIR` keeps unexplained cases there). Skipped without qemu-img.
 
+use crate::util::hex;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -437,10 +438,7 @@ fn bases(dir: &Path) -> Vec<(String, Vec<u8>, bool)> {
 
 fn sha256_file(p: &Path) -> String {
     let b = std::fs::read(p).expect("raw");
-    Sha256::digest(&b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
+    hex(&Sha256::digest(&b))
 }
 
 #[derive(Default)]

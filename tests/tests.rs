@@ -2,6 +2,7 @@
 
 mod batch;
 mod builder;
+mod catalogue;
 mod chain;
 mod cli;
 mod corpus_images;
@@ -18,11 +19,17 @@ mod policy;
 mod qemu_differential;
 mod replay;
 mod rules_bat;
+mod rules_chain;
 mod rules_header;
+mod rules_identifier;
+mod rules_layout;
 mod rules_log;
 mod rules_metadata;
 mod rules_parent;
 mod rules_region;
+mod rules_sector_bitmap;
 mod sarif;
 mod schemas;
+mod snapshots;
+mod util;
 mod virtual_disk;
