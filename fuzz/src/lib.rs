@@ -330,7 +330,7 @@ pub enum Engine {
 
 impl Engine {
     fn runs(self, data: &[u8]) -> bool {
-        self == Engine::Always || crc32c::crc32c(data) % ENGINE_EVERY == 0
+        self == Engine::Always || crc32c::crc32c(data).is_multiple_of(ENGINE_EVERY)
     }
 }
 
