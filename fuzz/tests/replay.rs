@@ -5,7 +5,7 @@
 //! corpus/regressions/<target>-* minimized crash inputs (must no longer crash once fixed)
 
 use std::path::{Path, PathBuf};
-use vhdx_check_fuzz::{generate::Desc, sparse::SparseImage};
+use vhdx_check_fuzz::{Engine, generate::Desc, sparse::SparseImage};
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus")
@@ -42,20 +42,23 @@ fn replay(target: &str, f: impl Fn(&[u8])) {
 
 #[test]
 fn parse_header() {
-    replay("parse_header", vhdx_check_fuzz::parse_header);
+    replay("parse_header", |d| {
+        vhdx_check_fuzz::parse_header_with(d, Engine::Always)
+    });
 }
 
 #[test]
 fn parse_region_table() {
-    replay("parse_region_table", vhdx_check_fuzz::parse_region_table);
+    replay("parse_region_table", |d| {
+        vhdx_check_fuzz::parse_region_table_with(d, Engine::Always)
+    });
 }
 
 #[test]
 fn parse_metadata_table() {
-    replay(
-        "parse_metadata_table",
-        vhdx_check_fuzz::parse_metadata_table,
-    );
+    replay("parse_metadata_table", |d| {
+        vhdx_check_fuzz::parse_metadata_table_with(d, Engine::Always)
+    });
 }
 
 #[test]
