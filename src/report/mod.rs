@@ -23,7 +23,7 @@ pub const HIDDEN_DATA_RULES: &[&str] = &[
     "META-036",
     "META-037",
     "META-038",
-    "PLOC-027",
+    "PLOC-026",
     "BAT-016",
     "LAYOUT-004",
     "LAYOUT-005",

@@ -366,3 +366,34 @@ fn ploc_027_paths_reported_with_attribution() {
         "{m}"
     );
 }
+
+/// PLOC-026 is the locator's hidden-data sweep: the text report states the range it swept,
+/// as for the other sweeps (HIDDEN_DATA_RULES named PLOC-027, the attribution rule, instead).
+#[test]
+fn ploc_026_text_report_states_the_swept_range() {
+    let mut item = default_item();
+    let end = item.len() as u64;
+    item.extend([0, 0, 0, 0, 0xAB, 0xCD, 0, 0]);
+    let img = raw_locator(&item);
+    let dir = std::env::temp_dir().join(format!("vc-ploc026-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("slack.avhdx");
+    img.write_to(&path).unwrap();
+    let out = crate::cli::bin().arg("check").arg(&path).output().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.contains("PLOC-026"))
+        .unwrap_or_else(|| panic!("no PLOC-026 line in:\n{text}"));
+    let start = loc(&img) + end + 4;
+    assert!(
+        line.contains(&format!("; range {start:#x}..{:#x} (4 bytes)", start + 4)),
+        "{line}"
+    );
+    let attribution: Vec<&str> = text.lines().filter(|l| l.contains("PLOC-027")).collect();
+    assert!(
+        attribution.iter().all(|l| !l.contains("; range ")),
+        "{attribution:?}"
+    );
+}
