@@ -8,7 +8,8 @@ use crate::check::{CheckOptions, ImageReport};
 use crate::io::{ReadAt, Watch};
 use crate::model::Model;
 use crate::model::virtual_disk::{ViewChoice, with_disk};
-use crate::policy::Policy;
+use crate::policy::{FailOn, Policy};
+use crate::report;
 use crate::report::html::{ChainMember, NOT_THROUGH_PARENTS, Parts, virtual_map};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,23 @@ pub struct Outcome {
     /// With [`Job::html`], for a checked image: the page's parts, from the models the
     /// check judged (the file is not read again by name afterwards).
     pub html: Option<Box<Parts>>,
+}
+
+impl Outcome {
+    /// What a renderer is given for this outcome; `rejected` by `fail_on` when checked.
+    pub fn checked(&self, fail_on: FailOn) -> report::Checked<'_> {
+        let (outcome, rejected) = match &self.status {
+            Status::Checked(r) => (report::Status::Report(r), fail_on.rejects(r)),
+            Status::Error(e) => (report::Status::Error(e), false),
+            Status::Skipped(why) => (report::Status::Skipped(why), false),
+        };
+        report::Checked {
+            path: &self.path,
+            outcome,
+            rejected,
+            parts: self.html.as_deref(),
+        }
+    }
 }
 
 /// What a directory walk found, in input order.

@@ -15,7 +15,7 @@ use crate::cli::MAX_PER_RULE_LIMIT;
 use crate::io::{ReadAt, Stamp, Watch};
 use crate::model::virtual_disk::{self, Extent, ViewChoice, VirtualDisk};
 use crate::policy::{FailOn, Policy};
-use crate::report::{self, Checked, Render, Status};
+use crate::report::{self, Render};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, mpsc};
 
@@ -80,20 +80,10 @@ pub fn check_members(
     // Writing to a Vec cannot fail.
     let _ = renderer.begin(&mut out);
     let _ = batch::run(&[Task::Chain(chain)], &job, &|_, _| {}, |o| {
-        let (outcome, rejected) = match &o.status {
-            batch::Status::Checked(r) => (Status::Report(r), fail_on.rejects(r)),
-            batch::Status::Error(e) => {
-                errors.push(e.clone());
-                (Status::Error(e), false)
-            }
-            batch::Status::Skipped(why) => (Status::Skipped(why), false),
-        };
-        let c = Checked {
-            path: &o.path,
-            outcome,
-            rejected,
-            parts: None,
-        };
+        if let batch::Status::Error(e) = &o.status {
+            errors.push(e.clone());
+        }
+        let c = o.checked(fail_on);
         renderer.image(&mut out, &c)
     });
     let _ = renderer.end(&mut out);
@@ -105,9 +95,7 @@ pub fn check_members(
 
 /// The document of `rules --format json`.
 pub fn rules_json() -> String {
-    let rules: Vec<_> = crate::rules::catalogue::catalogue().rules().collect();
-    let doc = serde_json::json!({"schema": report::json::SCHEMA, "tool": report::json::tool(), "rules": rules});
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+    report::json::rules_document()
 }
 
 /// Bytes one worker reads per request: large sequential reads, bounded memory.

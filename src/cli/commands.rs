@@ -8,7 +8,7 @@ use crate::io::FileReader;
 use crate::model::Model;
 use crate::output::{Output, say, say_raw};
 use crate::policy::FailOn;
-use crate::report::{self, Checked, Status};
+use crate::report::{self, Status};
 use crate::rules::catalogue::catalogue;
 use clap::CommandFactory;
 use std::io::IsTerminal;
@@ -104,17 +104,7 @@ pub(super) fn cmd_check(
             begun = true;
         }
         {
-            let (outcome, rejected) = match &o.status {
-                batch::Status::Checked(r) => (Status::Report(r), fail_on.rejects(r)),
-                batch::Status::Error(e) => (Status::Error(e), false),
-                batch::Status::Skipped(why) => (Status::Skipped(why), false),
-            };
-            let c = Checked {
-                path: &o.path,
-                outcome,
-                rejected,
-                parts: o.html.as_deref(),
-            };
+            let c = o.checked(fail_on);
             renderer.image(&mut out, &c)?;
             match c.outcome {
                 Status::Error(e) => {
@@ -124,7 +114,7 @@ pub(super) fn cmd_check(
                     say(e);
                     code = EXIT_TOOL;
                 }
-                Status::Report(_) if rejected && code == EXIT_ACCEPT => code = EXIT_REJECT,
+                Status::Report(_) if c.rejected && code == EXIT_ACCEPT => code = EXIT_REJECT,
                 _ => {}
             }
             Ok::<(), std::io::Error>(())
@@ -310,10 +300,7 @@ pub(super) fn cmd_map(
 pub(super) fn cmd_rules(format: Format) -> i32 {
     let rules: Vec<_> = catalogue().rules().collect();
     match format {
-        Format::Json => {
-            let doc = serde_json::json!({"schema": report::json::SCHEMA, "tool": report::json::tool(), "rules": rules});
-            print(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"))
-        }
+        Format::Json => print(&(report::json::rules_document() + "\n")),
         Format::Text => {
             let mut s = String::new();
             for r in rules {

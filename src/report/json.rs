@@ -64,6 +64,13 @@ fn statistics(s: &Statistics) -> Value {
     json!({ "checked": s.checked, "rules": rules })
 }
 
+/// The document of `rules --format json`: every catalogue rule.
+pub fn rules_document() -> String {
+    let rules: Vec<_> = crate::rules::catalogue::catalogue().rules().collect();
+    let doc = json!({"schema": SCHEMA, "tool": tool(), "rules": rules});
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
 impl Render for Json {
     fn begin(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let mut doc = json!({"schema": SCHEMA, "tool": tool(), "images": IMAGES});
